@@ -1,0 +1,449 @@
+package events
+
+// The catalogue of ledger events. Each event is a plain struct with an explicit
+// Type constant: that string is stored with every event and is part of the
+// stored contract, so it never changes, even if the Go type is renamed. A new
+// shape of an existing event gets a new SchemaVersion, and Decode keeps
+// reading the old ones.
+//
+// Money is an int64 count of satoshis (1 BBP = 100,000,000). Fee rates are in
+// basis points. No float appears in any event.
+//
+// Streams (see the Stream* functions):
+//
+//	miner-{minerID}               MinerRegistered, WorkerRegistered, MinerDisabled, MinerEnabled, MinerTargetChanged
+//	work-{workID}                 WorkIssued
+//	solution-{solutionID}         SolutionAccepted | SolutionRejected
+//	biblehash-{network}-{hash}    BibleHashReserved (makes a bible hash acceptable once)
+//	chain-{network}               ChainBlockRecorded (every block's hash, for reorg detection)
+//	block-{network}-{blockHash}   BlockDiscovered, RoundClosed, BlockConfirmed, BlockMatured,
+//	                              MinerCredited…, FeeCredited, BlockOrphaned, CreditReversed…
+//	payout-{payoutID}             PayoutPlanned, PayoutSent | PayoutFailed | PayoutHalted, PayoutConfirmed
+//	payouts-{network}             PayoutsPaused, PayoutsResumed
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event types: the stored contract.
+const (
+	TypeMinerRegistered    = "MinerRegistered"
+	TypeWorkerRegistered   = "WorkerRegistered"
+	TypeMinerDisabled      = "MinerDisabled"
+	TypeMinerEnabled       = "MinerEnabled"
+	TypeMinerTargetChanged = "MinerTargetChanged"
+	TypeWorkIssued         = "WorkIssued"
+	TypeSolutionAccepted   = "SolutionAccepted"
+	TypeSolutionRejected   = "SolutionRejected"
+	TypeBibleHashReserved  = "BibleHashReserved"
+	TypeChainBlockRecorded = "ChainBlockRecorded"
+	TypeBlockDiscovered    = "BlockDiscovered"
+	TypeRoundClosed        = "RoundClosed"
+	TypeBlockConfirmed     = "BlockConfirmed"
+	TypeBlockMatured       = "BlockMatured"
+	TypeBlockOrphaned      = "BlockOrphaned"
+	TypeMinerCredited      = "MinerCredited"
+	TypeFeeCredited        = "FeeCredited"
+	TypeCreditReversed     = "CreditReversed"
+	TypePayoutPlanned      = "PayoutPlanned"
+	TypePayoutSent         = "PayoutSent"
+	TypePayoutConfirmed    = "PayoutConfirmed"
+	TypePayoutFailed       = "PayoutFailed"
+	TypePayoutHalted       = "PayoutHalted"
+	TypePayoutsPaused      = "PayoutsPaused"
+	TypePayoutsResumed     = "PayoutsResumed"
+)
+
+// Stream names.
+func StreamMiner(minerID uuid.UUID) string       { return "miner-" + minerID.String() }
+func StreamWork(workID uuid.UUID) string         { return "work-" + workID.String() }
+func StreamSolution(solutionID uuid.UUID) string { return "solution-" + solutionID.String() }
+func StreamBibleHash(network, bibleHash string) string {
+	return "biblehash-" + network + "-" + bibleHash
+}
+func StreamChain(network string) string            { return "chain-" + network }
+func StreamBlock(network, blockHash string) string { return "block-" + network + "-" + blockHash }
+func StreamPayout(payoutID uuid.UUID) string       { return "payout-" + payoutID.String() }
+func StreamPayoutSchedule(network string) string   { return "payouts-" + network }
+
+// Namespace is the UUIDv5 namespace of Purepool's deterministic ids.
+var Namespace = uuid.MustParse("6f1d3c52-7a0e-5b8e-9f43-2c1d9a7e4b10")
+
+// MinerID is the deterministic id of the miner behind an address on a
+// network, so the frontend can answer readytomine2 without writing anything.
+func MinerID(network, address string) uuid.UUID {
+	return uuid.NewSHA1(Namespace, []byte("miner:"+network+":"+address))
+}
+
+// FeeAccountID is the id under which a network's pool fee is credited.
+func FeeAccountID(network string) uuid.UUID {
+	return uuid.NewSHA1(Namespace, []byte("fee:"+network))
+}
+
+// MinerRegistered: first contact of an address on a network.
+type MinerRegistered struct {
+	Network string    `json:"network"`
+	MinerID uuid.UUID `json:"miner_id"`
+	Address string    `json:"address"`
+	At      time.Time `json:"at"`
+}
+
+// WorkerRegistered: first contact of a worker name of a miner.
+type WorkerRegistered struct {
+	Network string    `json:"network"`
+	MinerID uuid.UUID `json:"miner_id"`
+	Worker  string    `json:"worker"`
+	At      time.Time `json:"at"`
+}
+
+// MinerDisabled: an admin stopped the miner; the frontend refuses its work requests.
+type MinerDisabled struct {
+	Network string    `json:"network"`
+	MinerID uuid.UUID `json:"miner_id"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// MinerEnabled: an admin allowed a disabled miner again.
+type MinerEnabled struct {
+	Network string    `json:"network"`
+	MinerID uuid.UUID `json:"miner_id"`
+	At      time.Time `json:"at"`
+}
+
+// MinerTargetChanged: miner evaluation (vardiff) set the share target the
+// frontend hands out from now on.
+type MinerTargetChanged struct {
+	Network string    `json:"network"`
+	MinerID uuid.UUID `json:"miner_id"`
+	Target  string    `json:"target"` // 64 hex digits
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// WorkIssued: the pool answered readytomine2 with this work.
+type WorkIssued struct {
+	Network  string    `json:"network"`
+	WorkID   uuid.UUID `json:"work_id"`
+	MinerID  uuid.UUID `json:"miner_id"`
+	Address  string    `json:"address"`
+	Worker   string    `json:"worker"`
+	Target   string    `json:"target"` // 64 hex digits
+	ThreadID int       `json:"thread_id"`
+	Agent    string    `json:"agent"`
+	OS       string    `json:"os"`
+	At       time.Time `json:"at"`
+}
+
+// SolutionAccepted: a share passed every check. Difficulty is the share's
+// weight (expected hashes to find it at its target); shares are weighted by it.
+type SolutionAccepted struct {
+	Network     string    `json:"network"`
+	SolutionID  uuid.UUID `json:"solution_id"`
+	WorkID      uuid.UUID `json:"work_id"`
+	MinerID     uuid.UUID `json:"miner_id"`
+	Address     string    `json:"address"`
+	Worker      string    `json:"worker"`
+	BlockHash   string    `json:"block_hash"`
+	BibleHash   string    `json:"bible_hash"`
+	PrevHeight  int64     `json:"prev_height"`
+	Nonce       uint32    `json:"nonce"`
+	Target      string    `json:"target"`
+	Difficulty  int64     `json:"difficulty"`
+	HashrateHPS int64     `json:"hashrate_hps"`
+	At          time.Time `json:"at"`
+}
+
+// Rejection reason codes, shown to the miner on the website.
+const (
+	RejectUnknownWork      = "UNKNOWN_WORK"
+	RejectWrongMiner       = "WORK_OF_ANOTHER_MINER"
+	RejectWrongNetwork     = "WRONG_NETWORK"
+	RejectHighHash         = "HIGH_HASH"
+	RejectBibleHashWrong   = "BIBLEHASH_WRONG"
+	RejectBlockHashWrong   = "BLOCKHASH_WRONG"
+	RejectInvalidRecipient = "INVALID_RECIPIENT"
+	RejectBlockInvalid     = "BLOCK_INVALID"
+	RejectNonceTooHigh     = "NONCE_TOO_HIGH"
+	RejectStale            = "STALE_HEIGHT"
+	RejectDuplicate        = "DUPLICATE_SOLUTION"
+	RejectMalformed        = "MALFORMED_SOLUTION"
+	RejectMinerDisabled    = "MINER_DISABLED"
+)
+
+// SolutionRejected: a share failed a check; Reason is one of the Reject* codes.
+type SolutionRejected struct {
+	Network    string    `json:"network"`
+	SolutionID uuid.UUID `json:"solution_id"`
+	WorkID     uuid.UUID `json:"work_id"`
+	MinerID    uuid.UUID `json:"miner_id"`
+	Address    string    `json:"address"`
+	Worker     string    `json:"worker"`
+	BibleHash  string    `json:"bible_hash"`
+	Reason     string    `json:"reason"`
+	Detail     string    `json:"detail"`
+	At         time.Time `json:"at"`
+}
+
+// BibleHashReserved is the first and only event of a biblehash-… stream; it
+// is written atomically with the SolutionAccepted that used the hash.
+type BibleHashReserved struct {
+	Network    string    `json:"network"`
+	BibleHash  string    `json:"bible_hash"`
+	SolutionID uuid.UUID `json:"solution_id"`
+}
+
+// ChainBlockRecorded: the chain follower saw this hash at this height.
+// A later record at the same height with another hash is a reorganisation.
+type ChainBlockRecorded struct {
+	Network string    `json:"network"`
+	Height  int64     `json:"height"`
+	Hash    string    `json:"hash"`
+	Time    time.Time `json:"time"` // block time
+}
+
+// BlockDiscovered: a block paying the pool address is on the chain.
+type BlockDiscovered struct {
+	Network       string    `json:"network"`
+	Height        int64     `json:"height"`
+	Hash          string    `json:"hash"`
+	FinderMinerID uuid.UUID `json:"finder_miner_id"` // uuid.Nil if the coinbase names no known miner
+	Recipient     string    `json:"recipient"`
+	RewardSat     int64     `json:"reward_sat"` // exact coinbase vout[0] value
+	BlockTime     time.Time `json:"block_time"`
+	At            time.Time `json:"at"`
+}
+
+// ShareTally is one miner's part of a round.
+type ShareTally struct {
+	MinerID    uuid.UUID `json:"miner_id"`
+	Address    string    `json:"address"`
+	Shares     int64     `json:"shares"`
+	Difficulty int64     `json:"difficulty"`
+}
+
+// Payment schemes.
+const (
+	SchemePROP  = "PROP"
+	SchemePPLNS = "PPLNS"
+	SchemeSOLO  = "SOLO"
+)
+
+// RoundClosed fixes the shares a pool block pays for. FromPosition and
+// ToPosition bound (exclusive, inclusive) the global positions of the
+// SolutionAccepted events counted; CarriedOver names orphaned blocks whose
+// rounds rolled into this one.
+type RoundClosed struct {
+	Network         string       `json:"network"`
+	RoundID         uuid.UUID    `json:"round_id"`
+	BlockHash       string       `json:"block_hash"`
+	Height          int64        `json:"height"`
+	Scheme          string       `json:"scheme"`
+	Shares          []ShareTally `json:"shares"`
+	TotalShares     int64        `json:"total_shares"`
+	TotalDifficulty int64        `json:"total_difficulty"`
+	FromPosition    uint64       `json:"from_position"`
+	ToPosition      uint64       `json:"to_position"`
+	CarriedOver     []string     `json:"carried_over,omitempty"`
+	At              time.Time    `json:"at"`
+}
+
+// BlockConfirmed: the pool block's confirmation count reached Confirmations.
+type BlockConfirmed struct {
+	Network       string    `json:"network"`
+	Hash          string    `json:"hash"`
+	Height        int64     `json:"height"`
+	Confirmations int64     `json:"confirmations"`
+	At            time.Time `json:"at"`
+}
+
+// BlockMatured: the pool block reached the maturity depth; its reward is spendable.
+type BlockMatured struct {
+	Network       string    `json:"network"`
+	Hash          string    `json:"hash"`
+	Height        int64     `json:"height"`
+	RewardSat     int64     `json:"reward_sat"`
+	Confirmations int64     `json:"confirmations"`
+	At            time.Time `json:"at"`
+}
+
+// BlockOrphaned: the pool block left the best chain. AfterMaturity means it
+// had matured (and been credited) before it disappeared.
+type BlockOrphaned struct {
+	Network       string    `json:"network"`
+	Hash          string    `json:"hash"`
+	Height        int64     `json:"height"`
+	ReplacedBy    string    `json:"replaced_by"`
+	AfterMaturity bool      `json:"after_maturity"`
+	At            time.Time `json:"at"`
+}
+
+// MinerCredited: one miner's share of a matured pool block, with its proof.
+type MinerCredited struct {
+	Network         string    `json:"network"`
+	MinerID         uuid.UUID `json:"miner_id"`
+	Address         string    `json:"address"`
+	BlockHash       string    `json:"block_hash"`
+	Height          int64     `json:"height"`
+	RoundID         uuid.UUID `json:"round_id"`
+	RewardSat       int64     `json:"reward_sat"`
+	FeeSat          int64     `json:"fee_sat"`
+	RoundShares     int64     `json:"round_shares"`
+	RoundDifficulty int64     `json:"round_difficulty"`
+	MinerShares     int64     `json:"miner_shares"`
+	MinerDifficulty int64     `json:"miner_difficulty"`
+	AmountSat       int64     `json:"amount_sat"`
+	At              time.Time `json:"at"`
+}
+
+// FeeCredited: the pool fee of a matured pool block.
+type FeeCredited struct {
+	Network   string    `json:"network"`
+	AccountID uuid.UUID `json:"account_id"` // FeeAccountID(network)
+	BlockHash string    `json:"block_hash"`
+	Height    int64     `json:"height"`
+	FeeBps    int64     `json:"fee_bps"`
+	AmountSat int64     `json:"amount_sat"`
+	At        time.Time `json:"at"`
+}
+
+// CreditReversed takes back a credit of a block that left the chain after it
+// was credited. AccountID is a miner id or the fee account.
+type CreditReversed struct {
+	Network   string    `json:"network"`
+	AccountID uuid.UUID `json:"account_id"`
+	Address   string    `json:"address"`
+	BlockHash string    `json:"block_hash"`
+	AmountSat int64     `json:"amount_sat"`
+	Fee       bool      `json:"fee"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+}
+
+// PayoutItem is one recipient of a payout. AmountSat is taken from the
+// miner's balance; the network fee is subtracted from it on the chain.
+type PayoutItem struct {
+	MinerID   uuid.UUID `json:"miner_id"`
+	Address   string    `json:"address"`
+	AmountSat int64     `json:"amount_sat"`
+}
+
+// PayoutPlanned is recorded before any RPC: the intent to send.
+type PayoutPlanned struct {
+	Network  string       `json:"network"`
+	PayoutID uuid.UUID    `json:"payout_id"`
+	Items    []PayoutItem `json:"items"`
+	TotalSat int64        `json:"total_sat"`
+	At       time.Time    `json:"at"`
+}
+
+// PayoutSent: the wallet accepted the transaction.
+type PayoutSent struct {
+	Network  string    `json:"network"`
+	PayoutID uuid.UUID `json:"payout_id"`
+	TxID     string    `json:"txid"`
+	FeeSat   int64     `json:"fee_sat"` // network fee, subtracted from the amounts
+	// Reconciled is true when the send was found in the wallet after its
+	// outcome was unknown, rather than reported by the send call.
+	Reconciled bool      `json:"reconciled,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// PayoutConfirmed: the payout transaction has Confirmations on the chain.
+type PayoutConfirmed struct {
+	Network       string    `json:"network"`
+	PayoutID      uuid.UUID `json:"payout_id"`
+	TxID          string    `json:"txid"`
+	Confirmations int64     `json:"confirmations"`
+	At            time.Time `json:"at"`
+}
+
+// PayoutFailed: it is certain that nothing was sent; the amounts return to
+// the miners' balances.
+type PayoutFailed struct {
+	Network    string    `json:"network"`
+	PayoutID   uuid.UUID `json:"payout_id"`
+	Reason     string    `json:"reason"`
+	Reconciled bool      `json:"reconciled,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// PayoutHalted: the send's outcome is unknown. No further payout of the
+// network goes out until the payout is reconciled into PayoutSent or
+// PayoutFailed.
+type PayoutHalted struct {
+	Network  string    `json:"network"`
+	PayoutID uuid.UUID `json:"payout_id"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// PayoutsPaused: an admin stopped the network's payout schedule.
+type PayoutsPaused struct {
+	Network string    `json:"network"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// PayoutsResumed: an admin restarted the network's payout schedule.
+type PayoutsResumed struct {
+	Network string    `json:"network"`
+	At      time.Time `json:"at"`
+}
+
+func (MinerRegistered) EventType() string    { return TypeMinerRegistered }
+func (WorkerRegistered) EventType() string   { return TypeWorkerRegistered }
+func (MinerDisabled) EventType() string      { return TypeMinerDisabled }
+func (MinerEnabled) EventType() string       { return TypeMinerEnabled }
+func (MinerTargetChanged) EventType() string { return TypeMinerTargetChanged }
+func (WorkIssued) EventType() string         { return TypeWorkIssued }
+func (SolutionAccepted) EventType() string   { return TypeSolutionAccepted }
+func (SolutionRejected) EventType() string   { return TypeSolutionRejected }
+func (BibleHashReserved) EventType() string  { return TypeBibleHashReserved }
+func (ChainBlockRecorded) EventType() string { return TypeChainBlockRecorded }
+func (BlockDiscovered) EventType() string    { return TypeBlockDiscovered }
+func (RoundClosed) EventType() string        { return TypeRoundClosed }
+func (BlockConfirmed) EventType() string     { return TypeBlockConfirmed }
+func (BlockMatured) EventType() string       { return TypeBlockMatured }
+func (BlockOrphaned) EventType() string      { return TypeBlockOrphaned }
+func (MinerCredited) EventType() string      { return TypeMinerCredited }
+func (FeeCredited) EventType() string        { return TypeFeeCredited }
+func (CreditReversed) EventType() string     { return TypeCreditReversed }
+func (PayoutPlanned) EventType() string      { return TypePayoutPlanned }
+func (PayoutSent) EventType() string         { return TypePayoutSent }
+func (PayoutConfirmed) EventType() string    { return TypePayoutConfirmed }
+func (PayoutFailed) EventType() string       { return TypePayoutFailed }
+func (PayoutHalted) EventType() string       { return TypePayoutHalted }
+func (PayoutsPaused) EventType() string      { return TypePayoutsPaused }
+func (PayoutsResumed) EventType() string     { return TypePayoutsResumed }
+
+// decoders maps each stored type (at schema version 1) to a fresh value.
+var decoders = map[string]func() Event{
+	TypeMinerRegistered:    func() Event { return &MinerRegistered{} },
+	TypeWorkerRegistered:   func() Event { return &WorkerRegistered{} },
+	TypeMinerDisabled:      func() Event { return &MinerDisabled{} },
+	TypeMinerEnabled:       func() Event { return &MinerEnabled{} },
+	TypeMinerTargetChanged: func() Event { return &MinerTargetChanged{} },
+	TypeWorkIssued:         func() Event { return &WorkIssued{} },
+	TypeSolutionAccepted:   func() Event { return &SolutionAccepted{} },
+	TypeSolutionRejected:   func() Event { return &SolutionRejected{} },
+	TypeBibleHashReserved:  func() Event { return &BibleHashReserved{} },
+	TypeChainBlockRecorded: func() Event { return &ChainBlockRecorded{} },
+	TypeBlockDiscovered:    func() Event { return &BlockDiscovered{} },
+	TypeRoundClosed:        func() Event { return &RoundClosed{} },
+	TypeBlockConfirmed:     func() Event { return &BlockConfirmed{} },
+	TypeBlockMatured:       func() Event { return &BlockMatured{} },
+	TypeBlockOrphaned:      func() Event { return &BlockOrphaned{} },
+	TypeMinerCredited:      func() Event { return &MinerCredited{} },
+	TypeFeeCredited:        func() Event { return &FeeCredited{} },
+	TypeCreditReversed:     func() Event { return &CreditReversed{} },
+	TypePayoutPlanned:      func() Event { return &PayoutPlanned{} },
+	TypePayoutSent:         func() Event { return &PayoutSent{} },
+	TypePayoutConfirmed:    func() Event { return &PayoutConfirmed{} },
+	TypePayoutFailed:       func() Event { return &PayoutFailed{} },
+	TypePayoutHalted:       func() Event { return &PayoutHalted{} },
+	TypePayoutsPaused:      func() Event { return &PayoutsPaused{} },
+	TypePayoutsResumed:     func() Event { return &PayoutsResumed{} },
+}
