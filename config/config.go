@@ -1,0 +1,360 @@
+// Package config reads Purepool's configuration file (TOML). Every key is
+// documented in purepool.example.toml beside this file, which is embedded and
+// printed by `purepool config example`. Secrets can come from the
+// environment: any string value may contain ${NAME}, replaced by the
+// environment variable NAME (a missing variable is an error naming the key).
+// A bad configuration gets an error naming the key.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/purepool/purepool/biblepay"
+	"github.com/purepool/purepool/events"
+)
+
+//go:embed purepool.example.toml
+var Example string
+
+// Config is the whole configuration.
+type Config struct {
+	PoolName string `toml:"pool_name"`
+	// PoolURL is what miners put in `pool=`: exactly http://host or https://host
+	// (the wallet strips nothing else, spec §1.1).
+	PoolURL string `toml:"pool_url"`
+	// DataDir holds the embedded default's SQLite files.
+	DataDir  string    `toml:"data_dir"`
+	Store    Store     `toml:"store"`
+	Broker   Broker    `toml:"broker"`
+	Frontend Frontend  `toml:"frontend"`
+	Backend  Backend   `toml:"backend"`
+	Networks []Network `toml:"network"`
+}
+
+// Store names the event store and the read-model database.
+type Store struct {
+	// Events: postgres://…, sqlite:///path/events.db, or esdb://…; empty means
+	// SQLite in DataDir.
+	Events string `toml:"events"`
+	// ReadModel: postgres://…, mysql://user:pass@tcp(host:3306)/db, or
+	// sqlite:///path/readmodel.db; empty means SQLite in DataDir.
+	ReadModel string `toml:"readmodel"`
+}
+
+// Broker names the command bus.
+type Broker struct {
+	// URL of RabbitMQ (amqp:// or amqps://); empty means the in-process bus
+	// (one process only).
+	URL      string `toml:"url"`
+	Exchange string `toml:"exchange"`
+	Queue    string `toml:"queue"`
+	Prefetch int    `toml:"prefetch"`
+}
+
+// Frontend configures the miner interface and the website.
+type Frontend struct {
+	Listen         string   `toml:"listen"`
+	TLSListen      string   `toml:"tls_listen"`
+	TLSCert        string   `toml:"tls_cert"`
+	TLSKey         string   `toml:"tls_key"`
+	MaxHeaderBytes int      `toml:"max_header_bytes"`
+	RatePerMinute  int      `toml:"rate_limit_per_minute"`
+	ReadTimeout    Duration `toml:"read_timeout"`
+}
+
+// Backend configures the event writer's periodic work.
+type Backend struct {
+	ChainPoll       Duration `toml:"chain_poll"`
+	SolutionRetry   Duration `toml:"solution_retry_deadline"`
+	FundingCheck    Duration `toml:"funding_check"`
+	VardiffInterval Duration `toml:"vardiff_interval"`
+}
+
+// Network is one BiblePay network the pool serves.
+type Network struct {
+	Name             string   `toml:"name"`
+	PoolAddress      string   `toml:"pool_address"`
+	NodeURL          string   `toml:"node_url"`
+	FeeBps           int64    `toml:"fee_bps"`
+	Scheme           string   `toml:"scheme"`
+	PPLNSWindow      int64    `toml:"pplns_window"`
+	Maturity         int64    `toml:"maturity"`
+	MinPayout        Amount   `toml:"min_payout"`
+	PayoutInterval   Duration `toml:"payout_interval"`
+	MaxRecipients    int      `toml:"max_recipients"`
+	DefaultTarget    string   `toml:"default_target"`
+	StaleTolerance   int64    `toml:"stale_tolerance"`
+	SharesPerMinute  int64    `toml:"vardiff_shares_per_minute"`
+	MinConfirmations int64    `toml:"payout_confirmations"`
+}
+
+// Duration is a time.Duration written as "90s", "5m", "1h".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("%s is negative", v)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Defaults is the configuration of an empty file.
+func Defaults() Config {
+	return Config{
+		PoolName: "Purepool",
+		PoolURL:  "http://localhost",
+		DataDir:  "purepool-data",
+		Broker:   Broker{Exchange: "purepool.commands", Queue: "purepool.commands.q", Prefetch: 64},
+		Frontend: Frontend{
+			Listen: ":8080", MaxHeaderBytes: 1 << 20, RatePerMinute: 600,
+			ReadTimeout: Duration{15 * time.Second},
+		},
+		Backend: Backend{
+			ChainPoll: Duration{2 * time.Second}, SolutionRetry: Duration{2 * time.Minute},
+			FundingCheck: Duration{10 * time.Minute}, VardiffInterval: Duration{time.Minute},
+		},
+	}
+}
+
+// networkDefaults fills what a [[network]] table leaves out.
+func networkDefaults(n *Network) {
+	if n.Scheme == "" {
+		n.Scheme = events.SchemePROP
+	}
+	if n.Maturity == 0 {
+		if p, ok := biblepay.LookupNetwork(n.Name); ok {
+			n.Maturity = p.Maturity
+		}
+	}
+	if n.PPLNSWindow == 0 {
+		n.PPLNSWindow = 10_000
+	}
+	if n.MinPayout == 0 {
+		n.MinPayout = Amount(10 * biblepay.Coin)
+	}
+	if n.PayoutInterval.Duration == 0 {
+		n.PayoutInterval = Duration{time.Hour}
+	}
+	if n.MaxRecipients == 0 {
+		n.MaxRecipients = 100
+	}
+	if n.DefaultTarget == "" {
+		n.DefaultTarget = biblepay.DefaultTarget
+	}
+	if n.StaleTolerance == 0 {
+		n.StaleTolerance = 1
+	}
+	if n.SharesPerMinute == 0 {
+		n.SharesPerMinute = 2
+	}
+	if n.MinConfirmations == 0 {
+		n.MinConfirmations = 6
+	}
+}
+
+// KeyError is a configuration mistake at a key.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// Load reads and checks a configuration file.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	c, err := Parse(string(b))
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads and checks a configuration from TOML text.
+func Parse(text string) (Config, error) {
+	c := Defaults()
+	md, err := toml.Decode(text, &c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Config{}, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return Config{}, err
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return Config{}, &KeyError{Key: undecoded[0].String(), Err: errors.New("unknown key")}
+	}
+	if err := expandEnv(reflect.ValueOf(&c).Elem(), ""); err != nil {
+		return Config{}, err
+	}
+	for i := range c.Networks {
+		networkDefaults(&c.Networks[i])
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// expandEnv replaces ${NAME} in every string field.
+func expandEnv(v reflect.Value, key string) error {
+	switch v.Kind() {
+	case reflect.String:
+		var missing string
+		out := os.Expand(v.String(), func(name string) string {
+			val, ok := os.LookupEnv(name)
+			if !ok && missing == "" {
+				missing = name
+			}
+			return val
+		})
+		if missing != "" {
+			return &KeyError{Key: key, Err: fmt.Errorf("environment variable %s is not set", missing)}
+		}
+		v.SetString(out)
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < v.NumField(); i++ {
+			name := t.Field(i).Tag.Get("toml")
+			if name == "" {
+				continue
+			}
+			k := name
+			if key != "" {
+				k = key + "." + name
+			}
+			if err := expandEnv(v.Field(i), k); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if err := expandEnv(v.Index(i), fmt.Sprintf("%s[%d]", key, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks values that decoding cannot.
+func (c Config) Validate() error {
+	if !strings.HasPrefix(c.PoolURL, "http://") && !strings.HasPrefix(c.PoolURL, "https://") {
+		return &KeyError{Key: "pool_url", Err: errors.New("must be http://host or https://host: the wallet accepts nothing else")}
+	}
+	if host := strings.TrimPrefix(strings.TrimPrefix(c.PoolURL, "https://"), "http://"); host == "" || strings.ContainsAny(host, "/:?#") {
+		return &KeyError{Key: "pool_url", Err: errors.New("no path, port or trailing slash: the wallet's DNS lookup would fail (spec §1.1)")}
+	}
+	if err := checkStoreURL(c.Store.Events, "postgres", "postgresql", "sqlite", "esdb", "esdb+discover"); err != nil {
+		return &KeyError{Key: "store.events", Err: err}
+	}
+	if err := checkStoreURL(c.Store.ReadModel, "postgres", "postgresql", "sqlite", "mysql"); err != nil {
+		return &KeyError{Key: "store.readmodel", Err: err}
+	}
+	if c.Broker.URL != "" {
+		if u, err := url.Parse(c.Broker.URL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
+			return &KeyError{Key: "broker.url", Err: errors.New("must be amqp://… or amqps://…")}
+		}
+	}
+	if c.Broker.Prefetch < 1 {
+		return &KeyError{Key: "broker.prefetch", Err: errors.New("must be at least 1")}
+	}
+	if c.Frontend.MaxHeaderBytes < 64<<10 {
+		return &KeyError{Key: "frontend.max_header_bytes", Err: errors.New("must be at least 65536: a Solution header carries a whole block")}
+	}
+	if (c.Frontend.TLSCert == "") != (c.Frontend.TLSKey == "") {
+		return &KeyError{Key: "frontend.tls_cert", Err: errors.New("tls_cert and tls_key go together")}
+	}
+	if len(c.Networks) == 0 {
+		return &KeyError{Key: "network", Err: errors.New("at least one [[network]] is needed")}
+	}
+	seen := map[string]bool{}
+	for i, n := range c.Networks {
+		key := func(k string) string { return fmt.Sprintf("network[%d].%s", i, k) }
+		p, ok := biblepay.LookupNetwork(n.Name)
+		if !ok {
+			return &KeyError{Key: key("name"), Err: fmt.Errorf("%q is not main, test or regtest", n.Name)}
+		}
+		if seen[n.Name] {
+			return &KeyError{Key: key("name"), Err: fmt.Errorf("network %s is configured twice", n.Name)}
+		}
+		seen[n.Name] = true
+		if err := p.ValidateAddress(n.PoolAddress); err != nil {
+			return &KeyError{Key: key("pool_address"), Err: err}
+		}
+		if n.NodeURL != "" {
+			if u, err := url.Parse(n.NodeURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				return &KeyError{Key: key("node_url"), Err: errors.New("must be http://user:password@host:port")}
+			}
+		}
+		if n.FeeBps < 0 || n.FeeBps > 10_000 {
+			return &KeyError{Key: key("fee_bps"), Err: errors.New("must be within 0..10000 basis points")}
+		}
+		switch n.Scheme {
+		case events.SchemePROP, events.SchemePPLNS, events.SchemeSOLO:
+		default:
+			return &KeyError{Key: key("scheme"), Err: fmt.Errorf("%q is not PROP, PPLNS or SOLO", n.Scheme)}
+		}
+		if n.PPLNSWindow < 1 {
+			return &KeyError{Key: key("pplns_window"), Err: errors.New("must be positive")}
+		}
+		if n.Maturity < 1 {
+			return &KeyError{Key: key("maturity"), Err: errors.New("must be positive")}
+		}
+		if n.MaxRecipients < 1 {
+			return &KeyError{Key: key("max_recipients"), Err: errors.New("must be positive")}
+		}
+		if _, err := biblepay.ParseHash(n.DefaultTarget); err != nil {
+			return &KeyError{Key: key("default_target"), Err: err}
+		}
+		if n.StaleTolerance < 0 {
+			return &KeyError{Key: key("stale_tolerance"), Err: errors.New("must not be negative")}
+		}
+	}
+	return nil
+}
+
+func checkStoreURL(s string, schemes ...string) error {
+	if s == "" {
+		return nil
+	}
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok {
+		return fmt.Errorf("%q has no scheme; use one of %v", s, schemes)
+	}
+	for _, want := range schemes {
+		if scheme == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("scheme %q is not one of %v", scheme, schemes)
+}
+
+// Network returns the configuration of a network by name.
+func (c Config) Network(name string) (Network, bool) {
+	for _, n := range c.Networks {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return Network{}, false
+}

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/purepool/purepool/biblepay"
+)
+
+func TestExample_ParsesAndDocumentsEveryKey(t *testing.T) {
+	t.Setenv("PUREPOOL_MAIN_RPC_PASSWORD", "s3cret")
+	t.Setenv("PUREPOOL_TEST_RPC_PASSWORD", "t3st")
+	c, err := Parse(Example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, ok := c.Network("main")
+	if !ok || main.NodeURL != "http://purepool:s3cret@127.0.0.1:39000" || main.FeeBps != 100 {
+		t.Fatalf("main network = %+v", main)
+	}
+	if main.MinPayout.Sat() != 10*biblepay.Coin || main.PayoutInterval.Duration != time.Hour {
+		t.Fatalf("main payout settings = %v %v", main.MinPayout, main.PayoutInterval)
+	}
+	test, _ := c.Network("test")
+	if test.Scheme != "PPLNS" || test.Maturity != 101 || test.MinPayout.Sat() != 10000*biblepay.Coin {
+		t.Fatalf("test network = %+v", test)
+	}
+	// Every toml key of the structs appears in the example.
+	for _, key := range []string{"pool_name", "pool_url", "data_dir", "events", "readmodel", "url", "exchange",
+		"queue", "prefetch", "listen", "tls_listen", "tls_cert", "tls_key", "max_header_bytes",
+		"rate_limit_per_minute", "read_timeout", "chain_poll", "solution_retry_deadline", "funding_check",
+		"vardiff_interval", "name", "pool_address", "node_url", "fee_bps", "scheme", "pplns_window", "maturity",
+		"min_payout", "payout_interval", "max_recipients", "default_target", "stale_tolerance",
+		"vardiff_shares_per_minute", "payout_confirmations"} {
+		if !strings.Contains(Example, "\n"+key+" = ") {
+			t.Errorf("example does not document %s", key)
+		}
+	}
+}
+
+const minimal = `
+[[network]]
+name = "main"
+pool_address = "B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTH"
+`
+
+func TestParse_Defaults(t *testing.T) {
+	c, err := Parse(minimal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Networks[0]
+	if n.Scheme != "PROP" || n.Maturity != 101 || n.DefaultTarget != biblepay.DefaultTarget || n.MaxRecipients != 100 {
+		t.Fatalf("defaults = %+v", n)
+	}
+	if c.Frontend.MaxHeaderBytes != 1<<20 || c.Broker.Queue != "purepool.commands.q" {
+		t.Fatalf("defaults = %+v %+v", c.Frontend, c.Broker)
+	}
+}
+
+func TestParse_ErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name, text, key string
+	}{
+		{"unknown key", minimal + "fee = 1\n", "network.fee"},
+		{"unknown top key", "colour = 1\n" + minimal, "colour"},
+		{"bad address", strings.Replace(minimal, "B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTH", "B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTJ", 1), "network[0].pool_address"},
+		{"test address on main", strings.Replace(minimal, "B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTH", "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci", 1), "network[0].pool_address"},
+		{"unknown network", strings.Replace(minimal, `"main"`, `"mars"`, 1), "network[0].name"},
+		{"fee too high", minimal + "fee_bps = 10001\n", "network[0].fee_bps"},
+		{"bad scheme", minimal + `scheme = "PPS"` + "\n", "network[0].scheme"},
+		{"bad target", minimal + `default_target = "1111"` + "\n", "network[0].default_target"},
+		{"pool url with port", `pool_url = "http://pool.example.org:8080"` + "\n" + minimal, "pool_url"},
+		{"pool url with slash", `pool_url = "http://pool.example.org/"` + "\n" + minimal, "pool_url"},
+		{"pool url no scheme", `pool_url = "pool.example.org"` + "\n" + minimal, "pool_url"},
+		{"bad store", "[store]\nevents = \"mongodb://x\"\n" + minimal, "store.events"},
+		{"bad broker", "[broker]\nurl = \"http://x\"\n" + minimal, "broker.url"},
+		{"no network", `pool_name = "x"`, "network"},
+		{"missing env", "[store]\nevents = \"postgres://u:${PUREPOOL_NO_SUCH_VAR}@h/db\"\n" + minimal, "store.events"},
+		{"tls half", "[frontend]\ntls_cert = \"c.pem\"\n" + minimal, "frontend.tls_cert"},
+		{"small headers", "[frontend]\nmax_header_bytes = 100\n" + minimal, "frontend.max_header_bytes"},
+		{"duplicate network", minimal + minimal, "network[1].name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(tt.text)
+			var ke *KeyError
+			if !errors.As(err, &ke) {
+				t.Fatalf("Parse = %v, want a KeyError", err)
+			}
+			if ke.Key != tt.key {
+				t.Fatalf("error names key %q, want %q (%v)", ke.Key, tt.key, err)
+			}
+		})
+	}
+	if _, err := Parse("a = [\n"); err == nil || !strings.Contains(err.Error(), "line") {
+		t.Errorf("syntax error should name the line: %v", err)
+	}
+	if _, err := Parse(minimal + `min_payout = "1.123456789"` + "\n"); err == nil {
+		t.Error("nine decimals must be refused")
+	}
+	if _, err := Parse(minimal + `payout_interval = "soon"` + "\n"); err == nil {
+		t.Error("a bad duration must be refused")
+	}
+}
+
+func TestAmount(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"10", 10 * biblepay.Coin, true},
+		{"0.5", 50_000_000, true},
+		{"0.00000001", 1, true},
+		{"12.34567890", 1_234_567_890, true},
+		{"16235.85745354", 1_623_585_745_354, true},
+		{"1.123456789", 0, false},
+		{"-1", 0, false},
+		{"1e3", 0, false},
+		{"", 0, false},
+		{".5", 0, false},
+		{"5.", 0, false},
+		{"99999999999999999999", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseAmount(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got.Sat() != tt.want) {
+			t.Errorf("ParseAmount(%q) = %d, %v; want %d ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+		if tt.ok {
+			back, err := ParseAmount(got.String())
+			if err != nil || back != got {
+				t.Errorf("String() of %q = %q does not parse back", tt.in, got.String())
+			}
+		}
+	}
+}
