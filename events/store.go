@@ -133,8 +133,9 @@ type Store interface {
 	// order and exactly once per call: first those already stored (catch-up),
 	// then new ones as they are committed (live). handle gets batches; once it
 	// returns nil the batch's last position is the caller's checkpoint. It
-	// returns when ctx ends (with ctx.Err()) or when handle fails (with that
-	// error).
+	// returns when ctx ends (with ctx.Err()), when handle fails (with that
+	// error) or when the store cannot be read; the caller then resumes from
+	// its checkpoint.
 	Subscribe(ctx context.Context, after uint64, handle func(context.Context, []Envelope) error) error
 	Close() error
 }

@@ -1,0 +1,365 @@
+package rabbitmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/purepool/purepool/commands"
+)
+
+// Errors a Publish can return. Every error means "not known to be safely
+// queued": the caller must not tell the miner the command was accepted.
+var (
+	// ErrNotConnected: the publisher is between connections; Publish fails
+	// at once instead of making an HTTP handler wait for a reconnect.
+	ErrNotConnected = errors.New("rabbitmq: not connected to the broker")
+	// ErrUnroutable: the broker returned the message (mandatory) because no
+	// queue is bound to the exchange for its routing key.
+	ErrUnroutable = errors.New("rabbitmq: message unroutable")
+	// ErrNacked: the broker refused the message (e.g. the queue is full and
+	// rejects publishes).
+	ErrNacked = errors.New("rabbitmq: message nacked by the broker")
+	// ErrConfirmLost: the channel or connection closed before the broker
+	// confirmed; the message may or may not be queued.
+	ErrConfirmLost = errors.New("rabbitmq: channel or connection closed before the broker confirmed")
+	// ErrClosed: Publish after Close.
+	ErrClosed = errors.New("rabbitmq: publisher closed")
+)
+
+// Publisher publishes commands to the commands exchange in confirm mode.
+// It is safe for concurrent use, keeps its connection up by itself, and
+// never declares topology (the frontend's user may not).
+type Publisher struct {
+	cfg Config
+
+	mu      sync.RWMutex
+	chans   []*pubChannel // nil while disconnected
+	lastErr error
+	ready   chan struct{} // closed and replaced on every connect
+
+	next   atomic.Uint64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewPublisher starts a publisher that connects (and reconnects) in the
+// background; it never fails for a broker that is down. Publish fails fast
+// with ErrNotConnected until a connection is up; WaitReady waits for one.
+func NewPublisher(cfg Config) (*Publisher, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Topology.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := amqp.ParseURI(cfg.URL); err != nil {
+		return nil, fmt.Errorf("rabbitmq: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Publisher{
+		cfg:     cfg,
+		lastErr: errors.New("not connected yet"),
+		ready:   make(chan struct{}),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	go p.run(ctx)
+	return p, nil
+}
+
+// Connected reports whether a connection is up right now (a health check:
+// while it is false, Publish fails fast with ErrNotConnected).
+func (p *Publisher) Connected() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.chans != nil
+}
+
+// WaitReady waits until the publisher is connected or ctx ends.
+func (p *Publisher) WaitReady(ctx context.Context) error {
+	for {
+		p.mu.RLock()
+		up, ready, lastErr := p.chans != nil, p.ready, p.lastErr
+		p.mu.RUnlock()
+		if up {
+			return nil
+		}
+		select {
+		case <-ready:
+		case <-p.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("rabbitmq: waiting for a connection: %w (last error: %v)", ctx.Err(), lastErr)
+		}
+	}
+}
+
+// Close stops reconnecting and closes the connection; publishes waiting for
+// a confirm fail with ErrConfirmLost.
+func (p *Publisher) Close() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// run owns the connection: connect, wait for it to close, back off, again.
+func (p *Publisher) run(ctx context.Context) {
+	defer close(p.done)
+	b := backoff{min: p.cfg.ReconnectMin, max: p.cfg.ReconnectMax}
+	log := p.cfg.Logger.With("component", "rabbitmq.publisher", "conn", p.cfg.Name)
+	for {
+		conn, chans, err := p.connect()
+		if err != nil {
+			p.setDown(err)
+			log.Warn("connect failed", "err", err)
+			if b.wait(ctx) != nil {
+				return
+			}
+			continue
+		}
+		closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+		p.setUp(chans)
+		log.Info("connected", "channels", len(chans))
+		select {
+		case <-ctx.Done():
+			p.setDown(ErrClosed)
+			_ = conn.Close()
+			return
+		case e := <-closed:
+			err := fmt.Errorf("connection closed: %v", e)
+			if e == nil {
+				err = errors.New("connection closed")
+			}
+			p.setDown(err)
+			_ = conn.Close()
+			log.Warn("connection lost; reconnecting", "err", err)
+			b.reset() // the first retry after a loss is quick
+			if b.wait(ctx) != nil {
+				return
+			}
+		}
+	}
+}
+
+func (p *Publisher) connect() (*amqp.Connection, []*pubChannel, error) {
+	conn, err := p.cfg.dial()
+	if err != nil {
+		return nil, nil, err
+	}
+	chans := make([]*pubChannel, p.cfg.Channels)
+	for i := range chans {
+		pc := &pubChannel{conn: conn, maxInFlight: p.cfg.MaxInFlight}
+		if err := pc.open(); err != nil {
+			_ = conn.Close()
+			return nil, nil, err
+		}
+		chans[i] = pc
+	}
+	return conn, chans, nil
+}
+
+func (p *Publisher) setUp(chans []*pubChannel) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.chans, p.lastErr = chans, nil
+	close(p.ready)
+	p.ready = make(chan struct{})
+}
+
+func (p *Publisher) setDown(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.chans, p.lastErr = nil, err
+}
+
+// Publish sends msg to the commands exchange with the command name as
+// routing key, persistent, mandatory, and waits for the broker's confirm.
+// It returns nil only if the broker acked the message and did not return
+// it as unroutable.
+func (p *Publisher) Publish(ctx context.Context, msg commands.Message) error {
+	if msg.Name == "" {
+		return errors.New("rabbitmq: publish: message has no command name")
+	}
+	p.mu.RLock()
+	chans, lastErr := p.chans, p.lastErr
+	p.mu.RUnlock()
+	if chans == nil {
+		return fmt.Errorf("%w: %v", ErrNotConnected, lastErr)
+	}
+	pub := amqp.Publishing{
+		ContentType:  "application/json",
+		DeliveryMode: amqp.Persistent,
+		MessageId:    msg.ID.String(),
+		Type:         msg.Name,
+		Timestamp:    time.Now().UTC(),
+		Body:         msg.Body,
+	}
+	// Round robin; a channel being reopened after a channel-level error is
+	// skipped.
+	start := p.next.Add(1)
+	for i := range uint64(len(chans)) {
+		st := chans[(start+i)%uint64(len(chans))].state.Load()
+		if st == nil || st.ch.IsClosed() {
+			continue
+		}
+		err := st.publish(ctx, p.cfg.Topology.Exchange, msg.Name, pub)
+		if err != nil {
+			return fmt.Errorf("rabbitmq: publish %s %s: %w", msg.Name, msg.ID, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("rabbitmq: publish %s %s: %w: no open channel", msg.Name, msg.ID, ErrNotConnected)
+}
+
+// pubChannel is one confirm-mode channel; it is reopened on the same
+// connection if the broker closes it (e.g. after publishing to a missing
+// exchange).
+type pubChannel struct {
+	conn        *amqp.Connection
+	maxInFlight int
+	state       atomic.Pointer[chanState]
+}
+
+// chanState is everything that belongs to one incarnation of a channel.
+type chanState struct {
+	ch *amqp.Channel
+	// slots bounds unconfirmed publishes, so that returns can never fill
+	// the returns buffer (its capacity is the same) and make the client
+	// library drop one.
+	slots   chan struct{}
+	returns chan amqp.Return
+	closed  chan *amqp.Error
+	// gone is closed once the channel's close error (if any) is recorded.
+	gone chan struct{}
+
+	mu       sync.Mutex
+	returned map[string]string // MessageId -> reply text, returned but not yet claimed
+	closeErr error
+}
+
+func (pc *pubChannel) open() error {
+	ch, err := pc.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("rabbitmq: open channel: %w", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		return fmt.Errorf("rabbitmq: confirm mode: %w", err)
+	}
+	st := &chanState{
+		ch:       ch,
+		slots:    make(chan struct{}, pc.maxInFlight),
+		returns:  ch.NotifyReturn(make(chan amqp.Return, pc.maxInFlight)),
+		closed:   ch.NotifyClose(make(chan *amqp.Error, 1)),
+		gone:     make(chan struct{}),
+		returned: map[string]string{},
+	}
+	pc.state.Store(st)
+	go pc.watch(st)
+	return nil
+}
+
+// watch reopens the channel after a channel-level close while the
+// connection lives on.
+func (pc *pubChannel) watch(st *chanState) {
+	e, ok := <-st.closed
+	st.mu.Lock()
+	if ok && e != nil {
+		st.closeErr = e
+	}
+	st.mu.Unlock()
+	close(st.gone)
+	if pc.conn.IsClosed() {
+		return
+	}
+	for range 3 {
+		if err := pc.open(); err == nil || pc.conn.IsClosed() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Give up on this connection: the publisher's run loop reconnects.
+	_ = pc.conn.Close()
+}
+
+func (st *chanState) publish(ctx context.Context, exchange, key string, pub amqp.Publishing) error {
+	select {
+	case st.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	dc, err := st.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, pub)
+	if err != nil {
+		<-st.slots
+		if st.ch.IsClosed() && ctx.Err() == nil {
+			// The connection went down under us; the run loop is about to
+			// notice. Say so the same way as when it has.
+			return fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+		return err
+	}
+	select {
+	case <-dc.Done():
+	case <-ctx.Done():
+		// Keep the slot until the outcome is known, and claim any return,
+		// so neither the slots nor the returned map leak.
+		go func() {
+			<-dc.Done()
+			st.claimReturn(pub.MessageId)
+			<-st.slots
+		}()
+		return fmt.Errorf("waiting for the broker's confirm: %w", ctx.Err())
+	}
+	defer func() { <-st.slots }()
+	// The library hands a basic.return to st.returns before it resolves
+	// the confirm that follows it on the wire, so once dc is done a return
+	// for this message is already in the buffer (or the map).
+	reason, returned := st.claimReturn(pub.MessageId)
+	switch {
+	case !dc.Acked():
+		if st.ch.IsClosed() {
+			// The library queues the close reason before it fails the
+			// pending confirms; wait for watch to record it.
+			select {
+			case <-st.gone:
+			case <-time.After(time.Second):
+			}
+		}
+		st.mu.Lock()
+		closeErr := st.closeErr
+		st.mu.Unlock()
+		if closeErr != nil {
+			return fmt.Errorf("%w: %w", ErrConfirmLost, closeErr)
+		}
+		if st.ch.IsClosed() {
+			return fmt.Errorf("%w: channel closed", ErrConfirmLost)
+		}
+		return ErrNacked
+	case returned:
+		return fmt.Errorf("%w: %s (exchange %q, routing key %q)", ErrUnroutable, reason, exchange, key)
+	}
+	return nil
+}
+
+// claimReturn moves buffered returns into the map and takes the one for id.
+func (st *chanState) claimReturn(id string) (string, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for {
+		select {
+		case r, ok := <-st.returns:
+			if ok {
+				st.returned[r.MessageId] = fmt.Sprintf("%d %s", r.ReplyCode, r.ReplyText)
+				continue
+			}
+		default:
+		}
+		break
+	}
+	reason, ok := st.returned[id]
+	delete(st.returned, id)
+	return reason, ok
+}
