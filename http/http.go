@@ -1,0 +1,141 @@
+// Package http is Purepool's frontend over HTTP: the wallet's pool protocol
+// (/Action.aspx, actions readytomine2 and solution), a health endpoint and a
+// mount point for the website.
+//
+// The frontend never writes: it answers work requests from the read model
+// and deterministic ids, and turns what miners send into commands
+// (commands.IssueWork, commands.SubmitSolution) that it publishes. A
+// solution is acknowledged to the miner only once the publisher confirmed
+// its command, so nothing a miner was told "ok" about is lost.
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/purepool/purepool/biblepay"
+)
+
+// MinerDirectory is the part of the read model the frontend needs to hand
+// out work: a miner's current share target and whether an admin disabled it.
+type MinerDirectory interface {
+	// Miner returns the state of the miner behind an address on a network
+	// (its id is events.MinerID(network, address)). found is false for a
+	// miner the pool has never seen (it gets the network's default target).
+	Miner(ctx context.Context, network, address string) (m Miner, found bool, err error)
+}
+
+// Miner is what the frontend knows about a registered miner.
+type Miner struct {
+	Target   string // 64 hex digits; empty means the network's default
+	Disabled bool
+}
+
+// Health tells whether a network can take work right now (the broker is
+// connected, the node is fresh). When it cannot, miners are answered
+// HEALTH_DOWN, which makes wallets fall back to solo mining.
+type Health interface {
+	// CanTakeWork returns nil if the network is healthy, else the reason.
+	CanTakeWork(ctx context.Context, network string) error
+}
+
+// HealthFunc adapts a function to Health.
+type HealthFunc func(ctx context.Context, network string) error
+
+// CanTakeWork calls f.
+func (f HealthFunc) CanTakeWork(ctx context.Context, network string) error { return f(ctx, network) }
+
+// AllHealthy is healthy when every check is.
+func AllHealthy(checks ...Health) Health {
+	return HealthFunc(func(ctx context.Context, network string) error {
+		for _, c := range checks {
+			if err := c.CanTakeWork(ctx, network); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// NetworkConfig is one chain the pool mines on.
+type NetworkConfig struct {
+	// PoolAddress receives the block rewards; answered as <ADDRESS>.
+	PoolAddress string
+	// DefaultTarget is the share target of a miner without its own
+	// (biblepay.DefaultTarget when empty).
+	DefaultTarget string
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxHeaderBytes = 1 << 20 // a Solution header carries a whole block
+	DefaultMaxBodyBytes   = 64      // the body is the action name (12 or 8 bytes)
+	DefaultRateLimit      = 300     // requests per IP per RateWindow
+	DefaultRateWindow     = time.Minute
+	DefaultPublishTimeout = 10 * time.Second
+)
+
+// Config is the frontend's configuration.
+type Config struct {
+	// Networks by the wallet's NetworkID (main, test, regtest).
+	Networks map[string]NetworkConfig
+	// MaxHeaderBytes bounds the request line and headers of a request.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64
+	// RateLimit is the number of /Action.aspx requests an IP may make per
+	// RateWindow; a negative value disables the limit.
+	RateLimit  int
+	RateWindow time.Duration
+	// PublishTimeout bounds the wait for the broker's confirmation.
+	PublishTimeout time.Duration
+}
+
+// withDefaults fills the zero fields and checks the networks.
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Networks) == 0 {
+		return c, errors.New("http: no network configured")
+	}
+	nets := make(map[string]NetworkConfig, len(c.Networks))
+	for name, nc := range c.Networks {
+		n, ok := biblepay.LookupNetwork(name)
+		if !ok {
+			return c, fmt.Errorf("http: unknown network %q", name)
+		}
+		if err := n.ValidateAddress(nc.PoolAddress); err != nil {
+			return c, fmt.Errorf("http: pool address of %s: %w", name, err)
+		}
+		if nc.DefaultTarget == "" {
+			nc.DefaultTarget = biblepay.DefaultTarget
+		}
+		if _, err := biblepay.ParseHash(nc.DefaultTarget); err != nil {
+			return c, fmt.Errorf("http: default target of %s: %w", name, err)
+		}
+		nets[name] = nc
+	}
+	c.Networks = nets
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateWindow <= 0 {
+		c.RateWindow = DefaultRateWindow
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = DefaultPublishTimeout
+	}
+	return c, nil
+}
+
+// ServerMaxHeaderBytes is the http.Server.MaxHeaderBytes for a configured
+// limit: larger, so that requests just above the limit reach the handler's
+// own check and get a protocol answer; beyond it (plus net/http's 4 KiB of
+// slack) net/http refuses the request, and protocolConn rewrites that refusal.
+func ServerMaxHeaderBytes(limit int) int { return limit + 64<<10 }

@@ -1,0 +1,363 @@
+package web
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/purepool/purepool/projections"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// StatisticsResponse is Purepool's /{network}/api/statistics, field for
+// field (purepool/frontend/views.py api_statistics): the last day's chain
+// and pool blocks. bbp_mined is whole BBP (Purepool stored subsidies as
+// integers) and null when the pool found no block; the *_sat field is
+// Purepool-the-Go-port's exact addition.
+type StatisticsResponse struct {
+	Network           string      `json:"network"`
+	Days              int         `json:"days"`
+	CurrentHeight     int64       `json:"current_height"`
+	AllBlocks         int64       `json:"all_blocks"`
+	PoolBlocks        int64       `json:"pool_blocks"`
+	PoolBlocksPercent json.Number `json:"pool_blocks_percent"`
+	BBPMined          *int64      `json:"bbp_mined"`
+	MinersCount       int64       `json:"miners_count"`
+	BBPMinedSat       int64       `json:"bbp_mined_sat"`
+}
+
+func (h *Handler) apiStatistics(w http.ResponseWriter, r *http.Request) {
+	network := networkOf(r)
+	const days = 1
+	win, err := h.reader.Window(r.Context(), network, h.cfg.Now().Add(-days*24*time.Hour))
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	pool, err := h.reader.Pool(r.Context(), network)
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	resp := StatisticsResponse{Network: network, Days: days, CurrentHeight: pool.Height, AllBlocks: win.AllBlocks,
+		PoolBlocks: win.PoolBlocks, PoolBlocksPercent: json.Number(percentNumber(win.PoolBlocks, win.AllBlocks)),
+		MinersCount: win.ActiveMiners, BBPMinedSat: win.PoolRewardSat}
+	if win.PoolBlocks > 0 {
+		mined := projections.WholeBBP(win.PoolRewardSat)
+		resp.BBPMined = &mined
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// SubsidySumResponse is Purepool's /{network}/api/block_subsidysum/{days}:
+// the sum (whole BBP, null when there is none) and count of the rewards of
+// the pool's blocks found in the last days. (Purepool summed every chain
+// block it had recorded; this pool knows the rewards of its own blocks.)
+type SubsidySumResponse struct {
+	Sum    *int64 `json:"sum"`
+	Count  int64  `json:"count"`
+	SumSat int64  `json:"sum_sat"`
+}
+
+func (h *Handler) apiBlockSubsidySum(w http.ResponseWriter, r *http.Request) {
+	days, err := strconv.Atoi(chi.URLParam(r, "days"))
+	if err != nil || days < 0 || days > 3650 {
+		h.fail(w, r, true, http.StatusNotFound, "days must be a whole number from 0 to 3650")
+		return
+	}
+	win, err := h.reader.Window(r.Context(), networkOf(r), h.cfg.Now().Add(-time.Duration(days)*24*time.Hour))
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	resp := SubsidySumResponse{Count: win.PoolBlocks, SumSat: win.PoolRewardSat}
+	if win.PoolBlocks > 0 {
+		sum := projections.WholeBBP(win.PoolRewardSat)
+		resp.Sum = &sum
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// APIPool is /{network}/api/pool.
+type APIPool struct {
+	Network        string    `json:"network"`
+	Height         int64     `json:"height"`
+	Miners         int64     `json:"miners"`
+	BlocksFound    int64     `json:"blocks_found"`
+	BlocksMatured  int64     `json:"blocks_matured"`
+	BlocksOrphaned int64     `json:"blocks_orphaned"`
+	RewardSat      int64     `json:"reward_sat"`
+	CreditedSat    int64     `json:"credited_sat"`
+	ReversedSat    int64     `json:"reversed_sat"`
+	FeeSat         int64     `json:"fee_sat"`
+	FeeReversedSat int64     `json:"fee_reversed_sat"`
+	PaidSat        int64     `json:"paid_sat"`
+	Payouts        int64     `json:"payouts"`
+	Shares         int64     `json:"shares"`
+	Rejected       int64     `json:"rejected"`
+	PayoutsPaused  bool      `json:"payouts_paused"`
+	LastBlockAt    time.Time `json:"last_block_at"`
+	ForecastToday  int64     `json:"forecast_blocks_today"`
+	HashrateHPS    int64     `json:"hashrate_hps"`
+	ActiveWorkers  int64     `json:"active_workers"`
+}
+
+func (h *Handler) apiPool(w http.ResponseWriter, r *http.Request) {
+	d, err := h.statsData(r)
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	p := d.Pool
+	writeJSON(w, http.StatusOK, APIPool{Network: p.Network, Height: p.Height, Miners: p.Miners, BlocksFound: p.BlocksFound,
+		BlocksMatured: p.BlocksMatured, BlocksOrphaned: p.BlocksOrphaned, RewardSat: p.RewardSat, CreditedSat: p.CreditedSat,
+		ReversedSat: p.ReversedSat, FeeSat: p.FeeSat, FeeReversedSat: p.FeeReversedSat, PaidSat: p.PaidSat, Payouts: p.Payouts,
+		Shares: p.Shares, Rejected: p.Rejected, PayoutsPaused: p.PayoutsPaused, LastBlockAt: p.LastBlockAt, ForecastToday: d.Forecast,
+		HashrateHPS: d.HashrateHPS, ActiveWorkers: d.Workers})
+}
+
+// APIBlock is a pool block in the API.
+type APIBlock struct {
+	Height        int64     `json:"height"`
+	Hash          string    `json:"hash"`
+	Status        string    `json:"status"`
+	Confirmations int64     `json:"confirmations"`
+	Finder        string    `json:"finder"`
+	RewardSat     int64     `json:"reward_sat"`
+	Reward        string    `json:"reward_bbp"`
+	RoundShares   int64     `json:"round_shares"`
+	CreditedSat   int64     `json:"credited_sat"`
+	FeeSat        int64     `json:"fee_sat"`
+	BlockTime     time.Time `json:"block_time"`
+	DiscoveredAt  time.Time `json:"discovered_at"`
+}
+
+func apiBlock(b projections.Block) APIBlock {
+	return APIBlock{Height: b.Height, Hash: b.Hash, Status: b.Status, Confirmations: b.Confirmations, Finder: b.FinderAddress,
+		RewardSat: b.RewardSat, Reward: projections.FormatBBP(b.RewardSat), RoundShares: b.RoundShares, CreditedSat: b.CreditedSat,
+		FeeSat: b.FeeSat, BlockTime: b.BlockTime, DiscoveredAt: b.DiscoveredAt}
+}
+
+// Page is a paged API answer.
+type Page[T any] struct {
+	Page  int `json:"page"`
+	Limit int `json:"limit"`
+	Items []T `json:"items"`
+}
+
+func (h *Handler) apiBlocks(w http.ResponseWriter, r *http.Request) {
+	p, limit, offset, err := page(r, 50, 500)
+	if err != nil {
+		h.fail(w, r, true, http.StatusBadRequest, err.Error())
+		return
+	}
+	bs, err := h.reader.Blocks(r.Context(), networkOf(r), offset, limit)
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	out := Page[APIBlock]{Page: p, Limit: limit, Items: []APIBlock{}}
+	for _, b := range bs {
+		out.Items = append(out.Items, apiBlock(b))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) apiBlock(w http.ResponseWriter, r *http.Request) {
+	b, err := h.reader.Block(r.Context(), networkOf(r), chi.URLParam(r, "hash"))
+	if errors.Is(err, projections.ErrNotFound) {
+		h.fail(w, r, true, http.StatusNotFound, "no such pool block")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiBlock(b))
+}
+
+// APIPayout is a payout in the API.
+type APIPayout struct {
+	PayoutID      string          `json:"payout_id"`
+	Status        string          `json:"status"`
+	TotalSat      int64           `json:"total_sat"`
+	Total         string          `json:"total_bbp"`
+	Recipients    int64           `json:"recipients"`
+	TxID          string          `json:"txid"`
+	FeeSat        int64           `json:"fee_sat"`
+	Confirmations int64           `json:"confirmations"`
+	PlannedAt     time.Time       `json:"planned_at"`
+	SentAt        time.Time       `json:"sent_at"`
+	Items         []APIPayoutItem `json:"items,omitempty"`
+}
+
+// APIPayoutItem is one recipient of a payout.
+type APIPayoutItem struct {
+	Address   string `json:"address"`
+	AmountSat int64  `json:"amount_sat"`
+	Amount    string `json:"amount_bbp"`
+}
+
+func apiPayout(p projections.Payout) APIPayout {
+	out := APIPayout{PayoutID: p.PayoutID.String(), Status: p.Status, TotalSat: p.TotalSat, Total: projections.FormatBBP(p.TotalSat),
+		Recipients: p.ItemCount, TxID: p.TxID, FeeSat: p.FeeSat, Confirmations: p.Confirmations, PlannedAt: p.PlannedAt, SentAt: p.SentAt}
+	for _, it := range p.Items {
+		out.Items = append(out.Items, APIPayoutItem{Address: it.Address, AmountSat: it.AmountSat, Amount: projections.FormatBBP(it.AmountSat)})
+	}
+	return out
+}
+
+func (h *Handler) apiPayouts(w http.ResponseWriter, r *http.Request) {
+	p, limit, offset, err := page(r, 50, 500)
+	if err != nil {
+		h.fail(w, r, true, http.StatusBadRequest, err.Error())
+		return
+	}
+	ps, err := h.reader.Payouts(r.Context(), networkOf(r), offset, limit)
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	out := Page[APIPayout]{Page: p, Limit: limit, Items: []APIPayout{}}
+	for _, x := range ps {
+		out.Items = append(out.Items, apiPayout(x))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) apiPayout(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(chi.URLParam(r, "id"))
+	if err != nil {
+		h.fail(w, r, true, http.StatusNotFound, "no such payout")
+		return
+	}
+	p, err := h.reader.Payout(r.Context(), networkOf(r), id)
+	if errors.Is(err, projections.ErrNotFound) {
+		h.fail(w, r, true, http.StatusNotFound, "no such payout")
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiPayout(p))
+}
+
+// APIMiner is /{network}/api/miner/{address}.
+type APIMiner struct {
+	Network     string      `json:"network"`
+	Address     string      `json:"address"`
+	Enabled     bool        `json:"enabled"`
+	BalanceSat  int64       `json:"balance_sat"`
+	Balance     string      `json:"balance_bbp"`
+	CreditedSat int64       `json:"credited_sat"`
+	ReversedSat int64       `json:"reversed_sat"`
+	PaidSat     int64       `json:"paid_sat"`
+	Shares      int64       `json:"shares"`
+	Rejected    int64       `json:"rejected"`
+	LastShareAt time.Time   `json:"last_share_at"`
+	Workers     []APIWorker `json:"workers"`
+}
+
+// APIWorker is a worker seen in the last 24 hours.
+type APIWorker struct {
+	Worker      string    `json:"worker"`
+	LastSeen    time.Time `json:"last_seen"`
+	Shares      int64     `json:"shares"`
+	Rejected    int64     `json:"rejected"`
+	HashrateHPS int64     `json:"hashrate_hps"`
+}
+
+func (h *Handler) apiMiner(w http.ResponseWriter, r *http.Request) {
+	m, ok := h.minerFor(w, r, true)
+	if !ok {
+		return
+	}
+	ws, err := h.reader.Workers(r.Context(), networkOf(r), m.MinerID, h.cfg.Now().Add(-24*time.Hour))
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	out := APIMiner{Network: m.Network, Address: m.Address, Enabled: m.Enabled, BalanceSat: m.BalanceSat, Balance: projections.FormatBBP(m.BalanceSat),
+		CreditedSat: m.CreditedSat, ReversedSat: m.ReversedSat, PaidSat: m.PaidSat, Shares: m.Shares, Rejected: m.Rejected,
+		LastShareAt: m.LastShareAt, Workers: []APIWorker{}}
+	for _, x := range ws {
+		out.Workers = append(out.Workers, APIWorker{Worker: x.Worker, LastSeen: x.LastSeen, Shares: x.Shares, Rejected: x.Rejected, HashrateHPS: x.HashrateHPS})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// statementJSON serves the statement; with ?page= or ?limit= it is paged
+// (credits and payouts each), otherwise whole.
+func (h *Handler) statementJSON(w http.ResponseWriter, r *http.Request) {
+	m, ok := h.minerFor(w, r, true)
+	if !ok {
+		return
+	}
+	offset, limit := 0, statementLimit
+	if r.URL.Query().Has("page") || r.URL.Query().Has("limit") {
+		var err error
+		if _, limit, offset, err = page(r, 100, 1000); err != nil {
+			h.fail(w, r, true, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	s, err := h.buildStatement(r, m, offset, limit)
+	if err != nil {
+		h.serverError(w, r, true, err)
+		return
+	}
+	if chi.RouteContext(r.Context()).RoutePattern() == "/{network}/miner/{address}/statement.json" {
+		w.Header().Set("Content-Disposition", `attachment; filename="purepool-`+s.Network+`-`+s.Address+`.json"`)
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (h *Handler) statementCSV(w http.ResponseWriter, r *http.Request) {
+	m, ok := h.minerFor(w, r, false)
+	if !ok {
+		return
+	}
+	s, err := h.buildStatement(r, m, 0, statementLimit)
+	if err != nil {
+		h.serverError(w, r, false, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="purepool-`+s.Network+`-`+s.Address+`.csv"`)
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"type", "time", "block_height", "block_hash", "block_status", "reward_bbp", "round_shares", "miner_shares",
+		"share_percent", "amount_bbp", "amount_sat", "payout_id", "payout_status", "txid"})
+	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	for _, c := range s.Credits {
+		_ = cw.Write([]string{"credit", c.CreditedAt.UTC().Format(time.RFC3339), i64(c.Height), c.BlockHash, c.BlockStatus, c.Reward,
+			i64(c.RoundShares), i64(c.MinerShares), c.SharePercent, c.Amount, i64(c.AmountSat), "", "", ""})
+		if c.ReversedSat != 0 {
+			_ = cw.Write([]string{"reversal", "", i64(c.Height), c.BlockHash, c.BlockStatus, c.Reward, i64(c.RoundShares), i64(c.MinerShares),
+				c.SharePercent, projections.FormatBBP(-c.ReversedSat), i64(-c.ReversedSat), "", "", ""})
+		}
+	}
+	for _, p := range s.Payouts {
+		amount := -p.AmountSat
+		if p.Status == "failed" {
+			amount = 0 // nothing left the balance: the column sums to it
+		}
+		_ = cw.Write([]string{"payout", p.PlannedAt.UTC().Format(time.RFC3339), "", "", "", "", "", "", "",
+			projections.FormatBBP(amount), i64(amount), p.PayoutID, p.Status, p.TxID})
+	}
+	cw.Flush()
+}

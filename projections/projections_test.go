@@ -1,0 +1,221 @@
+package projections_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/internal/ledgergen"
+	"github.com/purepool/purepool/internal/testenv"
+	"github.com/purepool/purepool/projections"
+)
+
+// target is one read-model database kind under test.
+type target struct {
+	name string
+	open func(t testing.TB) *projections.DB
+}
+
+var targets = []target{
+	{"sqlite", func(t testing.TB) *projections.DB {
+		return openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "readmodel.db"))
+	}},
+	{"postgres", func(t testing.TB) *projections.DB { return openDB(t, testenv.NewPostgresDB(t)) }},
+	{"mariadb", func(t testing.TB) *projections.DB { return openDB(t, "mysql://"+testenv.NewMySQLDB(t)) }},
+}
+
+func openDB(t testing.TB, url string) *projections.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := projections.OpenURL(ctx, url)
+	if err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("second migrate must be a no-op: %v", err)
+	}
+	return db
+}
+
+// applyAll feeds the history in batches of n through ApplyBatch.
+func applyAll(t testing.TB, db *projections.DB, envs []events.Envelope, n int) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	var cp uint64
+	for i := 0; i < len(envs); i += n {
+		j := min(i+n, len(envs))
+		next, err := db.ApplyBatch(ctx, cp, envs[i:j])
+		if err != nil {
+			t.Fatalf("apply batch %d..%d: %v", i, j, err)
+		}
+		cp = next
+	}
+	return cp
+}
+
+func smallHistory() *ledgergen.History {
+	return ledgergen.Generate(ledgergen.Config{Seed: 7, Miners: 8, ChainBlocks: 170, SharesPerBlock: 8, PayoutEvery: 20, Maturity: 6})
+}
+
+// checkAgainst compares the read model with the generator's independent totals.
+func checkAgainst(t *testing.T, db *projections.DB, h *ledgergen.History) {
+	t.Helper()
+	ctx := context.Background()
+	r := projections.NewReader(db.SQL, db.Dialect)
+	ex := h.Expected
+	for id, m := range ex.Miners {
+		got, err := r.Miner(ctx, h.Network, m.Address)
+		if err != nil {
+			t.Fatalf("miner %s: %v", m.Address, err)
+		}
+		if got.MinerID != id || got.BalanceSat != m.BalanceSat || got.CreditedSat != m.CreditedSat ||
+			got.ReversedSat != m.ReversedSat || got.PaidSat != m.PaidSat || got.Shares != m.Shares ||
+			got.Rejected != m.Rejected || got.Difficulty != m.Difficulty || got.Enabled == m.Disabled {
+			t.Errorf("miner %s:\n got  %+v\n want %+v", m.Address, got, *m)
+		}
+		if got.BalanceSat != got.CreditedSat-got.ReversedSat-got.PaidSat {
+			t.Errorf("miner %s: balance %d != credited %d - reversed %d - paid %d", m.Address, got.BalanceSat, got.CreditedSat, got.ReversedSat, got.PaidSat)
+		}
+	}
+	for hash, b := range ex.Blocks {
+		got, err := r.Block(ctx, h.Network, hash)
+		if err != nil {
+			t.Fatalf("block %s: %v", hash, err)
+		}
+		if got.Status != b.Status || got.Height != b.Height || got.RewardSat != b.RewardSat || got.FinderMinerID != b.Finder ||
+			got.CreditedSat != b.CreditedSat || got.FeeSat != b.FeeSat || got.RoundShares != b.RoundShares {
+			t.Errorf("block %s:\n got  %+v\n want %+v", hash, got, *b)
+		}
+		if b.Status == "matured" && got.CreditedSat+got.FeeSat != got.RewardSat {
+			t.Errorf("block %s: credits %d + fee %d != reward %d", hash, got.CreditedSat, got.FeeSat, got.RewardSat)
+		}
+	}
+	for id, p := range ex.Payouts {
+		got, err := r.Payout(ctx, h.Network, id)
+		if err != nil {
+			t.Fatalf("payout %s: %v", id, err)
+		}
+		if got.Status != p.Status || got.TxID != p.TxID || got.TotalSat != p.TotalSat || len(got.Items) != len(p.Items) {
+			t.Errorf("payout %s: got %+v want %+v", id, got, *p)
+		}
+	}
+	pool, err := r.Pool(ctx, h.Network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pool.Shares != ex.Shares || pool.Rejected != ex.Rejected || pool.FeeSat != ex.FeeSat || pool.FeeReversedSat != ex.FeeReversedSat ||
+		pool.CreditedSat != ex.CreditedSat || pool.ReversedSat != ex.ReversedSat || pool.PaidSat != ex.PaidSat ||
+		pool.BlocksFound != ex.BlocksFound || pool.BlocksMatured != ex.Matured || pool.BlocksOrphaned != ex.Orphans ||
+		pool.PayoutsPaused != ex.PayoutsPaused || pool.Height != ex.ChainHeight {
+		t.Errorf("pool:\n got  %+v\n want %+v", pool, ex)
+	}
+	days, err := r.PoolDays(ctx, h.Network, time.Time{}, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotDays := map[time.Time]int64{}
+	for _, d := range days {
+		gotDays[d.Day] = d.Shares
+	}
+	for d, n := range ex.SharesByDay {
+		if gotDays[d] != n {
+			t.Errorf("pool shares on %s: got %d want %d", d.Format(time.DateOnly), gotDays[d], n)
+		}
+	}
+	// Every ledger entry of a miner sums to its balance.
+	for _, m := range ex.Miners {
+		entries, err := r.Ledger(ctx, h.Network, m.ID, 0, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, e := range entries {
+			sum += e.AmountSat
+		}
+		if sum != m.BalanceSat {
+			t.Errorf("miner %s: ledger entries sum to %d, balance %d", m.Address, sum, m.BalanceSat)
+		}
+	}
+}
+
+func TestProjection_MatchesGeneratedHistory(t *testing.T) {
+	h := smallHistory()
+	if len(h.Expected.Payouts) < 3 || h.Expected.Orphans == 0 || h.Expected.Matured == 0 {
+		t.Fatalf("generated history lacks variety: %d payouts, %d orphans, %d matured", len(h.Expected.Payouts), h.Expected.Orphans, h.Expected.Matured)
+	}
+	statuses := map[string]bool{}
+	for _, p := range h.Expected.Payouts {
+		statuses[p.Status] = true
+	}
+	for _, tt := range targets {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := tt.open(t)
+			cp := applyAll(t, db, h.Envelopes, 97)
+			if cp != uint64(len(h.Envelopes)) {
+				t.Fatalf("checkpoint %d, want %d", cp, len(h.Envelopes))
+			}
+			checkAgainst(t, db, h)
+		})
+	}
+}
+
+// A batch seen twice, or overlapping batches, change nothing: the
+// checkpoint guards them.
+func TestProjection_ReplayIsIdempotent(t *testing.T) {
+	h := smallHistory()
+	for _, tt := range targets {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := tt.open(t)
+			ctx := context.Background()
+			envs := h.Envelopes
+			var cp uint64
+			for i := 0; i < len(envs); i += 150 {
+				j := min(i+150, len(envs))
+				// Re-deliver the previous batch too (overlap) and then this one twice.
+				from := max(0, i-150)
+				next, err := db.ApplyBatch(ctx, cp, envs[from:j])
+				if err != nil {
+					t.Fatalf("apply: %v", err)
+				}
+				again, err := db.ApplyBatch(ctx, next, envs[from:j])
+				if err != nil || again != next {
+					t.Fatalf("replay: %d, %v (want %d)", again, err, next)
+				}
+				cp = next
+			}
+			checkAgainst(t, db, h)
+			// A writer with a stale checkpoint is refused and writes nothing.
+			if _, err := db.ApplyBatch(ctx, cp-10, envs[len(envs)-10:]); err == nil {
+				t.Fatal("ApplyBatch with a stale expected checkpoint succeeded")
+			}
+			checkAgainst(t, db, h)
+		})
+	}
+}
+
+func TestFold_UnknownPayoutFailure(t *testing.T) {
+	id := uuid.New()
+	ev, err := events.New(uuid.New(), events.PayoutFailed{Network: "main", PayoutID: id, Reason: "x"}, events.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := events.Envelope{ID: ev.ID, Position: 1, Type: ev.Type, SchemaVersion: ev.SchemaVersion, Data: ev.Data}
+	ch := projections.NewChanges(nil)
+	if err := ch.Fold(context.Background(), []events.Envelope{env}); err == nil {
+		t.Fatal("folding a failure of an unknown payout succeeded")
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

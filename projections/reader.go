@@ -1,0 +1,588 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The read side: view rows as the website and API use them, and Reader, the
+// SQL implementation over any of the three dialects. Reader only runs
+// SELECTs, so it works with the frontend's read-only role.
+
+// ErrNotFound is returned for a miner, block or payout the read model does not hold.
+var ErrNotFound = errors.New("projections: not found")
+
+// Miner is a miner's summary row.
+type Miner struct {
+	Network      string
+	MinerID      uuid.UUID
+	Address      string
+	Enabled      bool
+	StateReason  string
+	Target       string
+	RegisteredAt time.Time
+	CreditedSat  int64
+	ReversedSat  int64
+	PaidSat      int64 // planned payouts that did not fail
+	BalanceSat   int64 // credited − reversed − paid
+	Shares       int64
+	Difficulty   int64
+	Rejected     int64
+	LastShareAt  time.Time
+}
+
+// Worker is one worker of a miner.
+type Worker struct {
+	Worker      string
+	FirstSeen   time.Time
+	LastSeen    time.Time
+	LastShareAt time.Time
+	Shares      int64
+	Difficulty  int64
+	Rejected    int64
+	HashrateHPS int64 // the last rate the wallet reported with a share
+}
+
+// DayCount is one UTC day of shares.
+type DayCount struct {
+	Day         time.Time
+	Shares      int64
+	Difficulty  int64
+	Rejected    int64
+	Blocks      int64 // pool days only
+	RewardSat   int64 // pool days only
+	CreditedSat int64 // miner days only
+}
+
+// Rejection counts rejected solutions of one worker for one reason.
+type Rejection struct {
+	Worker     string
+	Reason     string
+	Count      int64
+	LastAt     time.Time
+	LastDetail string
+}
+
+// Block is a pool block.
+type Block struct {
+	Network         string
+	Hash            string
+	Height          int64
+	FinderMinerID   uuid.UUID
+	FinderAddress   string
+	RewardSat       int64
+	Status          string // pending, matured, orphaned
+	Confirmations   int64
+	BlockTime       time.Time
+	DiscoveredAt    time.Time
+	MaturedAt       time.Time
+	OrphanedAt      time.Time
+	ReplacedBy      string
+	Scheme          string
+	RoundShares     int64
+	RoundDifficulty int64
+	RoundMiners     int64
+	CreditedSat     int64
+	FeeSat          int64
+	ReversedSat     int64
+}
+
+// Credit is a miner's part of one pool block's round.
+type Credit struct {
+	BlockHash       string
+	Height          int64
+	RoundID         uuid.UUID
+	RewardSat       int64
+	FeeSat          int64
+	RoundShares     int64
+	RoundDifficulty int64
+	MinerShares     int64
+	MinerDifficulty int64
+	AmountSat       int64
+	ReversedSat     int64
+	CreditedAt      time.Time // zero until the block matured
+	BlockStatus     string
+}
+
+// SharePercent is the miner's part of the round, e.g. "12.34%".
+func (c Credit) SharePercent() string {
+	return SharePercent(c.MinerDifficulty, c.RoundDifficulty, c.MinerShares, c.RoundShares)
+}
+
+// LedgerEntry is one change of a miner's balance.
+type LedgerEntry struct {
+	EventID   uuid.UUID
+	Position  int64
+	Kind      string // credit, reversal, payout, payout_failed (fee, fee_reversal for the pool account)
+	AmountSat int64  // signed: positive adds to the balance
+	BlockHash string
+	Height    int64
+	PayoutID  uuid.UUID
+	Note      string
+	At        time.Time
+}
+
+// Payout is a payout transaction.
+type Payout struct {
+	Network       string
+	PayoutID      uuid.UUID
+	Status        string // planned, sent, confirmed, failed, halted
+	TotalSat      int64
+	ItemCount     int64
+	TxID          string
+	FeeSat        int64
+	Reason        string
+	Confirmations int64
+	PlannedAt     time.Time
+	SentAt        time.Time
+	ConfirmedAt   time.Time
+	FailedAt      time.Time
+	HaltedAt      time.Time
+	Items         []PayoutItem // filled by Reader.Payout only
+	// AmountSat is the miner's item when listed by MinerPayouts.
+	AmountSat int64
+}
+
+// PayoutItem is one recipient of a payout.
+type PayoutItem struct {
+	MinerID   uuid.UUID
+	Address   string
+	AmountSat int64
+}
+
+// Pool is the pool's totals on a network.
+type Pool struct {
+	Network        string
+	Height         int64 // highest chain block recorded
+	Miners         int64 // miners ever seen
+	BlocksFound    int64
+	BlocksMatured  int64
+	BlocksOrphaned int64
+	RewardSat      int64
+	CreditedSat    int64
+	ReversedSat    int64
+	FeeSat         int64
+	FeeReversedSat int64
+	PaidSat        int64
+	Payouts        int64
+	Shares         int64
+	Difficulty     int64
+	Rejected       int64
+	PayoutsPaused  bool
+	PayoutsReason  string
+	LastBlockAt    time.Time
+	LastEventAt    time.Time
+}
+
+// TopMiner is a miner ranked by shares in a window.
+type TopMiner struct {
+	Address    string
+	Shares     int64
+	Difficulty int64
+}
+
+// WindowStats are Purepool's statistics over a time window.
+type WindowStats struct {
+	AllBlocks     int64 // chain blocks recorded in the window
+	PoolBlocks    int64 // pool blocks discovered in the window
+	PoolRewardSat int64 // their rewards
+	ActiveMiners  int64 // miners with shares in the window's days
+}
+
+// Reader reads the read model.
+type Reader struct {
+	db *sql.DB
+	d  Dialect
+}
+
+// NewReader reads through db (which may be a read-only connection).
+func NewReader(db *sql.DB, d Dialect) *Reader { return &Reader{db: db, d: d} }
+
+// Dialect of the reader's database.
+func (r *Reader) Dialect() Dialect { return r.d }
+
+func (r *Reader) t(name string) string {
+	if r.d == Postgres {
+		return PostgresSchema + "." + name
+	}
+	return name
+}
+
+func (r *Reader) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	rows, err := r.db.QueryContext(ctx, r.d.q(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("projections: read: %w", err)
+	}
+	return rows, nil
+}
+
+// nullTime scans a nullable timestamp from any driver (SQLite hands back text).
+type nullTime struct{ t *time.Time }
+
+func (n nullTime) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*n.t = time.Time{}
+	case time.Time:
+		*n.t = x.UTC()
+	case string:
+		return n.parse(x)
+	case []byte:
+		return n.parse(string(x))
+	default:
+		return fmt.Errorf("projections: cannot scan %T as time", v)
+	}
+	return nil
+}
+
+func (n nullTime) parse(s string) error {
+	for _, layout := range []string{sqliteTime, time.DateOnly, time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			*n.t = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("projections: cannot parse time %q", s)
+}
+
+// nullUUID scans a nullable uuid from any driver.
+type nullUUID struct{ u *uuid.UUID }
+
+func (n nullUUID) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*n.u = uuid.Nil
+		return nil
+	case [16]byte:
+		*n.u = x
+		return nil
+	}
+	return n.u.Scan(v)
+}
+
+const minerCols = "network, miner_id, address, state, state_reason, target, registered_at, credited_sat, reversed_sat, paid_sat, balance_sat, shares, difficulty, rejected, last_share_at"
+
+func scanMiner(s interface{ Scan(...any) error }) (Miner, error) {
+	var m Miner
+	var state string
+	err := s.Scan(&m.Network, nullUUID{&m.MinerID}, &m.Address, &state, &m.StateReason, &m.Target, nullTime{&m.RegisteredAt},
+		&m.CreditedSat, &m.ReversedSat, &m.PaidSat, &m.BalanceSat, &m.Shares, &m.Difficulty, &m.Rejected, nullTime{&m.LastShareAt})
+	m.Enabled = state != "disabled"
+	return m, err
+}
+
+// Miner is the miner behind an address.
+func (r *Reader) Miner(ctx context.Context, network, address string) (Miner, error) {
+	row := r.db.QueryRowContext(ctx, r.d.q("SELECT "+minerCols+" FROM "+r.t(TMiners)+" WHERE network = ? AND address = ?"), network, address)
+	m, err := scanMiner(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Miner{}, fmt.Errorf("%w: miner %s on %s", ErrNotFound, address, network)
+	}
+	if err != nil {
+		return Miner{}, fmt.Errorf("projections: read miner: %w", err)
+	}
+	return m, nil
+}
+
+// Workers lists a miner's workers seen since the given time, most recent first.
+func (r *Reader) Workers(ctx context.Context, network string, minerID uuid.UUID, since time.Time) ([]Worker, error) {
+	rows, err := r.query(ctx, "SELECT worker, first_seen, last_seen, last_share_at, shares, difficulty, rejected, hashrate_hps FROM "+r.t(TWorkers)+
+		" WHERE network = ? AND miner_id = ? AND last_seen >= ? ORDER BY last_seen DESC, worker", network, r.d.Arg(minerID), r.d.Arg(since))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (Worker, error) {
+		var w Worker
+		err := s.Scan(&w.Worker, nullTime{&w.FirstSeen}, nullTime{&w.LastSeen}, nullTime{&w.LastShareAt}, &w.Shares, &w.Difficulty, &w.Rejected, &w.HashrateHPS)
+		return w, err
+	})
+}
+
+func collect[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("projections: read: %w", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("projections: read: %w", err)
+	}
+	return out, nil
+}
+
+// MinerDays lists a miner's shares per day in [from, to], oldest first
+// (days without shares are absent).
+func (r *Reader) MinerDays(ctx context.Context, network string, minerID uuid.UUID, from, to time.Time) ([]DayCount, error) {
+	rows, err := r.query(ctx, "SELECT "+r.d.ident("day")+", shares, difficulty, rejected, credited_sat FROM "+r.t(TMinerDays)+
+		" WHERE network = ? AND miner_id = ? AND "+r.d.ident("day")+" >= ? AND "+r.d.ident("day")+" <= ? ORDER BY "+r.d.ident("day"),
+		network, r.d.Arg(minerID), r.d.DayArg(from), r.d.DayArg(to))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (DayCount, error) {
+		var d DayCount
+		err := s.Scan(nullTime{&d.Day}, &d.Shares, &d.Difficulty, &d.Rejected, &d.CreditedSat)
+		return d, err
+	})
+}
+
+// PoolDays lists the pool's shares and blocks per day in [from, to], oldest first.
+func (r *Reader) PoolDays(ctx context.Context, network string, from, to time.Time) ([]DayCount, error) {
+	rows, err := r.query(ctx, "SELECT "+r.d.ident("day")+", shares, difficulty, rejected, blocks_found, reward_sat FROM "+r.t(TPoolDays)+
+		" WHERE network = ? AND "+r.d.ident("day")+" >= ? AND "+r.d.ident("day")+" <= ? ORDER BY "+r.d.ident("day"),
+		network, r.d.DayArg(from), r.d.DayArg(to))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (DayCount, error) {
+		var d DayCount
+		err := s.Scan(nullTime{&d.Day}, &d.Shares, &d.Difficulty, &d.Rejected, &d.Blocks, &d.RewardSat)
+		return d, err
+	})
+}
+
+// Rejections sums a miner's rejected solutions per worker and reason since a day.
+func (r *Reader) Rejections(ctx context.Context, network string, minerID uuid.UUID, sinceDay time.Time) ([]Rejection, error) {
+	rows, err := r.query(ctx, "SELECT worker, reason, SUM("+r.d.ident("count")+"), MAX(last_at), MAX(last_detail) FROM "+r.t(TRejections)+
+		" WHERE network = ? AND miner_id = ? AND "+r.d.ident("day")+" >= ? GROUP BY worker, reason ORDER BY worker, reason",
+		network, r.d.Arg(minerID), r.d.DayArg(sinceDay))
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (Rejection, error) {
+		var j Rejection
+		err := s.Scan(&j.Worker, &j.Reason, &j.Count, nullTime{&j.LastAt}, &j.LastDetail)
+		return j, err
+	})
+}
+
+const blockCols = "b.network, b.hash, b.height, b.finder_miner_id, COALESCE(m.address, ''), b.reward_sat, b.status, b.confirmations, b.block_time, " +
+	"b.discovered_at, b.matured_at, b.orphaned_at, b.replaced_by, b.scheme, b.round_shares, b.round_difficulty, b.round_miners, b.credited_sat, b.fee_sat, b.reversed_sat"
+
+func scanBlock(s interface{ Scan(...any) error }) (Block, error) {
+	var b Block
+	err := s.Scan(&b.Network, &b.Hash, &b.Height, nullUUID{&b.FinderMinerID}, &b.FinderAddress, &b.RewardSat, &b.Status, &b.Confirmations,
+		nullTime{&b.BlockTime}, nullTime{&b.DiscoveredAt}, nullTime{&b.MaturedAt}, nullTime{&b.OrphanedAt}, &b.ReplacedBy, &b.Scheme,
+		&b.RoundShares, &b.RoundDifficulty, &b.RoundMiners, &b.CreditedSat, &b.FeeSat, &b.ReversedSat)
+	return b, err
+}
+
+func (r *Reader) blockFrom() string {
+	return " FROM " + r.t(TBlocks) + " b LEFT JOIN " + r.t(TMiners) + " m ON m.network = b.network AND m.miner_id = b.finder_miner_id"
+}
+
+// Blocks lists pool blocks, highest first; offset and limit page them.
+func (r *Reader) Blocks(ctx context.Context, network string, offset, limit int) ([]Block, error) {
+	rows, err := r.query(ctx, "SELECT "+blockCols+r.blockFrom()+" WHERE b.network = ? AND b.discovered_at IS NOT NULL ORDER BY b.height DESC, b.hash LIMIT ? OFFSET ?",
+		network, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (Block, error) { return scanBlock(s) })
+}
+
+// BlocksSince lists pool blocks discovered after t, oldest first (live updates).
+func (r *Reader) BlocksSince(ctx context.Context, network string, t time.Time, limit int) ([]Block, error) {
+	rows, err := r.query(ctx, "SELECT "+blockCols+r.blockFrom()+" WHERE b.network = ? AND b.discovered_at > ? ORDER BY b.discovered_at, b.hash LIMIT ?",
+		network, r.d.Arg(t), limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (Block, error) { return scanBlock(s) })
+}
+
+// Block is one pool block by hash.
+func (r *Reader) Block(ctx context.Context, network, hash string) (Block, error) {
+	b, err := scanBlock(r.db.QueryRowContext(ctx, r.d.q("SELECT "+blockCols+r.blockFrom()+" WHERE b.network = ? AND b.hash = ?"), network, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Block{}, fmt.Errorf("%w: block %s on %s", ErrNotFound, hash, network)
+	}
+	if err != nil {
+		return Block{}, fmt.Errorf("projections: read block: %w", err)
+	}
+	return b, nil
+}
+
+// Credits lists a miner's round parts, highest block first.
+func (r *Reader) Credits(ctx context.Context, network string, minerID uuid.UUID, offset, limit int) ([]Credit, error) {
+	rows, err := r.query(ctx, "SELECT c.block_hash, c.height, c.round_id, c.reward_sat, c.fee_sat, c.round_shares, c.round_difficulty, c.shares, c.difficulty, "+
+		"c.amount_sat, c.reversed_sat, c.credited_at, COALESCE(b.status, '') FROM "+r.t(TRoundMiners)+" c LEFT JOIN "+r.t(TBlocks)+
+		" b ON b.network = c.network AND b.hash = c.block_hash WHERE c.network = ? AND c.miner_id = ? ORDER BY c.height DESC, c.block_hash LIMIT ? OFFSET ?",
+		network, r.d.Arg(minerID), limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (Credit, error) {
+		var c Credit
+		err := s.Scan(&c.BlockHash, &c.Height, nullUUID{&c.RoundID}, &c.RewardSat, &c.FeeSat, &c.RoundShares, &c.RoundDifficulty, &c.MinerShares,
+			&c.MinerDifficulty, &c.AmountSat, &c.ReversedSat, nullTime{&c.CreditedAt}, &c.BlockStatus)
+		return c, err
+	})
+}
+
+// Ledger lists a miner's balance changes, newest first.
+func (r *Reader) Ledger(ctx context.Context, network string, minerID uuid.UUID, offset, limit int) ([]LedgerEntry, error) {
+	rows, err := r.query(ctx, "SELECT event_id, "+r.d.ident("position")+", "+r.d.ident("kind")+", amount_sat, block_hash, height, payout_id, note, "+r.d.ident("at")+
+		" FROM "+r.t(TLedger)+" WHERE network = ? AND account_id = ? ORDER BY "+r.d.ident("position")+" DESC LIMIT ? OFFSET ?",
+		network, r.d.Arg(minerID), limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (LedgerEntry, error) {
+		var e LedgerEntry
+		err := s.Scan(nullUUID{&e.EventID}, &e.Position, &e.Kind, &e.AmountSat, &e.BlockHash, &e.Height, nullUUID{&e.PayoutID}, &e.Note, nullTime{&e.At})
+		return e, err
+	})
+}
+
+const payoutCols = "p.network, p.payout_id, p." + "status" + ", p.total_sat, p.items, p.txid, p.fee_sat, p.reason, p.confirmations, p.planned_at, p.sent_at, p.confirmed_at, p.failed_at, p.halted_at"
+
+func scanPayout(s interface{ Scan(...any) error }, extra ...any) (Payout, error) {
+	var p Payout
+	dst := []any{&p.Network, nullUUID{&p.PayoutID}, &p.Status, &p.TotalSat, &p.ItemCount, &p.TxID, &p.FeeSat, &p.Reason, &p.Confirmations,
+		nullTime{&p.PlannedAt}, nullTime{&p.SentAt}, nullTime{&p.ConfirmedAt}, nullTime{&p.FailedAt}, nullTime{&p.HaltedAt}}
+	if len(extra) > 0 {
+		dst = append(dst, &p.AmountSat)
+	}
+	err := s.Scan(dst...)
+	return p, err
+}
+
+func (r *Reader) payoutCols() string {
+	return strings.Replace(payoutCols, "p.status", "p."+r.d.ident("status"), 1)
+}
+
+// Payouts lists payouts, newest first.
+func (r *Reader) Payouts(ctx context.Context, network string, offset, limit int) ([]Payout, error) {
+	rows, err := r.query(ctx, "SELECT "+r.payoutCols()+" FROM "+r.t(TPayouts)+" p WHERE p.network = ? ORDER BY p.planned_at DESC, p.payout_id LIMIT ? OFFSET ?",
+		network, limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (Payout, error) { return scanPayout(s) })
+}
+
+// PayoutsSince lists payouts changed after t (planned, sent, confirmed,
+// failed or halted), oldest change first (live updates).
+func (r *Reader) PayoutsSince(ctx context.Context, network string, t time.Time, limit int) ([]Payout, error) {
+	last := "COALESCE(p.confirmed_at, p.sent_at, p.failed_at, p.halted_at, p.planned_at)"
+	if r.d == Postgres {
+		last = "GREATEST(p.planned_at, p.sent_at, p.confirmed_at, p.failed_at, p.halted_at)"
+	}
+	rows, err := r.query(ctx, "SELECT "+r.payoutCols()+" FROM "+r.t(TPayouts)+" p WHERE p.network = ? AND "+last+" > ? ORDER BY "+last+", p.payout_id LIMIT ?",
+		network, r.d.Arg(t), limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (Payout, error) { return scanPayout(s) })
+}
+
+// Payout is one payout with its items.
+func (r *Reader) Payout(ctx context.Context, network string, id uuid.UUID) (Payout, error) {
+	p, err := scanPayout(r.db.QueryRowContext(ctx, r.d.q("SELECT "+r.payoutCols()+" FROM "+r.t(TPayouts)+" p WHERE p.network = ? AND p.payout_id = ?"), network, r.d.Arg(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Payout{}, fmt.Errorf("%w: payout %s on %s", ErrNotFound, id, network)
+	}
+	if err != nil {
+		return Payout{}, fmt.Errorf("projections: read payout: %w", err)
+	}
+	rows, err := r.query(ctx, "SELECT miner_id, address, amount_sat FROM "+r.t(TPayoutItems)+" WHERE payout_id = ? ORDER BY address", r.d.Arg(id))
+	if err != nil {
+		return Payout{}, err
+	}
+	p.Items, err = collect(rows, func(s *sql.Rows) (PayoutItem, error) {
+		var it PayoutItem
+		err := s.Scan(nullUUID{&it.MinerID}, &it.Address, &it.AmountSat)
+		return it, err
+	})
+	return p, err
+}
+
+// MinerPayouts lists the payouts that paid a miner, newest first, with the
+// miner's amount in AmountSat.
+func (r *Reader) MinerPayouts(ctx context.Context, network string, minerID uuid.UUID, offset, limit int) ([]Payout, error) {
+	rows, err := r.query(ctx, "SELECT "+r.payoutCols()+", i.amount_sat FROM "+r.t(TPayoutItems)+" i JOIN "+r.t(TPayouts)+
+		" p ON p.payout_id = i.payout_id AND p.network = i.network WHERE i.network = ? AND i.miner_id = ? ORDER BY p.planned_at DESC, p.payout_id LIMIT ? OFFSET ?",
+		network, r.d.Arg(minerID), limit, offset)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (Payout, error) { return scanPayout(s, true) })
+}
+
+// Pool is the pool's totals; a network the read model has not seen reads as zeros.
+func (r *Reader) Pool(ctx context.Context, network string) (Pool, error) {
+	p := Pool{Network: network}
+	var state string
+	err := r.db.QueryRowContext(ctx, r.d.q("SELECT blocks_found, blocks_matured, blocks_orphaned, reward_sat, credited_sat, reversed_sat, fee_sat, fee_reversed_sat, "+
+		"paid_sat, payouts, shares, difficulty, rejected, payouts_state, payouts_reason, last_block_at, last_event_at FROM "+r.t(TPool)+" WHERE network = ?"), network).
+		Scan(&p.BlocksFound, &p.BlocksMatured, &p.BlocksOrphaned, &p.RewardSat, &p.CreditedSat, &p.ReversedSat, &p.FeeSat, &p.FeeReversedSat,
+			&p.PaidSat, &p.Payouts, &p.Shares, &p.Difficulty, &p.Rejected, &state, &p.PayoutsReason, nullTime{&p.LastBlockAt}, nullTime{&p.LastEventAt})
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Pool{}, fmt.Errorf("projections: read pool: %w", err)
+	}
+	p.PayoutsPaused = state == "paused"
+	if err := r.db.QueryRowContext(ctx, r.d.q("SELECT COALESCE(MAX(height), 0) FROM "+r.t(TChain)+" WHERE network = ?"), network).Scan(&p.Height); err != nil {
+		return Pool{}, fmt.Errorf("projections: read height: %w", err)
+	}
+	if err := r.db.QueryRowContext(ctx, r.d.q("SELECT count(*) FROM "+r.t(TMiners)+" WHERE network = ? AND address <> ''"), network).Scan(&p.Miners); err != nil {
+		return Pool{}, fmt.Errorf("projections: count miners: %w", err)
+	}
+	return p, nil
+}
+
+// TopMiners ranks enabled miners by accepted shares on the days since sinceDay.
+func (r *Reader) TopMiners(ctx context.Context, network string, sinceDay time.Time, limit int) ([]TopMiner, error) {
+	rows, err := r.query(ctx, "SELECT m.address, SUM(d.shares) AS s, SUM(d.difficulty) FROM "+r.t(TMinerDays)+" d JOIN "+r.t(TMiners)+
+		" m ON m.network = d.network AND m.miner_id = d.miner_id WHERE d.network = ? AND d."+r.d.ident("day")+" >= ? AND m.state <> 'disabled' "+
+		"GROUP BY m.address HAVING SUM(d.shares) > 0 ORDER BY s DESC, m.address LIMIT ?", network, r.d.DayArg(sinceDay), limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(s *sql.Rows) (TopMiner, error) {
+		var t TopMiner
+		err := s.Scan(&t.Address, &t.Shares, &t.Difficulty)
+		return t, err
+	})
+}
+
+// Window computes Purepool's statistics since a time.
+func (r *Reader) Window(ctx context.Context, network string, since time.Time) (WindowStats, error) {
+	var w WindowStats
+	if err := r.db.QueryRowContext(ctx, r.d.q("SELECT count(*) FROM "+r.t(TChain)+" WHERE network = ? AND block_time >= ?"), network, r.d.Arg(since)).Scan(&w.AllBlocks); err != nil {
+		return w, fmt.Errorf("projections: window: %w", err)
+	}
+	if err := r.db.QueryRowContext(ctx, r.d.q("SELECT count(*), COALESCE(SUM(reward_sat), 0) FROM "+r.t(TBlocks)+" WHERE network = ? AND discovered_at >= ?"),
+		network, r.d.Arg(since)).Scan(&w.PoolBlocks, &w.PoolRewardSat); err != nil {
+		return w, fmt.Errorf("projections: window: %w", err)
+	}
+	if err := r.db.QueryRowContext(ctx, r.d.q("SELECT count(DISTINCT miner_id) FROM "+r.t(TMinerDays)+" WHERE network = ? AND "+r.d.ident("day")+" >= ? AND shares > 0"),
+		network, r.d.DayArg(since)).Scan(&w.ActiveMiners); err != nil {
+		return w, fmt.Errorf("projections: window: %w", err)
+	}
+	return w, nil
+}
+
+// Hashrate sums the hash rates the wallets of workers with a share since t
+// last reported: the pool's current hash rate, and how many workers.
+func (r *Reader) Hashrate(ctx context.Context, network string, since time.Time) (hps, workers int64, err error) {
+	err = r.db.QueryRowContext(ctx, r.d.q("SELECT COALESCE(SUM(hashrate_hps), 0), count(*) FROM "+r.t(TWorkers)+" WHERE network = ? AND last_share_at >= ?"),
+		network, r.d.Arg(since)).Scan(&hps, &workers)
+	if err != nil {
+		return 0, 0, fmt.Errorf("projections: hashrate: %w", err)
+	}
+	return hps, workers, nil
+}
+
+// Ping checks the connection.
+func (r *Reader) Ping(ctx context.Context) error { return r.db.PingContext(ctx) }

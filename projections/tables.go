@@ -1,0 +1,249 @@
+package projections
+
+// The read-model tables, described once in Go. The DDL of each dialect, the
+// incremental upserts and the bulk loads of a rebuild are all generated from
+// these descriptions, so the three targets cannot drift apart.
+//
+// Every mutable column names how a later change merges into the stored row
+// (see merge): counters add, "latest" values overwrite only when the change
+// carries one, first/last times keep the minimum/maximum. That lets a batch
+// be folded into compact per-row changes in Go and applied as one upsert per
+// row, and lets a rebuild write each final row once.
+
+// kind is a column's value type.
+type kind int
+
+const (
+	kText kind = iota // short text; may be a key
+	kLong             // long text (notes, reasons); never a key
+	kInt              // BIGINT (satoshis, counts)
+	kUUID             // uuid; NULL when unknown
+	kTime             // timestamp (UTC, microseconds); NULL when unknown
+	kDate             // calendar day (UTC)
+)
+
+// merge says how a change's value combines with the stored one.
+type merge int
+
+const (
+	mKey      merge = iota // part of the primary key
+	mSet                   // overwrite
+	mAdd                   // stored + change
+	mNonEmpty              // overwrite unless the change is ''
+	mNonZero               // overwrite unless the change is 0
+	mCoalesce              // overwrite unless the change is NULL
+	mMin                   // smallest non-NULL
+	mMax                   // largest non-NULL
+	mSetIf                 // overwrite when the column named by column.ifCol is non-empty in the change
+)
+
+type column struct {
+	name  string
+	kind  kind
+	merge merge
+	ifCol string
+}
+
+type index struct {
+	name string
+	cols []string
+}
+
+// table describes one read-model table.
+type table struct {
+	name string
+	cols []column
+	// insertOnly tables hold immutable rows keyed by event: a second insert
+	// of the same key changes nothing.
+	insertOnly bool
+	indexes    []index
+}
+
+func (t *table) keys() []string {
+	var k []string
+	for _, c := range t.cols {
+		if c.merge == mKey {
+			k = append(k, c.name)
+		}
+	}
+	return k
+}
+
+// Table names. The website reads them (PostgreSQL: schema readmodel).
+const (
+	TMiners      = "miners"
+	TWorkers     = "workers"
+	TMinerDays   = "miner_days"
+	TPoolDays    = "pool_days"
+	TRejections  = "rejections"
+	TBlocks      = "blocks"
+	TRoundMiners = "round_miners"
+	TChain       = "chain"
+	TLedger      = "ledger_entries"
+	TPayouts     = "payouts"
+	TPayoutItems = "payout_items"
+	TPool        = "pool"
+	TCheckpoints = "checkpoints"
+)
+
+var tables = []*table{
+	{name: TMiners, cols: []column{
+		{name: "network", kind: kText}, {name: "miner_id", kind: kUUID},
+		{name: "address", kind: kText, merge: mNonEmpty},
+		{name: "state", kind: kText, merge: mNonEmpty}, // '' never changed, 'enabled', 'disabled'
+		{name: "state_reason", kind: kLong, merge: mSetIf, ifCol: "state"},
+		{name: "target", kind: kText, merge: mNonEmpty},
+		{name: "registered_at", kind: kTime, merge: mMin},
+		{name: "credited_sat", kind: kInt, merge: mAdd},
+		{name: "reversed_sat", kind: kInt, merge: mAdd},
+		{name: "paid_sat", kind: kInt, merge: mAdd}, // planned payouts that did not fail
+		{name: "balance_sat", kind: kInt, merge: mAdd},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
+		{name: "rejected", kind: kInt, merge: mAdd},
+		{name: "last_share_at", kind: kTime, merge: mMax},
+	}, indexes: []index{{"address", []string{"network", "address"}}}},
+	{name: TWorkers, cols: []column{
+		{name: "network", kind: kText}, {name: "miner_id", kind: kUUID}, {name: "worker", kind: kText},
+		{name: "first_seen", kind: kTime, merge: mMin},
+		{name: "last_seen", kind: kTime, merge: mMax},
+		{name: "last_share_at", kind: kTime, merge: mMax},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
+		{name: "rejected", kind: kInt, merge: mAdd},
+		{name: "hashrate_hps", kind: kInt, merge: mNonZero},
+	}},
+	{name: TMinerDays, cols: []column{
+		{name: "network", kind: kText}, {name: "miner_id", kind: kUUID}, {name: "day", kind: kDate},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
+		{name: "rejected", kind: kInt, merge: mAdd},
+		{name: "credited_sat", kind: kInt, merge: mAdd},
+	}, indexes: []index{{"day", []string{"network", "day"}}}},
+	{name: TPoolDays, cols: []column{
+		{name: "network", kind: kText}, {name: "day", kind: kDate},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
+		{name: "rejected", kind: kInt, merge: mAdd},
+		{name: "blocks_found", kind: kInt, merge: mAdd},
+		{name: "reward_sat", kind: kInt, merge: mAdd},
+	}},
+	{name: TRejections, cols: []column{
+		{name: "network", kind: kText}, {name: "miner_id", kind: kUUID}, {name: "day", kind: kDate},
+		{name: "worker", kind: kText}, {name: "reason", kind: kText},
+		{name: "count", kind: kInt, merge: mAdd},
+		{name: "last_at", kind: kTime, merge: mMax},
+		{name: "last_detail", kind: kLong, merge: mNonEmpty},
+	}},
+	{name: TBlocks, cols: []column{
+		{name: "network", kind: kText}, {name: "hash", kind: kText},
+		{name: "height", kind: kInt, merge: mNonZero},
+		{name: "finder_miner_id", kind: kUUID, merge: mCoalesce},
+		{name: "recipient", kind: kText, merge: mNonEmpty},
+		{name: "reward_sat", kind: kInt, merge: mNonZero},
+		{name: "status", kind: kText, merge: mNonEmpty}, // pending, matured, orphaned
+		{name: "confirmations", kind: kInt, merge: mMax},
+		{name: "block_time", kind: kTime, merge: mCoalesce},
+		{name: "discovered_at", kind: kTime, merge: mCoalesce},
+		{name: "matured_at", kind: kTime, merge: mCoalesce},
+		{name: "orphaned_at", kind: kTime, merge: mCoalesce},
+		{name: "replaced_by", kind: kText, merge: mNonEmpty},
+		{name: "scheme", kind: kText, merge: mNonEmpty},
+		{name: "round_shares", kind: kInt, merge: mNonZero},
+		{name: "round_difficulty", kind: kInt, merge: mNonZero},
+		{name: "round_miners", kind: kInt, merge: mNonZero},
+		{name: "credited_sat", kind: kInt, merge: mAdd},
+		{name: "fee_sat", kind: kInt, merge: mAdd},
+		{name: "reversed_sat", kind: kInt, merge: mAdd},
+	}, indexes: []index{{"height", []string{"network", "height"}}}},
+	{name: TRoundMiners, cols: []column{
+		{name: "network", kind: kText}, {name: "block_hash", kind: kText}, {name: "miner_id", kind: kUUID},
+		{name: "address", kind: kText, merge: mNonEmpty},
+		{name: "height", kind: kInt, merge: mNonZero},
+		{name: "round_id", kind: kUUID, merge: mCoalesce},
+		{name: "shares", kind: kInt, merge: mNonZero},
+		{name: "difficulty", kind: kInt, merge: mNonZero},
+		{name: "round_shares", kind: kInt, merge: mNonZero},
+		{name: "round_difficulty", kind: kInt, merge: mNonZero},
+		{name: "reward_sat", kind: kInt, merge: mNonZero},
+		{name: "fee_sat", kind: kInt, merge: mNonZero},
+		{name: "amount_sat", kind: kInt, merge: mNonZero},
+		{name: "credited_at", kind: kTime, merge: mCoalesce},
+		{name: "reversed_sat", kind: kInt, merge: mAdd},
+	}, indexes: []index{{"miner", []string{"network", "miner_id", "height"}}}},
+	{name: TChain, cols: []column{
+		{name: "network", kind: kText}, {name: "height", kind: kInt},
+		{name: "hash", kind: kText, merge: mSet},
+		{name: "block_time", kind: kTime, merge: mSet},
+	}, indexes: []index{{"time", []string{"network", "block_time"}}}},
+	{name: TLedger, insertOnly: true, cols: []column{
+		{name: "event_id", kind: kUUID}, {name: "account_id", kind: kUUID},
+		{name: "network", kind: kText, merge: mSet},
+		{name: "position", kind: kInt, merge: mSet},
+		{name: "kind", kind: kText, merge: mSet},      // credit, reversal, payout, payout_failed, fee, fee_reversal
+		{name: "amount_sat", kind: kInt, merge: mSet}, // signed: + adds to the balance
+		{name: "block_hash", kind: kText, merge: mSet},
+		{name: "height", kind: kInt, merge: mSet},
+		{name: "payout_id", kind: kUUID, merge: mSet},
+		{name: "note", kind: kLong, merge: mSet},
+		{name: "at", kind: kTime, merge: mSet},
+	}, indexes: []index{{"account", []string{"network", "account_id", "position"}}}},
+	{name: TPayouts, cols: []column{
+		{name: "network", kind: kText}, {name: "payout_id", kind: kUUID},
+		{name: "status", kind: kText, merge: mNonEmpty}, // planned, sent, confirmed, failed, halted
+		{name: "total_sat", kind: kInt, merge: mNonZero},
+		{name: "items", kind: kInt, merge: mNonZero},
+		{name: "txid", kind: kText, merge: mNonEmpty},
+		{name: "fee_sat", kind: kInt, merge: mNonZero},
+		{name: "reason", kind: kLong, merge: mNonEmpty},
+		{name: "confirmations", kind: kInt, merge: mMax},
+		{name: "planned_at", kind: kTime, merge: mCoalesce},
+		{name: "sent_at", kind: kTime, merge: mCoalesce},
+		{name: "confirmed_at", kind: kTime, merge: mCoalesce},
+		{name: "failed_at", kind: kTime, merge: mCoalesce},
+		{name: "halted_at", kind: kTime, merge: mCoalesce},
+	}, indexes: []index{{"planned", []string{"network", "planned_at"}}}},
+	{name: TPayoutItems, insertOnly: true, cols: []column{
+		{name: "payout_id", kind: kUUID}, {name: "miner_id", kind: kUUID},
+		{name: "network", kind: kText, merge: mSet},
+		{name: "address", kind: kText, merge: mSet},
+		{name: "amount_sat", kind: kInt, merge: mSet},
+	}, indexes: []index{{"miner", []string{"network", "miner_id"}}}},
+	{name: TPool, cols: []column{
+		{name: "network", kind: kText},
+		{name: "blocks_found", kind: kInt, merge: mAdd},
+		{name: "blocks_matured", kind: kInt, merge: mAdd},
+		{name: "blocks_orphaned", kind: kInt, merge: mAdd},
+		{name: "reward_sat", kind: kInt, merge: mAdd},
+		{name: "credited_sat", kind: kInt, merge: mAdd},
+		{name: "reversed_sat", kind: kInt, merge: mAdd},
+		{name: "fee_sat", kind: kInt, merge: mAdd},
+		{name: "fee_reversed_sat", kind: kInt, merge: mAdd},
+		{name: "paid_sat", kind: kInt, merge: mAdd},
+		{name: "payouts", kind: kInt, merge: mAdd},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
+		{name: "rejected", kind: kInt, merge: mAdd},
+		{name: "payouts_state", kind: kText, merge: mNonEmpty}, // '' never changed, 'paused', 'running'
+		{name: "payouts_reason", kind: kLong, merge: mSetIf, ifCol: "payouts_state"},
+		{name: "last_block_at", kind: kTime, merge: mMax},
+		{name: "last_event_at", kind: kTime, merge: mMax},
+	}},
+}
+
+// checkpointTable is the projection's position, written in the same
+// transaction as the rows it covers.
+var checkpointTable = &table{name: TCheckpoints, cols: []column{
+	{name: "name", kind: kText},
+	{name: "position", kind: kInt, merge: mSet},
+	{name: "updated_at", kind: kTime, merge: mSet},
+}}
+
+func tableByName(name string) *table {
+	for _, t := range tables {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
