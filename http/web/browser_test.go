@@ -30,6 +30,9 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	if path == "" {
+		if os.Getenv("PUREPOOL_REQUIRE_SERVICES") == "1" {
+			t.Fatal("no chromium installed, but PUREPOOL_REQUIRE_SERVICES=1 (.ci/run installs it)")
+		}
 		t.Skip("no chromium installed (apt-get install -y chromium)")
 	}
 	f := newFixture(t)
