@@ -1,0 +1,159 @@
+package aggregates
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/events"
+)
+
+// PoolBlock is the state of a block-{net}-{hash} stream: a block that pays
+// the pool.
+type PoolBlock struct {
+	Network       string
+	Hash          string
+	Height        int64
+	Discovered    bool
+	Finder        uuid.UUID
+	RewardSat     int64
+	BlockTime     time.Time
+	Round         *events.RoundClosed
+	Confirmations int64
+	Matured       bool
+	Credits       []events.MinerCredited
+	Fee           *events.FeeCredited
+	Orphaned      bool
+	// OrphanedAfterMaturity: the block left the chain after it was credited.
+	OrphanedAfterMaturity bool
+	Reversals             []events.CreditReversed
+}
+
+// Pending reports a discovered block that is neither matured nor orphaned.
+func (b PoolBlock) Pending() bool { return b.Discovered && !b.Matured && !b.Orphaned }
+
+// Apply folds one event of the block's stream.
+func (b PoolBlock) Apply(e events.Event) PoolBlock {
+	switch e := e.(type) {
+	case events.BlockDiscovered:
+		b.Network, b.Hash, b.Height, b.Discovered = e.Network, e.Hash, e.Height, true
+		b.Finder, b.RewardSat, b.BlockTime = e.FinderMinerID, e.RewardSat, e.BlockTime
+	case events.RoundClosed:
+		r := e
+		b.Round = &r
+	case events.BlockConfirmed:
+		b.Confirmations = max(b.Confirmations, e.Confirmations)
+	case events.BlockMatured:
+		b.Matured, b.Confirmations, b.RewardSat = true, max(b.Confirmations, e.Confirmations), e.RewardSat
+	case events.MinerCredited:
+		b.Credits = append(b.Credits[:len(b.Credits):len(b.Credits)], e)
+	case events.FeeCredited:
+		f := e
+		b.Fee = &f
+	case events.BlockOrphaned:
+		b.Orphaned, b.OrphanedAfterMaturity = true, e.AfterMaturity
+	case events.CreditReversed:
+		b.Reversals = append(b.Reversals[:len(b.Reversals):len(b.Reversals)], e)
+	}
+	return b
+}
+
+// DecideDiscover records a pool block with the round it pays for. Both
+// events are written in one append with expected version NoStream. A block
+// already discovered gives no event.
+func DecideDiscover(b PoolBlock, d events.BlockDiscovered, r events.RoundClosed) ([]events.Event, error) {
+	if b.Discovered {
+		return nil, nil
+	}
+	switch {
+	case d.Hash == "" || d.Network == "":
+		return nil, fmt.Errorf("%w: block without hash or network", ErrInvalid)
+	case d.RewardSat < 0:
+		return nil, fmt.Errorf("%w: negative reward %d", ErrInvalid, d.RewardSat)
+	case r.BlockHash != d.Hash || r.Network != d.Network || r.Height != d.Height:
+		return nil, fmt.Errorf("%w: round %s/%d is not for block %s/%d", ErrInvalid, r.BlockHash, r.Height, d.Hash, d.Height)
+	}
+	if r.Scheme != events.SchemePROP && r.Scheme != events.SchemePPLNS && r.Scheme != events.SchemeSOLO {
+		return nil, fmt.Errorf("%w: scheme %q", ErrInvalid, r.Scheme)
+	}
+	merged, err := MergeTallies(r.Shares)
+	if err != nil {
+		return nil, err
+	}
+	shares, diff, err := RoundTotals(merged)
+	if err != nil {
+		return nil, err
+	}
+	r.Shares, r.TotalShares, r.TotalDifficulty = merged, shares, diff
+	return []events.Event{d, r}, nil
+}
+
+// DecideConfirm records a confirmation count when it grew by at least step
+// since the last record (or reached its first confirmation). It changes
+// nothing for a matured or orphaned block.
+func DecideConfirm(b PoolBlock, confirmations, step int64, at time.Time) ([]events.Event, error) {
+	if !b.Pending() || confirmations <= b.Confirmations {
+		return nil, nil
+	}
+	if b.Confirmations > 0 && confirmations-b.Confirmations < max(step, 1) {
+		return nil, nil
+	}
+	return []events.Event{events.BlockConfirmed{Network: b.Network, Hash: b.Hash, Height: b.Height, Confirmations: confirmations, At: at}}, nil
+}
+
+// MaturityPolicy is a network's crediting configuration.
+type MaturityPolicy struct {
+	Maturity int64 // confirmations needed (101 on BiblePay)
+	FeeBps   int64
+}
+
+// DecideMature credits a pool block that reached the maturity depth: the
+// BlockMatured event, one MinerCredited per miner with a non-zero part, and a
+// FeeCredited (even of 0), such that credits + fee == reward exactly.
+func DecideMature(b PoolBlock, confirmations int64, p MaturityPolicy, at time.Time) ([]events.Event, error) {
+	if !b.Pending() || confirmations < p.Maturity {
+		return nil, nil
+	}
+	if b.Round == nil {
+		return nil, fmt.Errorf("%w: block %s has no closed round", ErrConflict, b.Hash)
+	}
+	r := b.Round
+	credits, fee, err := Split(b.RewardSat, p.FeeBps, r.Shares)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]events.Event, 0, len(credits)+2)
+	out = append(out, events.BlockMatured{Network: b.Network, Hash: b.Hash, Height: b.Height, RewardSat: b.RewardSat, Confirmations: confirmations, At: at})
+	for _, c := range credits {
+		out = append(out, events.MinerCredited{
+			Network: b.Network, MinerID: c.MinerID, Address: c.Address, BlockHash: b.Hash, Height: b.Height,
+			RoundID: r.RoundID, RewardSat: b.RewardSat, FeeSat: fee, RoundShares: r.TotalShares,
+			RoundDifficulty: r.TotalDifficulty, MinerShares: c.Shares, MinerDifficulty: c.Difficulty,
+			AmountSat: c.AmountSat, At: at,
+		})
+	}
+	out = append(out, events.FeeCredited{Network: b.Network, AccountID: events.FeeAccountID(b.Network), BlockHash: b.Hash, Height: b.Height, FeeBps: p.FeeBps, AmountSat: fee, At: at})
+	return out, nil
+}
+
+// DecideOrphan records that the block left the best chain. Before maturity
+// nothing was credited and its round is carried into the next one (the
+// ledger does that when it folds BlockOrphaned). After maturity every credit,
+// the fee included, is reversed. An orphaned block gives no further event.
+func DecideOrphan(b PoolBlock, replacedBy string, at time.Time) ([]events.Event, error) {
+	if !b.Discovered || b.Orphaned {
+		return nil, nil
+	}
+	out := []events.Event{events.BlockOrphaned{Network: b.Network, Hash: b.Hash, Height: b.Height, ReplacedBy: replacedBy, AfterMaturity: b.Matured, At: at}}
+	if !b.Matured {
+		return out, nil
+	}
+	reason := fmt.Sprintf("block %s at height %d left the chain after maturity (replaced by %s)", b.Hash, b.Height, replacedBy)
+	for _, c := range b.Credits {
+		out = append(out, events.CreditReversed{Network: b.Network, AccountID: c.MinerID, Address: c.Address, BlockHash: b.Hash, AmountSat: c.AmountSat, Reason: reason, At: at})
+	}
+	if b.Fee != nil && b.Fee.AmountSat > 0 {
+		out = append(out, events.CreditReversed{Network: b.Network, AccountID: b.Fee.AccountID, BlockHash: b.Hash, AmountSat: b.Fee.AmountSat, Fee: true, Reason: reason, At: at})
+	}
+	return out, nil
+}

@@ -1,0 +1,401 @@
+package aggregates
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/events"
+)
+
+// LedgerConfig is what folding needs beyond the events themselves.
+type LedgerConfig struct {
+	// PPLNSWindow is, per network, how many of the latest accepted shares a
+	// PPLNS round counts (default 10,000).
+	PPLNSWindow map[string]int
+}
+
+// DefaultPPLNSWindow is the PPLNS window when none is configured.
+const DefaultPPLNSWindow = 10_000
+
+// ShareEntry is one accepted share as rounds count it.
+type ShareEntry struct {
+	Position   uint64
+	MinerID    uuid.UUID
+	Address    string
+	Difficulty int64
+}
+
+// MinerInfo is what the ledger knows of a miner.
+type MinerInfo struct {
+	Address  string
+	Disabled bool
+	Target   string
+	Accepted int64     // accepted shares, all time
+	LastAt   time.Time // time of the latest accepted share
+}
+
+// NetworkLedger is one network's part of the ledger.
+type NetworkLedger struct {
+	Name   string
+	Miners map[uuid.UUID]*MinerInfo
+	// Open holds the shares accepted since the last closed round (PROP).
+	Open []ShareEntry
+	// LastClose is the ToPosition of the latest closed round.
+	LastClose uint64
+	// Window holds the latest accepted shares (PPLNS), oldest first.
+	Window []ShareEntry
+	// Carry holds rounds of blocks orphaned before maturity that the next
+	// closed round must include, in orphaning order.
+	Carry  []events.RoundClosed
+	Blocks map[string]*PoolBlock
+	// Chain is the hash recorded at each height; TipHeight the highest one.
+	Chain     map[int64]string
+	TipHeight int64
+	// Balances: credited − reversed − planned for payout (+ failed payouts),
+	// per miner id or fee account.
+	Balances map[uuid.UUID]int64
+	// Paid is what went out in sent payouts, per miner.
+	Paid      map[uuid.UUID]int64
+	Payouts   map[uuid.UUID]*Payout
+	Unsettled map[uuid.UUID]bool // planned or halted payouts
+	// PayoutCount counts planned payouts; payout ids are sequential (PayoutID).
+	PayoutCount int64
+	Schedule    PayoutSchedule
+	window      int
+}
+
+// Ledger is the fold of the whole global log. Apply must be given every
+// envelope in position order. It is not safe for concurrent use.
+type Ledger struct {
+	Position uint64
+	Networks map[string]*NetworkLedger
+	versions map[string]int64
+	cfg      LedgerConfig
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger(cfg LedgerConfig) *Ledger {
+	return &Ledger{Networks: map[string]*NetworkLedger{}, versions: map[string]int64{}, cfg: cfg}
+}
+
+// Network returns a network's part, creating it empty.
+func (l *Ledger) Network(name string) *NetworkLedger {
+	n, ok := l.Networks[name]
+	if !ok {
+		w := l.cfg.PPLNSWindow[name]
+		if w <= 0 {
+			w = DefaultPPLNSWindow
+		}
+		n = &NetworkLedger{
+			Name: name, Miners: map[uuid.UUID]*MinerInfo{}, Blocks: map[string]*PoolBlock{},
+			Chain: map[int64]string{}, Balances: map[uuid.UUID]int64{}, Paid: map[uuid.UUID]int64{},
+			Payouts: map[uuid.UUID]*Payout{}, Unsettled: map[uuid.UUID]bool{},
+			Schedule: PayoutSchedule{Network: name}, window: w,
+		}
+		l.Networks[name] = n
+	}
+	return n
+}
+
+// tracked reports the streams whose versions the ledger keeps for
+// optimistic concurrency: the chain, pool blocks and payouts. (Miner,
+// work, solution and bible-hash streams are read by the handlers directly.)
+func tracked(stream string) bool {
+	return strings.HasPrefix(stream, "chain-") || strings.HasPrefix(stream, "block-") || strings.HasPrefix(stream, "payout")
+}
+
+// Version is the version of a tracked stream's last folded event, or -1.
+func (l *Ledger) Version(stream string) int64 {
+	if v, ok := l.versions[stream]; ok {
+		return v
+	}
+	return -1
+}
+
+// Expected is the expected version for the next append to a tracked stream.
+func (l *Ledger) Expected(stream string) events.ExpectedVersion {
+	if v := l.Version(stream); v >= 0 {
+		return events.Exact(v)
+	}
+	return events.NoStream
+}
+
+// Apply folds one stored event. Envelopes at or below the ledger's position
+// are ignored (a redelivered batch); an unknown event type is an error.
+func (l *Ledger) Apply(env events.Envelope) error {
+	if env.Position != 0 && env.Position <= l.Position {
+		return nil
+	}
+	e, err := events.Decode(env)
+	if err != nil {
+		return err
+	}
+	if tracked(env.Stream) {
+		l.versions[env.Stream] = env.Version
+	}
+	if env.Position != 0 {
+		l.Position = env.Position
+	}
+	l.ApplyEvent(env.Position, e)
+	return nil
+}
+
+// ApplyEvent folds one decoded event stored at position.
+func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
+	switch e := e.(type) {
+	case events.MinerRegistered:
+		n := l.Network(e.Network)
+		n.miner(e.MinerID).Address = e.Address
+	case events.MinerDisabled:
+		l.Network(e.Network).miner(e.MinerID).Disabled = true
+	case events.MinerEnabled:
+		l.Network(e.Network).miner(e.MinerID).Disabled = false
+	case events.MinerTargetChanged:
+		l.Network(e.Network).miner(e.MinerID).Target = e.Target
+	case events.SolutionAccepted:
+		n := l.Network(e.Network)
+		m := n.miner(e.MinerID)
+		if m.Address == "" {
+			m.Address = e.Address
+		}
+		m.Accepted++
+		m.LastAt = e.At
+		s := ShareEntry{Position: position, MinerID: e.MinerID, Address: e.Address, Difficulty: e.Difficulty}
+		n.Open = append(n.Open, s)
+		n.Window = append(n.Window, s)
+		if len(n.Window) > 2*n.window { // trim in amortised O(1)
+			n.Window = append([]ShareEntry(nil), n.Window[len(n.Window)-n.window:]...)
+		}
+	case events.ChainBlockRecorded:
+		n := l.Network(e.Network)
+		n.Chain[e.Height] = e.Hash
+		n.TipHeight = max(n.TipHeight, e.Height)
+	case events.BlockDiscovered:
+		n := l.Network(e.Network)
+		b := n.block(e.Hash).Apply(e)
+		n.Blocks[e.Hash] = &b
+	case events.RoundClosed:
+		n := l.Network(e.Network)
+		b := n.block(e.BlockHash).Apply(e)
+		n.Blocks[e.BlockHash] = &b
+		i := sort.Search(len(n.Open), func(i int) bool { return n.Open[i].Position > e.ToPosition })
+		n.Open = append([]ShareEntry(nil), n.Open[i:]...)
+		n.LastClose = max(n.LastClose, e.ToPosition)
+		if len(e.CarriedOver) > 0 {
+			carried := map[string]bool{}
+			for _, h := range e.CarriedOver {
+				carried[h] = true
+			}
+			kept := n.Carry[:0:0]
+			for _, r := range n.Carry {
+				if !carried[r.BlockHash] {
+					kept = append(kept, r)
+				}
+			}
+			n.Carry = kept
+		}
+	case events.BlockConfirmed:
+		n := l.Network(e.Network)
+		b := n.block(e.Hash).Apply(e)
+		n.Blocks[e.Hash] = &b
+	case events.BlockMatured:
+		n := l.Network(e.Network)
+		b := n.block(e.Hash).Apply(e)
+		n.Blocks[e.Hash] = &b
+	case events.MinerCredited:
+		n := l.Network(e.Network)
+		b := n.block(e.BlockHash).Apply(e)
+		n.Blocks[e.BlockHash] = &b
+		n.Balances[e.MinerID] += e.AmountSat
+		if m := n.miner(e.MinerID); m.Address == "" {
+			m.Address = e.Address
+		}
+	case events.FeeCredited:
+		n := l.Network(e.Network)
+		b := n.block(e.BlockHash).Apply(e)
+		n.Blocks[e.BlockHash] = &b
+		n.Balances[e.AccountID] += e.AmountSat
+	case events.BlockOrphaned:
+		n := l.Network(e.Network)
+		b := n.block(e.Hash).Apply(e)
+		n.Blocks[e.Hash] = &b
+		if !e.AfterMaturity && b.Round != nil && b.Round.Scheme == events.SchemePROP {
+			n.Carry = append(n.Carry, *b.Round)
+		}
+	case events.CreditReversed:
+		n := l.Network(e.Network)
+		b := n.block(e.BlockHash).Apply(e)
+		n.Blocks[e.BlockHash] = &b
+		n.Balances[e.AccountID] -= e.AmountSat
+	case events.PayoutPlanned:
+		n := l.Network(e.Network)
+		p := Payout{}.Apply(e)
+		n.Payouts[e.PayoutID] = &p
+		n.Unsettled[e.PayoutID] = true
+		n.PayoutCount++
+		for _, it := range e.Items {
+			n.Balances[it.MinerID] -= it.AmountSat
+		}
+	case events.PayoutSent:
+		n := l.Network(e.Network)
+		if p, ok := n.Payouts[e.PayoutID]; ok {
+			*p = p.Apply(e)
+			for _, it := range p.Items {
+				n.Paid[it.MinerID] += it.AmountSat
+			}
+		}
+		delete(n.Unsettled, e.PayoutID)
+	case events.PayoutFailed:
+		n := l.Network(e.Network)
+		if p, ok := n.Payouts[e.PayoutID]; ok {
+			*p = p.Apply(e)
+			for _, it := range p.Items {
+				n.Balances[it.MinerID] += it.AmountSat
+			}
+		}
+		delete(n.Unsettled, e.PayoutID)
+	case events.PayoutHalted:
+		n := l.Network(e.Network)
+		if p, ok := n.Payouts[e.PayoutID]; ok {
+			*p = p.Apply(e)
+		}
+	case events.PayoutConfirmed:
+		n := l.Network(e.Network)
+		if p, ok := n.Payouts[e.PayoutID]; ok {
+			*p = p.Apply(e)
+		}
+	case events.PayoutsPaused:
+		n := l.Network(e.Network)
+		n.Schedule = n.Schedule.Apply(e)
+	case events.PayoutsResumed:
+		n := l.Network(e.Network)
+		n.Schedule = n.Schedule.Apply(e)
+	}
+}
+
+func (n *NetworkLedger) miner(id uuid.UUID) *MinerInfo {
+	m, ok := n.Miners[id]
+	if !ok {
+		m = &MinerInfo{}
+		n.Miners[id] = m
+	}
+	return m
+}
+
+func (n *NetworkLedger) block(hash string) PoolBlock {
+	if b, ok := n.Blocks[hash]; ok {
+		return *b
+	}
+	return PoolBlock{}
+}
+
+// Block returns a pool block's state (zero if unknown).
+func (n *NetworkLedger) Block(hash string) PoolBlock { return n.block(hash) }
+
+// UnsettledPayouts lists the payouts planned or halted but not settled,
+// ordered by id.
+func (n *NetworkLedger) UnsettledPayouts() []uuid.UUID {
+	out := make([]uuid.UUID, 0, len(n.Unsettled))
+	for id := range n.Unsettled {
+		out = append(out, id)
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i][:], out[j][:]) < 0 })
+	return out
+}
+
+// PayoutCandidates lists the miners with a positive balance.
+func (n *NetworkLedger) PayoutCandidates() []PayoutCandidate {
+	fee := events.FeeAccountID(n.Name)
+	var out []PayoutCandidate
+	for id, bal := range n.Balances {
+		if bal <= 0 || id == fee {
+			continue
+		}
+		addr := ""
+		if m, ok := n.Miners[id]; ok {
+			addr = m.Address
+		}
+		out = append(out, PayoutCandidate{MinerID: id, Address: addr, BalanceSat: bal})
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].MinerID[:], out[j].MinerID[:]) < 0 })
+	return out
+}
+
+// PayoutID is the id of a network's n-th payout (0-based). Ids are
+// sequential so that two backends planning "the next payout" at once write
+// the same stream and one of them loses on its expected version.
+func PayoutID(network string, n int64) uuid.UUID {
+	return uuid.NewSHA1(events.Namespace, fmt.Appendf(nil, "payout:%s:%d", network, n))
+}
+
+// RoundID is the id of the round a pool block closes.
+func RoundID(network, blockHash string) uuid.UUID {
+	return uuid.NewSHA1(events.Namespace, []byte("round:"+network+":"+blockHash))
+}
+
+// CloseRound builds the round a newly found pool block pays for, from the
+// ledger as folded so far (up to l.Position):
+//
+//   - PROP: every share accepted since the previous round closed, plus the
+//     rounds of blocks orphaned before maturity (CarriedOver).
+//   - PPLNS: the last PPLNSWindow accepted shares, whatever round they were in.
+//   - SOLO: the finder alone; a block whose finder is not a known miner of
+//     the network falls back to PROP.
+//
+// Shares are weighted by difficulty; the tallies are merged per miner and
+// ordered by miner id. The result goes to DecideDiscover.
+func (l *Ledger) CloseRound(scheme string, d events.BlockDiscovered, at time.Time) (events.RoundClosed, error) {
+	n := l.Network(d.Network)
+	r := events.RoundClosed{
+		Network: d.Network, RoundID: RoundID(d.Network, d.Hash), BlockHash: d.Hash, Height: d.Height,
+		Scheme: scheme, FromPosition: n.LastClose, ToPosition: l.Position, At: at,
+	}
+	var tallies []events.ShareTally
+	add := func(s ShareEntry) {
+		tallies = append(tallies, events.ShareTally{MinerID: s.MinerID, Address: s.Address, Shares: 1, Difficulty: s.Difficulty})
+	}
+	finder, known := n.Miners[d.FinderMinerID]
+	if scheme == events.SchemeSOLO && (!known || finder.Address == "") {
+		scheme = events.SchemePROP
+		r.Scheme = scheme
+	}
+	switch scheme {
+	case events.SchemePROP:
+		for _, s := range n.Open {
+			add(s)
+		}
+		for _, c := range n.Carry {
+			tallies = append(tallies, c.Shares...)
+			r.CarriedOver = append(r.CarriedOver, c.BlockHash)
+		}
+	case events.SchemePPLNS:
+		w := n.Window
+		if len(w) > n.window {
+			w = w[len(w)-n.window:]
+		}
+		for _, s := range w {
+			add(s)
+		}
+		if len(w) > 0 {
+			r.FromPosition = w[0].Position - 1
+		}
+	case events.SchemeSOLO:
+		tallies = []events.ShareTally{{MinerID: d.FinderMinerID, Address: finder.Address, Shares: 1, Difficulty: 1}}
+	default:
+		return events.RoundClosed{}, fmt.Errorf("%w: scheme %q", ErrInvalid, scheme)
+	}
+	merged, err := MergeTallies(tallies)
+	if err != nil {
+		return events.RoundClosed{}, err
+	}
+	r.Shares = merged
+	r.TotalShares, r.TotalDifficulty, err = RoundTotals(merged)
+	if err != nil {
+		return events.RoundClosed{}, err
+	}
+	return r, nil
+}

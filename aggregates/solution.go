@@ -1,0 +1,160 @@
+package aggregates
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/biblepay"
+	"github.com/purepool/purepool/commands"
+	"github.com/purepool/purepool/events"
+)
+
+// SolutionFacts are what the backend asked the node about a share (spec §3).
+type SolutionFacts struct {
+	// NodeBibleHash is `exec biblehash` of fields 0, 1, 2, 3 and 13 ("" when
+	// the node left the key out).
+	NodeBibleHash string
+	// BlockDecodeError is set when `exec hexblocktocoinbase` could not decode
+	// field 14 (RPC error -22).
+	BlockDecodeError string
+	// Recipient is hexblocktocoinbase's vout[0] address.
+	Recipient string
+	// TipHeight and MaxNonce are `exec pinfo`'s height and pinfo.
+	TipHeight int64
+	MaxNonce  int64
+}
+
+// SolutionPolicy is the pool's configuration for a network.
+type SolutionPolicy struct {
+	PoolAddress string
+	// StaleTolerance is how many blocks the share's previous height may lag
+	// behind (or lead) the node's tip. 0 demands the tip itself, as Purepool did.
+	StaleTolerance int64
+	// MaxBlockHex bounds field 14 (0: no bound).
+	MaxBlockHex int
+}
+
+// SolutionCheck is everything DecideSolution needs.
+type SolutionCheck struct {
+	Command commands.SubmitSolution
+	// Work is the WorkIssued the solution names in field 6; nil when none is recorded.
+	Work *events.WorkIssued
+	// WorkWaitOver is true once the backend stopped waiting for the work to
+	// be recorded: a missing work is then rejected instead of retried.
+	WorkWaitOver bool
+	// Miner is the state of the command's miner stream.
+	Miner Miner
+	// BibleHashTakenBy is the solution that reserved the share's bible hash
+	// (uuid.Nil: none).
+	BibleHashTakenBy uuid.UUID
+	// Facts from the node; nil until gathered (DecideSolution answers
+	// ErrNeedFacts when it needs them).
+	Facts  *SolutionFacts
+	Policy SolutionPolicy
+}
+
+// DecideSolution accepts or rejects a share. Accepted, it returns
+// SolutionAccepted, BibleHashReserved (to be written with expected version
+// NoStream, atomically with the acceptance) and, for a new worker name,
+// WorkerRegistered. Rejected, it returns a single SolutionRejected with a
+// Reject* code. It returns no event when the hash is already reserved by this
+// very solution (the command was handled before).
+//
+// The checks run cheapest first, so the node is asked only about shares that
+// passed the others: well-formed; the bible hash not yet accepted; the work
+// exists, on this network, for this miner; the miner is enabled; the hash is
+// below the work's target; then, with the node's facts: the node computes the
+// same bible hash; the block decodes; its coinbase pays the pool; the nonce is
+// within pinfo; the previous height is the tip (within the tolerance).
+func DecideSolution(c SolutionCheck) ([]events.Event, error) {
+	cmd := c.Command
+	if cmd.ID == uuid.Nil {
+		return nil, fmt.Errorf("%w: no command id", ErrInvalid)
+	}
+	if err := checkMinerIdentity(cmd.Network, cmd.Address, cmd.MinerID); err != nil {
+		return nil, err
+	}
+	if cmd.ReceivedAt.IsZero() {
+		return nil, fmt.Errorf("%w: no receive time", ErrInvalid)
+	}
+	reject := func(workID uuid.UUID, bibleHash, reason, detail string) ([]events.Event, error) {
+		return []events.Event{events.SolutionRejected{
+			Network: cmd.Network, SolutionID: cmd.ID, WorkID: workID, MinerID: cmd.MinerID,
+			Address: cmd.Address, Worker: cmd.Worker, BibleHash: bibleHash,
+			Reason: reason, Detail: detail, At: cmd.ReceivedAt,
+		}}, nil
+	}
+	sol, err := biblepay.ParseSolution(cmd.Solution, c.Policy.MaxBlockHex)
+	if err != nil {
+		return reject(uuid.Nil, "", events.RejectMalformed, err.Error())
+	}
+	if c.BibleHashTakenBy == cmd.ID {
+		return nil, nil
+	}
+	if c.BibleHashTakenBy != uuid.Nil {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectDuplicate,
+			fmt.Sprintf("bible hash already accepted for solution %s", c.BibleHashTakenBy))
+	}
+	w := c.Work
+	if w == nil || w.WorkID != sol.WorkID {
+		if !c.WorkWaitOver {
+			return nil, fmt.Errorf("%w: work %s", ErrWorkNotYetKnown, sol.WorkID)
+		}
+		return reject(sol.WorkID, sol.BibleHash, events.RejectUnknownWork, fmt.Sprintf("no work %s was issued", sol.WorkID))
+	}
+	if w.Network != cmd.Network {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectWrongNetwork,
+			fmt.Sprintf("work %s was issued on %s", w.WorkID, w.Network))
+	}
+	if w.MinerID != cmd.MinerID || sol.MinerID != cmd.MinerID {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectWrongMiner,
+			fmt.Sprintf("work %s belongs to miner %s; the share names %s and comes from %s", w.WorkID, w.MinerID, sol.MinerID, cmd.MinerID))
+	}
+	if c.Miner.Disabled {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectMinerDisabled, "miner disabled: "+c.Miner.DisabledReason)
+	}
+	if !biblepay.HashBelow(sol.BibleHash, w.Target) {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectHighHash,
+			fmt.Sprintf("bible hash %s is not below target %s", sol.BibleHash, w.Target))
+	}
+	if c.Facts == nil {
+		return nil, ErrNeedFacts
+	}
+	f := c.Facts
+	if f.NodeBibleHash != sol.BibleHash {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectBibleHashWrong,
+			fmt.Sprintf("the node computes %q", f.NodeBibleHash))
+	}
+	if f.BlockDecodeError != "" {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectBlockInvalid, f.BlockDecodeError)
+	}
+	if c.Policy.PoolAddress == "" || f.Recipient != c.Policy.PoolAddress {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectInvalidRecipient,
+			fmt.Sprintf("the coinbase pays %q, not the pool", f.Recipient))
+	}
+	if int64(sol.Nonce) > f.MaxNonce {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectNonceTooHigh,
+			fmt.Sprintf("nonce %d is above the node's maximum %d", sol.Nonce, f.MaxNonce))
+	}
+	if d := sol.PrevHeight - f.TipHeight; d > c.Policy.StaleTolerance || -d > c.Policy.StaleTolerance {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectStale,
+			fmt.Sprintf("previous height %d, the tip is %d", sol.PrevHeight, f.TipHeight))
+	}
+	diff, err := biblepay.Difficulty(w.Target)
+	if err != nil { // the work's target was checked when it was recorded
+		return nil, fmt.Errorf("%w: work target: %v", ErrInvalid, err)
+	}
+	out := []events.Event{
+		events.SolutionAccepted{
+			Network: cmd.Network, SolutionID: cmd.ID, WorkID: w.WorkID, MinerID: cmd.MinerID,
+			Address: cmd.Address, Worker: cmd.Worker, BlockHash: sol.BlockHash, BibleHash: sol.BibleHash,
+			PrevHeight: sol.PrevHeight, Nonce: sol.Nonce, Target: w.Target, Difficulty: diff,
+			HashrateHPS: sol.HashesPerSecond(), At: cmd.ReceivedAt,
+		},
+		events.BibleHashReserved{Network: cmd.Network, BibleHash: sol.BibleHash, SolutionID: cmd.ID},
+	}
+	if cmd.Worker != "" && c.Miner.Registered && !c.Miner.Workers[cmd.Worker] {
+		out = append(out, events.WorkerRegistered{Network: cmd.Network, MinerID: cmd.MinerID, Worker: cmd.Worker, At: cmd.ReceivedAt})
+	}
+	return out, nil
+}

@@ -1,0 +1,392 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/backend/crashpoint"
+	"github.com/purepool/purepool/commands"
+	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/rpcclient"
+)
+
+// Payout protocol (exactly once):
+//
+//  1. PayoutPlanned is stored (payout-{id}, expected NoStream; ids are
+//     sequential per network) before any RPC.
+//  2. sendmany carries the payout id as its comment.
+//  3. Its outcome is stored: PayoutSent on success. On any error the wallet
+//     is asked (listtransactions, matching the comment) whether the send
+//     happened anyway: found → PayoutSent (Reconciled); not found after the
+//     node itself refused → PayoutFailed (the money returns to the
+//     balances); not found after a transport error or a timeout, or the
+//     wallet cannot be asked → PayoutHalted.
+//  4. A payout left planned by a crash is looked up in the wallet before
+//     anything else: found → PayoutSent (Reconciled); not found → sent now.
+//  5. While any payout of a network is planned or halted, no further payout
+//     of that network is planned. A halted payout found in the wallet later
+//     settles by itself; otherwise an operator sends ReconcilePayout.
+//
+// One payer per network runs at a time (Locker "payouts-{net}").
+
+// walletSearchDepth bounds how many wallet entries a reconciliation reads.
+const walletSearchDepth = 5000
+
+// PayoutCycle runs one payout pass of a network: settle what is unsettled,
+// confirm sent payouts, then plan and send the next payout if one is due.
+func (b *Backend) PayoutCycle(ctx context.Context, network string) error {
+	net, ok := b.network(network)
+	if !ok {
+		return fmt.Errorf("backend: network %q is not served", network)
+	}
+	mu := b.payMu[network]
+	mu.Lock()
+	defer mu.Unlock()
+	unlock, ok, err := b.locker.TryLock(ctx, "payouts-"+network)
+	if err != nil || !ok {
+		return err
+	}
+	defer unlock()
+	if err := b.syncView(ctx); err != nil {
+		return err
+	}
+	if err := b.settle(ctx, net); err != nil {
+		return err
+	}
+	if err := b.confirmPayouts(ctx, net); err != nil {
+		b.log.Warn("payout confirmations", "network", network, "err", err)
+	}
+	var evs []events.Event
+	b.view.Read(func(l *aggregates.Ledger) {
+		n := l.Network(network)
+		evs, err = aggregates.DecidePlanPayout(n.Schedule, n.UnsettledPayouts(), n.PayoutCandidates(),
+			aggregates.PayoutPolicy{MinPayoutSat: net.MinPayoutSat, MaxRecipients: net.MaxRecipients},
+			aggregates.PayoutID(network, n.PayoutCount), b.now())
+	})
+	if errors.Is(err, aggregates.ErrNothingToPay) || errors.Is(err, aggregates.ErrPayoutsBlocked) {
+		b.log.Debug("no payout", "network", network, "why", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	planned := evs[0].(events.PayoutPlanned)
+	key := "payout:" + planned.PayoutID.String()
+	res, err := appendDecided(ctx, b.store, key, events.Metadata{CorrelationID: key, CausationID: key}, evs,
+		func(string) events.ExpectedVersion { return events.NoStream })
+	if errors.Is(err, events.ErrWrongExpectedVersion) {
+		return nil // another payer planned this payout; it sends it
+	}
+	if err != nil {
+		return err
+	}
+	if res.Duplicate {
+		// Planned by an earlier pass of ours that stopped before folding it:
+		// settle() of the next pass handles it.
+		return nil
+	}
+	if err := b.view.WaitForAppend(ctx, res); err != nil {
+		return err
+	}
+	b.log.Info("payout planned", "network", network, "payout", planned.PayoutID, "recipients", len(planned.Items), "total_sat", planned.TotalSat)
+	return b.send(ctx, net, aggregates.Payout{}.Apply(planned))
+}
+
+// payoutState reads a payout's state and stream version from the store.
+func (b *Backend) payoutState(ctx context.Context, id uuid.UUID) (aggregates.Payout, int64, error) {
+	evs, v, err := readStream(ctx, b.store, events.StreamPayout(id))
+	if err != nil {
+		return aggregates.Payout{}, -1, err
+	}
+	p := aggregates.Payout{ID: id}
+	for _, e := range evs {
+		p = p.Apply(e)
+	}
+	return p, v, nil
+}
+
+// recordPayout decides and appends an outcome of a payout, reading its
+// stream for the expected version. It keeps going if ctx was cancelled
+// mid-send: an outcome must be stored whenever possible.
+func (b *Backend) recordPayout(ctx context.Context, id uuid.UUID, decide func(aggregates.Payout) ([]events.Event, error)) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for range maxAttempts {
+		p, v, err := b.payoutState(ctx, id)
+		if err != nil {
+			return err
+		}
+		evs, err := decide(p)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		key := "payout:" + id.String()
+		res, err := appendDecided(ctx, b.store, key, events.Metadata{CorrelationID: key, CausationID: key}, evs,
+			func(string) events.ExpectedVersion { return expectedFor(v) })
+		if errors.Is(err, events.ErrWrongExpectedVersion) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			switch e := e.(type) {
+			case events.PayoutSent:
+				b.log.Info("payout sent", "network", e.Network, "payout", id, "txid", e.TxID, "fee_sat", e.FeeSat, "reconciled", e.Reconciled)
+			case events.PayoutFailed:
+				b.log.Warn("payout failed; the amounts return to the balances", "network", e.Network, "payout", id, "reason", e.Reason)
+			case events.PayoutHalted:
+				b.log.Error("PAYOUT HALTED: its outcome is unknown; no payout of this network goes out until it is reconciled",
+					"network", e.Network, "payout", id, "reason", e.Reason)
+			}
+		}
+		return b.view.WaitForAppend(ctx, res)
+	}
+	return fmt.Errorf("backend: payout %s: still conflicting: %w", id, events.ErrWrongExpectedVersion)
+}
+
+// send performs a planned payout and records its outcome.
+func (b *Backend) send(ctx context.Context, net *NetworkConfig, p aggregates.Payout) error {
+	amounts := make(map[string]int64, len(p.Items))
+	subtract := make([]string, 0, len(p.Items))
+	for _, it := range p.Items {
+		amounts[it.Address] += it.AmountSat
+	}
+	for a := range amounts {
+		subtract = append(subtract, a)
+	}
+	sort.Strings(subtract)
+	crashpoint.Hit(crashpoint.PayoutBeforeSend)
+	txid, sendErr := net.Node.SendMany(ctx, amounts, 1, p.ID.String(), subtract)
+	crashpoint.Hit(crashpoint.PayoutAfterSend)
+	var err error
+	if sendErr == nil {
+		fee := b.txFee(ctx, net, txid)
+		err = b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutSent(p, txid, fee, false, b.now())
+		})
+	} else {
+		b.log.Warn("payout send returned an error; asking the wallet whether it went out", "network", net.Name, "payout", p.ID, "err", sendErr)
+		err = b.settleAfterError(ctx, net, p, sendErr)
+	}
+	crashpoint.Hit(crashpoint.PayoutAfterRecord)
+	return err
+}
+
+// settleAfterError decides what an error of sendmany meant.
+func (b *Backend) settleAfterError(ctx context.Context, net *NetworkConfig, p aggregates.Payout, sendErr error) error {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var rpcErr *rpcclient.Error
+	refused := errors.As(sendErr, &rpcErr)
+	tries := 1
+	if !refused {
+		tries = 3 // a send that timed out may still be on its way into the wallet
+	}
+	var found bool
+	var txid string
+	var fee int64
+	var qerr error
+	for i := range tries {
+		if i > 0 {
+			select {
+			case <-qctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		txid, fee, found, qerr = b.findPayoutTx(qctx, net, p.ID)
+		if found {
+			break
+		}
+	}
+	switch {
+	case found:
+		return b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutSent(p, txid, fee, true, b.now())
+		})
+	case qerr != nil:
+		return b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutHalted(p, fmt.Sprintf("send: %v; wallet query: %v", sendErr, qerr), b.now())
+		})
+	case refused:
+		return b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutFailed(p, fmt.Sprintf("the wallet refused: %v", sendErr), true, b.now())
+		})
+	default:
+		return b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutHalted(p, fmt.Sprintf("outcome unknown: %v; not in the wallet", sendErr), b.now())
+		})
+	}
+}
+
+// findPayoutTx looks for a send of the wallet whose comment is the payout id.
+func (b *Backend) findPayoutTx(ctx context.Context, net *NetworkConfig, id uuid.UUID) (txid string, feeSat int64, found bool, err error) {
+	const page = 500
+	comment := id.String()
+	for from := 0; from < walletSearchDepth; from += page {
+		entries, err := net.Node.ListTransactions(ctx, "*", page, from)
+		if err != nil {
+			return "", 0, false, err
+		}
+		for _, e := range entries {
+			if e.Comment == comment && e.Category == "send" {
+				return e.TxID, -int64(e.Fee), true, nil
+			}
+		}
+		if len(entries) < page {
+			break
+		}
+	}
+	return "", 0, false, nil
+}
+
+// txFee is the network fee of a wallet send (0 if the wallet cannot tell).
+func (b *Backend) txFee(ctx context.Context, net *NetworkConfig, txid string) int64 {
+	tx, err := net.Node.GetTransaction(ctx, txid)
+	if err != nil {
+		b.log.Warn("payout fee unknown", "network", net.Name, "txid", txid, "err", err)
+		return 0
+	}
+	return -int64(tx.Fee)
+}
+
+// settle handles the unsettled payouts of a network: a planned one (left
+// by a crash) is looked up and, if the wallet does not have it, sent; a
+// halted one is looked up and stays halted unless found.
+func (b *Backend) settle(ctx context.Context, net *NetworkConfig) error {
+	var ids []uuid.UUID
+	b.view.Read(func(l *aggregates.Ledger) { ids = l.Network(net.Name).UnsettledPayouts() })
+	for _, id := range ids {
+		p, _, err := b.payoutState(ctx, id)
+		if err != nil {
+			return err
+		}
+		if p.Settled() {
+			continue
+		}
+		txid, fee, found, qerr := b.findPayoutTx(ctx, net, id)
+		switch {
+		case qerr != nil:
+			b.log.Warn("cannot ask the wallet about an unsettled payout", "network", net.Name, "payout", id, "err", qerr)
+			return nil // try again next pass; nothing else goes out meanwhile
+		case found:
+			if err := b.recordPayout(ctx, id, func(p aggregates.Payout) ([]events.Event, error) {
+				return aggregates.DecidePayoutSent(p, txid, fee, true, b.now())
+			}); err != nil {
+				return err
+			}
+		case p.Status == aggregates.PayoutPlanned:
+			b.log.Warn("payout planned but never sent (crash?); not in the wallet, sending it now", "network", net.Name, "payout", id)
+			if err := b.send(ctx, net, p); err != nil {
+				return err
+			}
+		default: // halted and not in the wallet: an operator decides
+			b.log.Error("PAYOUT HALTED: waiting for ReconcilePayout", "network", net.Name, "payout", id, "reason", p.Reason)
+		}
+	}
+	return nil
+}
+
+// confirmPayouts records PayoutConfirmed for sent payouts deep enough.
+func (b *Backend) confirmPayouts(ctx context.Context, net *NetworkConfig) error {
+	var sent []aggregates.Payout
+	b.view.Read(func(l *aggregates.Ledger) {
+		for _, p := range l.Network(net.Name).Payouts {
+			if p.Status == aggregates.PayoutSent {
+				sent = append(sent, *p)
+			}
+		}
+	})
+	var errs error
+	for _, p := range sent {
+		tx, err := net.Node.GetTransaction(ctx, p.TxID)
+		if err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		if tx.Confirmations < 0 {
+			// The payout transaction conflicts with the chain (a
+			// reorganisation took its inputs): the miners were not paid,
+			// though the ledger says so. The catalogue has no event for
+			// this yet; a human must act.
+			b.log.Error("PAYOUT TRANSACTION CONFLICTED: recorded as sent but no longer valid on the chain",
+				"network", net.Name, "payout", p.ID, "txid", p.TxID, "confirmations", tx.Confirmations, "conflicts", tx.WalletConflicts)
+			continue
+		}
+		if tx.Confirmations < net.PayoutConfirmations {
+			continue
+		}
+		conf := tx.Confirmations
+		errs = errors.Join(errs, b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutConfirmed(p, conf, b.now())
+		}))
+	}
+	return errs
+}
+
+// ReconcilePayout settles a halted (or crash-planned) payout on an
+// operator's word: with a txid, the wallet must know that transaction and
+// the payout is recorded as sent in it; without one, the wallet is searched
+// by comment: found → sent, not found → failed (the operator asserts nothing
+// went out, and the amounts return to the balances).
+func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayout) error {
+	net, ok := b.network(c.Network)
+	if !ok {
+		return commands.Permanent(fmt.Errorf("backend: network %q is not served", c.Network))
+	}
+	mu := b.payMu[c.Network]
+	mu.Lock()
+	defer mu.Unlock()
+	unlock, ok, err := b.locker.TryLock(ctx, "payouts-"+c.Network)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("backend: the %s payer is busy; retry", c.Network)
+	}
+	defer unlock()
+	p, _, err := b.payoutState(ctx, c.PayoutID)
+	if err != nil {
+		return err
+	}
+	if p.Status == aggregates.PayoutNone {
+		return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: payout %s was never planned", c.PayoutID))
+	}
+	if p.Network != c.Network {
+		return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: payout %s is on %s", c.PayoutID, p.Network))
+	}
+	if p.Settled() {
+		b.log.Info("ReconcilePayout: payout already settled", "payout", c.PayoutID, "status", p.Status, "txid", p.TxID)
+		return nil
+	}
+	if c.TxID != "" {
+		tx, err := net.Node.GetTransaction(ctx, c.TxID)
+		var rpcErr *rpcclient.Error
+		if errors.As(err, &rpcErr) && rpcErr.Code == rpcclient.CodeInvalidAddressOrKey {
+			return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: the wallet does not know transaction %s", c.TxID))
+		}
+		if err != nil {
+			return err
+		}
+		return b.recordPayout(ctx, c.PayoutID, func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutSent(p, c.TxID, -int64(tx.Fee), true, b.now())
+		})
+	}
+	txid, fee, found, err := b.findPayoutTx(ctx, net, c.PayoutID)
+	if err != nil {
+		return err
+	}
+	if found {
+		return b.recordPayout(ctx, c.PayoutID, func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutSent(p, txid, fee, true, b.now())
+		})
+	}
+	return b.recordPayout(ctx, c.PayoutID, func(p aggregates.Payout) ([]events.Event, error) {
+		return aggregates.DecidePayoutFailed(p, "reconciled by an operator: not in the wallet", true, b.now())
+	})
+}

@@ -1,0 +1,329 @@
+package backend_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/backend"
+	"github.com/purepool/purepool/backend/crashpoint"
+	"github.com/purepool/purepool/commands"
+	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/rpcclient"
+)
+
+// credited brings two miners to positive, matured balances.
+func (h *harness) credited() (a, b string) {
+	h.t.Helper()
+	a, b = addrOf(20), addrOf(21)
+	h.accept(a, 1)
+	h.accept(b, 3)
+	h.sync()
+	h.minePoolBlock(a)
+	h.srv.Node.Generate(5)
+	h.sync()
+	if h.balance(a) <= 0 || h.balance(b) <= 0 {
+		h.t.Fatalf("balances %d %d", h.balance(a), h.balance(b))
+	}
+	return a, b
+}
+
+// walletSends groups the wallet's send entries by comment: comment → txids.
+func (h *harness) walletSends() map[string]map[string]int64 {
+	h.t.Helper()
+	entries, err := h.node.ListTransactions(context.Background(), "*", 10000, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[string]map[string]int64{}
+	for _, e := range entries {
+		if e.Category != "send" {
+			continue
+		}
+		if out[e.Comment] == nil {
+			out[e.Comment] = map[string]int64{}
+		}
+		out[e.Comment][e.TxID] += -int64(e.Amount)
+	}
+	return out
+}
+
+func (h *harness) payouts() []aggregates.Payout {
+	var out []aggregates.Payout
+	h.b.View().Read(func(l *aggregates.Ledger) {
+		n := l.Network(network)
+		for i := range n.PayoutCount {
+			out = append(out, *n.Payouts[aggregates.PayoutID(network, i)])
+		}
+	})
+	return out
+}
+
+func (h *harness) cycle() error {
+	return h.b.PayoutCycle(context.Background(), network)
+}
+
+// checkNeverTwice asserts that every payout the wallet sent is recorded as
+// sent in exactly one transaction, and every recorded send is in the wallet.
+func (h *harness) checkNeverTwice() {
+	h.t.Helper()
+	sends := h.walletSends()
+	recorded := map[string]bool{}
+	for _, p := range h.payouts() {
+		recorded[p.ID.String()] = true
+		txs := sends[p.ID.String()]
+		switch p.Status {
+		case aggregates.PayoutSent, aggregates.PayoutConfirmed:
+			if len(txs) != 1 || txs[p.TxID] == 0 {
+				h.t.Fatalf("payout %s recorded sent in %s; the wallet has %v", p.ID, p.TxID, txs)
+			}
+		case aggregates.PayoutFailed:
+			if len(txs) != 0 {
+				h.t.Fatalf("payout %s recorded failed; the wallet sent %v", p.ID, txs)
+			}
+		}
+	}
+	for comment := range sends {
+		if !recorded[comment] {
+			h.t.Fatalf("the wallet sent %q, which no payout records", comment)
+		}
+	}
+	var neg []string
+	h.b.View().Read(func(l *aggregates.Ledger) {
+		for id, v := range l.Network(network).Balances {
+			if v < 0 {
+				neg = append(neg, id.String())
+			}
+		}
+	})
+	if len(neg) > 0 {
+		h.t.Fatalf("negative balances: %v", neg)
+	}
+}
+
+func TestPayoutSentAndConfirmed(t *testing.T) {
+	h := newHarness(t, newSQLiteStore(t), nil)
+	h.startView()
+	a, b := h.credited()
+	owedBefore := h.balance(a) + h.balance(b)
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	ps := h.payouts()
+	if len(ps) != 1 || ps[0].Status != aggregates.PayoutSent || ps[0].TotalSat != owedBefore || ps[0].FeeSat <= 0 {
+		t.Fatalf("payouts %+v", ps)
+	}
+	if h.balance(a) != 0 || h.balance(b) != 0 {
+		t.Fatalf("balances after payout %d %d", h.balance(a), h.balance(b))
+	}
+	sent := h.walletSends()[ps[0].ID.String()][ps[0].TxID]
+	if sent != owedBefore-ps[0].FeeSat {
+		t.Fatalf("the wallet sent %d, owed %d minus fee %d", sent, owedBefore, ps[0].FeeSat)
+	}
+	if err := h.cycle(); err != nil { // nothing due, not confirmed yet
+		t.Fatal(err)
+	}
+	h.srv.Node.Generate(1)
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	if ps := h.payouts(); len(ps) != 1 || ps[0].Status != aggregates.PayoutConfirmed {
+		t.Fatalf("after a block %+v", ps)
+	}
+	h.checkNeverTwice()
+	owed, bal, err := h.b.CheckFunding(context.Background(), network)
+	if err != nil || owed != 0 || bal <= 0 {
+		t.Fatalf("funding owed %d balance %d err %v", owed, bal, err)
+	}
+}
+
+func TestPayoutFailureModes(t *testing.T) {
+	modes := []struct {
+		name   string
+		arm    func(h *harness)
+		status string
+	}{
+		{"wallet refuses", func(h *harness) { h.srv.Node.FailNextSend(rpcclient.CodeInsufficientFunds, "Insufficient funds") }, aggregates.PayoutFailed},
+		{"sent, then an RPC error", func(h *harness) { h.srv.Node.SendThenError(false) }, aggregates.PayoutSent},
+		{"sent, then the connection drops", func(h *harness) { h.srv.Node.SendThenError(true) }, aggregates.PayoutSent},
+		{"sent, then no answer", func(h *harness) { h.srv.Node.SendThenTimeout() }, aggregates.PayoutSent},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			h := newHarness(t, newSQLiteStore(t), nil)
+			h.startView()
+			a, b := h.credited()
+			owed := h.balance(a) + h.balance(b)
+			m.arm(h)
+			if err := h.cycle(); err != nil {
+				t.Fatal(err)
+			}
+			ps := h.payouts()
+			if len(ps) != 1 || ps[0].Status != m.status {
+				t.Fatalf("payouts %+v, want one %s", ps, m.status)
+			}
+			if m.status == aggregates.PayoutSent {
+				evs := h.decoded(events.StreamPayout(ps[0].ID))
+				if sent, ok := evs[len(evs)-1].(events.PayoutSent); !ok || !sent.Reconciled {
+					t.Fatalf("want a reconciled PayoutSent, got %+v", evs[len(evs)-1])
+				}
+			}
+			h.checkNeverTwice()
+			// The next cycle pays what is still owed, once.
+			if err := h.cycle(); err != nil {
+				t.Fatal(err)
+			}
+			ps = h.payouts()
+			var paid int64
+			for _, p := range ps {
+				if p.Status == aggregates.PayoutSent {
+					paid += p.TotalSat
+				}
+			}
+			if paid != owed || h.balance(a) != 0 || h.balance(b) != 0 {
+				t.Fatalf("paid %d of %d owed; payouts %+v", paid, owed, ps)
+			}
+			h.checkNeverTwice()
+		})
+	}
+}
+
+// lostSend drops the first sendmany before it reaches the node and reports
+// a transport error: its outcome looks unknown.
+type lostSend struct {
+	*rpcclient.Client
+	armed atomic.Bool
+}
+
+func (l *lostSend) SendMany(ctx context.Context, amounts map[string]int64, minConf int, comment string, subtract []string) (string, error) {
+	if l.armed.Swap(false) {
+		return "", errors.New("read tcp: connection reset by peer (injected)")
+	}
+	return l.Client.SendMany(ctx, amounts, minConf, comment, subtract)
+}
+
+func TestHaltedPayoutBlocksUntilReconciled(t *testing.T) {
+	var lost *lostSend
+	h := newHarness(t, newSQLiteStore(t), func(n *backendNetworkConfig, _ *backendConfig) {
+		lost = &lostSend{Client: n.Node.(*rpcclient.Client)}
+		n.Node = lost
+	})
+	h.startView()
+	h.credited()
+	lost.armed.Store(true)
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	ps := h.payouts()
+	if len(ps) != 1 || ps[0].Status != aggregates.PayoutHalted {
+		t.Fatalf("payouts %+v", ps)
+	}
+	// Nothing more goes out while it is halted.
+	for range 2 {
+		if err := h.cycle(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ps := h.payouts(); len(ps) != 1 || ps[0].Status != aggregates.PayoutHalted || len(h.walletSends()) != 0 {
+		t.Fatalf("while halted: %+v, wallet %v", ps, h.walletSends())
+	}
+	rc := commands.ReconcilePayout{ID: uuid.New(), Network: network, PayoutID: ps[0].ID, At: time.Now().UTC()}
+	h.mustHandle(rc)
+	h.mustHandle(rc) // twice: no change
+	if ps := h.payouts(); ps[0].Status != aggregates.PayoutFailed {
+		t.Fatalf("reconciled %+v", ps)
+	}
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	if ps := h.payouts(); len(ps) != 2 || ps[1].Status != aggregates.PayoutSent {
+		t.Fatalf("after reconciliation %+v", ps)
+	}
+	h.checkNeverTwice()
+}
+
+type crash struct{ at string }
+
+// TestPayoutCrashAtEveryStep kills the payer (a panic from the crash hook)
+// at each crash point, restarts a fresh backend over the same store and
+// node, and checks the payout goes out exactly once.
+func TestPayoutCrashAtEveryStep(t *testing.T) {
+	for _, point := range []string{crashpoint.PayoutBeforeSend, crashpoint.PayoutAfterSend, crashpoint.PayoutAfterRecord} {
+		t.Run(point, func(t *testing.T) {
+			store := newSQLiteStore(t)
+			h := newHarness(t, store, nil)
+			h.startView()
+			a, b := h.credited()
+			owed := h.balance(a) + h.balance(b)
+			crashpoint.SetHook(func(name string) {
+				if name == point {
+					panic(crash{name})
+				}
+			})
+			func() {
+				defer func() {
+					if r := recover(); r == nil {
+						t.Fatal("the crash point was not reached")
+					}
+				}()
+				h.cycle()
+			}()
+			crashpoint.SetHook(nil)
+			h.stop()
+
+			// Restart: a new backend folds the log and runs the payer.
+			nc := backend.NetworkConfig{Name: network, PoolAddress: h.pool, Node: h.node, Maturity: 5, FollowFrom: 1,
+				MinPayoutSat: 1, PayoutConfirmations: 1, FeeBps: 100}
+			b2, err := backend.New(store, backend.Config{Networks: []backend.NetworkConfig{nc}, Logger: quietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.b = b2
+			h.startView()
+			for range 2 {
+				if err := h.cycle(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var paid int64
+			for _, p := range h.payouts() {
+				if p.Status == aggregates.PayoutSent || p.Status == aggregates.PayoutConfirmed {
+					paid += p.TotalSat
+				}
+			}
+			if paid != owed {
+				t.Fatalf("paid %d of %d: %+v", paid, owed, h.payouts())
+			}
+			h.checkNeverTwice()
+			if n := len(h.walletSends()); n != 1 {
+				t.Fatalf("%d wallet sends", n)
+			}
+		})
+	}
+}
+
+func TestPauseResumeAndTrigger(t *testing.T) {
+	h := newHarness(t, newSQLiteStore(t), nil)
+	h.startView()
+	h.credited()
+	pause := commands.PausePayouts{ID: uuid.New(), Network: network, Reason: "audit", At: time.Now().UTC()}
+	h.mustHandle(pause)
+	h.mustHandle(pause)
+	if got := h.streamTypes(events.StreamPayoutSchedule(network)); !equalTypes(got, events.TypePayoutsPaused) {
+		t.Fatalf("schedule %v", got)
+	}
+	h.mustHandle(commands.TriggerPayout{ID: uuid.New(), Network: network, At: time.Now().UTC()})
+	if len(h.payouts()) != 0 {
+		t.Fatal("paid while paused")
+	}
+	h.mustHandle(commands.ResumePayouts{ID: uuid.New(), Network: network, At: time.Now().UTC()})
+	h.mustHandle(commands.TriggerPayout{ID: uuid.New(), Network: network, At: time.Now().UTC()})
+	if ps := h.payouts(); len(ps) != 1 || ps[0].Status != aggregates.PayoutSent {
+		t.Fatalf("after resume %+v", ps)
+	}
+	h.checkNeverTwice()
+}

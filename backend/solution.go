@@ -1,0 +1,254 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/backend/crashpoint"
+	"github.com/purepool/purepool/biblepay"
+	"github.com/purepool/purepool/commands"
+	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/rpcclient"
+)
+
+// SubmitSolutionHandler validates a share and records its acceptance or
+// rejection.
+type SubmitSolutionHandler struct{ b *Backend }
+
+// Handle implements the SubmitSolution command. The acceptance, the bible
+// hash reservation (expected NoStream: a hash is accepted once) and a new
+// worker's registration are one atomic append. A redelivered command finds
+// its solution stream written and stops there.
+func (h SubmitSolutionHandler) Handle(ctx context.Context, c commands.SubmitSolution) error {
+	b := h.b
+	net, ok := b.network(c.Network)
+	if !ok {
+		return commands.Permanent(fmt.Errorf("backend: SubmitSolution %s: network %q is not served", c.ID, c.Network))
+	}
+	check := aggregates.SolutionCheck{
+		Command: c,
+		Policy:  aggregates.SolutionPolicy{PoolAddress: net.PoolAddress, StaleTolerance: net.StaleTolerance, MaxBlockHex: b.cfg.MaxBlockHex},
+	}
+	// The parsed share tells which work, hash and fields to look up; a
+	// malformed one is rejected by the aggregate without any lookup.
+	sol, perr := biblepay.ParseSolution(c.Solution, b.cfg.MaxBlockHex)
+	var minerVersion int64 = -1
+	for attempt := range maxAttempts {
+		fresh := attempt > 0
+		if fresh {
+			done, takenBy, err := b.solutionRecorded(ctx, c.ID, c.Network, sol.BibleHash)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			check.BibleHashTakenBy = takenBy
+		}
+		if perr == nil {
+			w, err := b.loadWork(ctx, sol.WorkID, c, net)
+			if err != nil {
+				return err
+			}
+			check.Work = w
+			check.WorkWaitOver = w == nil && !b.now().Before(c.ReceivedAt.Add(b.cfg.WorkWait))
+			m, err := b.loadMiner(ctx, c.MinerID, fresh)
+			if err != nil {
+				return err
+			}
+			check.Miner, minerVersion = m.state, m.version
+		}
+		evs, err := aggregates.DecideSolution(check)
+		if errors.Is(err, aggregates.ErrNeedFacts) {
+			f, ferr := b.shareFacts(ctx, net, sol)
+			if ferr != nil {
+				return ferr
+			}
+			check.Facts = f
+			evs, err = aggregates.DecideSolution(check)
+		}
+		if errors.Is(err, aggregates.ErrWorkNotYetKnown) {
+			return fmt.Errorf("backend: solution %s: %w (retrying until %s)", c.ID, err, c.ReceivedAt.Add(b.cfg.WorkWait).Format(time.RFC3339))
+		}
+		if err != nil {
+			return err
+		}
+		crashpoint.Hit(crashpoint.SolutionBeforeAppend)
+		minerStream := events.StreamMiner(c.MinerID)
+		writes, err := plan(c.ID.String(), metaOf(c.ID), evs, func(s string) events.ExpectedVersion {
+			if s == minerStream {
+				return expectedFor(minerVersion)
+			}
+			return events.NoStream // the solution and the bible hash streams
+		})
+		if err != nil {
+			return err
+		}
+		err = b.appendShare(ctx, writes)
+		if errors.Is(err, events.ErrWrongExpectedVersion) || errors.Is(err, events.ErrDuplicateMismatch) {
+			b.miners.drop(c.MinerID.String())
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if perr == nil {
+			b.noteMinerWrite(c.MinerID, minerEntry{state: check.Miner, version: minerVersion}, evs)
+		}
+		return nil
+	}
+	return fmt.Errorf("backend: solution %s: still conflicting after %d attempts: %w", c.ID, maxAttempts, events.ErrWrongExpectedVersion)
+}
+
+// solutionRecorded reports whether the solution's stream holds its outcome
+// already, and who reserved its bible hash.
+func (b *Backend) solutionRecorded(ctx context.Context, id uuid.UUID, network, bibleHash string) (bool, uuid.UUID, error) {
+	envs, err := b.store.ReadStream(ctx, events.StreamSolution(id), 0, 1)
+	if err != nil {
+		return false, uuid.Nil, err
+	}
+	if len(envs) > 0 {
+		return true, uuid.Nil, nil
+	}
+	if bibleHash == "" {
+		return false, uuid.Nil, nil
+	}
+	envs, err = b.store.ReadStream(ctx, events.StreamBibleHash(network, bibleHash), 0, 1)
+	if err != nil || len(envs) == 0 {
+		return false, uuid.Nil, err
+	}
+	e, err := events.Decode(envs[0])
+	if err != nil {
+		return false, uuid.Nil, err
+	}
+	r, ok := e.(events.BibleHashReserved)
+	if !ok {
+		return false, uuid.Nil, fmt.Errorf("backend: %s holds a %s", envs[0].Stream, envs[0].Type)
+	}
+	return false, r.SolutionID, nil
+}
+
+// workPoll is how often a handler looks again for work not yet recorded.
+const workPoll = 50 * time.Millisecond
+
+// loadWork returns the recorded work of a share, or nil. When it is not
+// recorded yet and the wait is not over, it keeps looking for a while
+// within this delivery (a quarter of WorkWait at most), so that a bus that
+// redelivers at once does not burn its delivery limit before the deadline.
+func (b *Backend) loadWork(ctx context.Context, workID uuid.UUID, c commands.SubmitSolution, _ *NetworkConfig) (*events.WorkIssued, error) {
+	key := workID.String()
+	if w, ok := b.works.get(key); ok {
+		return &w, nil
+	}
+	deadline := c.ReceivedAt.Add(b.cfg.WorkWait)
+	stopLooking := b.now().Add(b.cfg.WorkWait / 4)
+	for {
+		envs, err := b.store.ReadStream(ctx, events.StreamWork(workID), 0, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(envs) > 0 {
+			e, err := events.Decode(envs[0])
+			if err != nil {
+				return nil, err
+			}
+			w, ok := e.(events.WorkIssued)
+			if !ok {
+				return nil, fmt.Errorf("backend: %s holds a %s", envs[0].Stream, envs[0].Type)
+			}
+			b.works.put(key, w)
+			return &w, nil
+		}
+		now := b.now()
+		if !now.Before(deadline) || !now.Before(stopLooking) {
+			return nil, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(workPoll):
+		}
+	}
+}
+
+// shareFacts asks the node about a share (three calls, in parallel).
+func (b *Backend) shareFacts(ctx context.Context, net *NetworkConfig, sol biblepay.Solution) (*aggregates.SolutionFacts, error) {
+	var f aggregates.SolutionFacts
+	var wg sync.WaitGroup
+	var hashErr, cbErr, pinfoErr error
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		f.NodeBibleHash, hashErr = net.Node.ExecBibleHash(ctx, sol.BlockHash, sol.BlockTime, sol.PrevBlockTime, sol.PrevHeight, sol.Nonce)
+		if errors.Is(hashErr, rpcclient.ErrNoBibleHash) {
+			f.NodeBibleHash, hashErr = "", nil
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		cb, err := net.Node.ExecHexBlockToCoinbase(ctx, sol.BlockHex, sol.TransactionHex)
+		var rpcErr *rpcclient.Error
+		switch {
+		case errors.As(err, &rpcErr) && rpcErr.Code == rpcclient.CodeDeserialization:
+			f.BlockDecodeError = rpcErr.Message
+		case err != nil:
+			cbErr = err
+		default:
+			f.Recipient = cb.Recipient
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		p, err := b.pinfoOf(ctx, net)
+		if err != nil {
+			pinfoErr = err
+			return
+		}
+		f.TipHeight, f.MaxNonce = p.Height, p.Pinfo
+	}()
+	wg.Wait()
+	if err := errors.Join(hashErr, cbErr, pinfoErr); err != nil {
+		return nil, fmt.Errorf("backend: ask the %s node about a share: %w", net.Name, err)
+	}
+	return &f, nil
+}
+
+// appendShare stores a share's write through the group commit when it runs
+// (Run starts it), or directly.
+func (b *Backend) appendShare(ctx context.Context, writes []events.StreamWrite) error {
+	if b.cfg.BatchAppends > 1 && b.groupRunning.Load() {
+		return b.group.Append(ctx, writes)
+	}
+	_, err := b.store.Append(ctx, writes...)
+	return err
+}
+
+// pinfoCache holds a network's last `exec pinfo` (see NetworkConfig.PinfoTTL).
+type pinfoCache struct {
+	mu sync.Mutex
+	at time.Time
+	p  *rpcclient.Pinfo
+}
+
+func (b *Backend) pinfoOf(ctx context.Context, net *NetworkConfig) (*rpcclient.Pinfo, error) {
+	if net.PinfoTTL <= 0 {
+		return net.Node.ExecPinfo(ctx)
+	}
+	c := b.pinfo[net.Name]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.p != nil && time.Since(c.at) < net.PinfoTTL {
+		return c.p, nil
+	}
+	p, err := net.Node.ExecPinfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.p, c.at = p, time.Now()
+	return p, nil
+}

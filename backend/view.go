@@ -1,0 +1,90 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/events"
+)
+
+// View is the backend's in-memory ledger: aggregates.Ledger folded from the
+// event store by a subscription. It is derived from events only; whoever
+// decides from it appends with expected versions, so a stale view costs a
+// retry, never a wrong write.
+type View struct {
+	mu     sync.Mutex
+	ledger *aggregates.Ledger
+	moved  chan struct{} // closed and replaced whenever the position moves
+	err    error
+}
+
+// NewView returns an empty view.
+func NewView(cfg aggregates.LedgerConfig) *View {
+	return &View{ledger: aggregates.NewLedger(cfg), moved: make(chan struct{})}
+}
+
+// Run folds every stored event, then follows new ones, until ctx ends.
+func (v *View) Run(ctx context.Context, store events.Store) error {
+	v.mu.Lock()
+	after := v.ledger.Position
+	v.mu.Unlock()
+	err := store.Subscribe(ctx, after, func(_ context.Context, batch []events.Envelope) error {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		for _, env := range batch {
+			if err := v.ledger.Apply(env); err != nil {
+				v.err = err
+				return fmt.Errorf("backend: fold %s at %d: %w", env.Type, env.Position, err)
+			}
+		}
+		close(v.moved)
+		v.moved = make(chan struct{})
+		return nil
+	})
+	return err
+}
+
+// Read runs f with the ledger locked. f must not keep the pointer.
+func (v *View) Read(f func(l *aggregates.Ledger)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f(v.ledger)
+}
+
+// Position is the last folded position.
+func (v *View) Position() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.ledger.Position
+}
+
+// WaitFor returns once the view has folded position pos.
+func (v *View) WaitFor(ctx context.Context, pos uint64) error {
+	for {
+		v.mu.Lock()
+		done, moved, err := v.ledger.Position >= pos, v.moved, v.err
+		v.mu.Unlock()
+		if done {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// WaitForAppend waits until the view folded the result of an append.
+func (v *View) WaitForAppend(ctx context.Context, res events.AppendResult) error {
+	var last uint64
+	for _, e := range res.Events {
+		last = max(last, e.Position)
+	}
+	return v.WaitFor(ctx, last)
+}
