@@ -1,0 +1,722 @@
+package audit
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/events"
+)
+
+type acctKey struct {
+	network string
+	id      uuid.UUID
+}
+
+type workRef struct {
+	network string
+	miner   uuid.UUID
+}
+
+type blockKey struct{ network, hash string }
+
+type bibleKey struct{ network, hash string }
+
+// blockNotes is what the audit remembers of a pool block beyond the
+// aggregate's state: the aggregate overwrites the reward at maturity and
+// keeps no positions.
+type blockNotes struct {
+	discoveredAt, maturedAt, orphanedAt uint64
+	discoveredReward                    int64
+}
+
+// auditor is the fold. Every event goes through aggregates.Ledger — the
+// backend's own fold — and the checks read the ledger's state; the audit
+// keeps beside it only what the ledger does not: positions, an independent
+// tally of every account (to compare with the ledger's balances), the works
+// issued and the bible hashes accepted.
+type auditor struct {
+	opt    Options
+	rep    *Report
+	ledger *aggregates.Ledger
+
+	chainKept bool
+	lastPos   uint64
+	lastHash  []byte
+	anchors   map[uint64][]byte
+
+	works    map[uuid.UUID]workRef
+	bible    map[bibleKey]uuid.UUID
+	blocks   map[blockKey]*blockNotes
+	accounts map[acctKey]*Account
+	negative map[acctKey]bool
+	txids    map[string]uuid.UUID
+	totals   map[string]*Totals
+
+	snapshotAt uint64
+	snapshot   map[acctKey]Account
+	snapTaken  bool
+
+	stmt *statementCollector
+}
+
+func newAuditor(opt Options) *auditor {
+	a := &auditor{
+		opt:      opt,
+		rep:      &Report{ByType: map[string]uint64{}},
+		ledger:   aggregates.NewLedger(aggregates.LedgerConfig{}),
+		anchors:  map[uint64][]byte{},
+		works:    map[uuid.UUID]workRef{},
+		bible:    map[bibleKey]uuid.UUID{},
+		blocks:   map[blockKey]*blockNotes{},
+		accounts: map[acctKey]*Account{},
+		negative: map[acctKey]bool{},
+		txids:    map[string]uuid.UUID{},
+		totals:   map[string]*Totals{},
+	}
+	for _, an := range opt.Anchors {
+		a.anchors[an.Position] = an.Hash
+	}
+	if opt.Statement != nil {
+		a.stmt = newStatementCollector(*opt.Statement)
+	}
+	return a
+}
+
+func (a *auditor) violation(kind Kind, pos uint64, network, subject, format string, args ...any) {
+	a.rep.add(Violation{Kind: kind, Position: pos, Network: network, Subject: subject, Detail: fmt.Sprintf(format, args...)})
+}
+
+func (a *auditor) total(network string) *Totals {
+	t, ok := a.totals[network]
+	if !ok {
+		t = &Totals{Network: network}
+		a.totals[network] = t
+	}
+	return t
+}
+
+func (a *auditor) account(network string, id uuid.UUID) *Account {
+	k := acctKey{network, id}
+	acc, ok := a.accounts[k]
+	if !ok {
+		acc = &Account{Network: network, ID: id, Fee: id == events.FeeAccountID(network)}
+		if m, ok := a.ledger.Networks[network]; ok {
+			if mi, ok := m.Miners[id]; ok {
+				acc.Address = mi.Address
+			}
+		}
+		a.accounts[k] = acc
+	}
+	return acc
+}
+
+// moved re-derives an account's balance after a change and flags the moment
+// it goes below zero.
+func (a *auditor) moved(acc *Account, pos uint64) {
+	acc.BalanceSat = acc.CreditedSat - acc.ReversedSat - acc.PaidSat
+	k := acctKey{acc.Network, acc.ID}
+	if acc.BalanceSat < 0 && !a.negative[k] {
+		a.violation(KindNegativeBalance, pos, acc.Network, acc.ID.String(),
+			"balance of %s %s BBP (credited %s, reversed %s, paid %s)", accountName(acc),
+			FormatBBP(acc.BalanceSat), FormatBBP(acc.CreditedSat), FormatBBP(acc.ReversedSat), FormatBBP(acc.PaidSat))
+	}
+	a.negative[k] = acc.BalanceSat < 0
+}
+
+func accountName(acc *Account) string {
+	if acc.Fee {
+		return "the pool-fee account"
+	}
+	if acc.Address != "" {
+		return acc.Address
+	}
+	return "miner " + acc.ID.String()
+}
+
+// apply is called for every event in position order.
+func (a *auditor) apply(d decoded) {
+	env := d.env
+	a.checkChain(env, d.hash)
+	a.rep.Events++
+	a.rep.Head = env.Position
+	a.rep.ByType[env.Type]++
+	if d.err != nil {
+		a.violation(KindUndecodable, env.Position, "", env.Stream, "%v", d.err)
+		a.afterEvent(env.Position)
+		return
+	}
+	e := d.event
+	if !inItsStream(e, env.Stream) {
+		a.violation(KindWrongStream, env.Position, "", env.Stream, "%s belongs in stream %q", env.Type, aggregates.StreamFor(e))
+	}
+	pos := env.Position
+	a.check(pos, e) // before the ledger folds it: checks see the state it met
+	a.ledger.Position = pos
+	a.ledger.ApplyEvent(pos, e)
+	a.tally(pos, e)
+	if a.stmt != nil {
+		a.stmt.apply(pos, e, a.ledger)
+	}
+	a.afterEvent(pos)
+}
+
+func (a *auditor) afterEvent(pos uint64) {
+	if !a.snapTaken && a.snapshotAt > 0 && pos >= a.snapshotAt {
+		a.takeSnapshot()
+	}
+}
+
+func (a *auditor) takeSnapshot() {
+	a.snapTaken = true
+	a.snapshot = make(map[acctKey]Account, len(a.accounts))
+	for k, acc := range a.accounts {
+		a.snapshot[k] = *acc
+	}
+}
+
+// checkChain verifies one link of the tamper-evidence chain.
+func (a *auditor) checkChain(env *events.Envelope, recomputed []byte) {
+	pos := env.Position
+	first := a.rep.Events == 0
+	if first {
+		a.chainKept = len(env.Hash) > 0
+		a.rep.ChainKept = a.chainKept
+	}
+	firstBad := pos
+	bad := func(kind Kind, format string, args ...any) {
+		a.violation(kind, pos, "", env.Stream, format, args...)
+		if a.rep.FirstBadPosition == 0 {
+			a.rep.FirstBadPosition = firstBad
+		}
+	}
+	if want, ok := a.anchors[pos]; ok {
+		if !bytes.Equal(want, env.Hash) {
+			bad(KindChainAnchor, "hash %s, the anchor says %s", hexOrEmpty(env.Hash), hexOrEmpty(want))
+		}
+		delete(a.anchors, pos)
+	}
+	if !a.chainKept {
+		if len(env.Hash) > 0 {
+			bad(KindChainHash, "event carries a hash but position %d carries none (was the first event edited?)", a.lastPos)
+		}
+		a.lastPos = pos
+		return
+	}
+	if pos != a.lastPos+1 {
+		firstBad = min(pos, a.lastPos+1) // a missing position is the first bad one
+		if pos > a.lastPos+1 {
+			bad(KindChainPosition, "expected position %d, found %d: %d event(s) missing", a.lastPos+1, pos, pos-a.lastPos-1)
+		} else {
+			bad(KindChainPosition, "position %d follows position %d", pos, a.lastPos)
+		}
+	}
+	if !bytes.Equal(env.PrevHash, a.lastHash) {
+		if first {
+			bad(KindChainLink, "the first event's previous hash is %s, not empty", hexOrEmpty(env.PrevHash))
+		} else {
+			bad(KindChainLink, "previous hash %s is not position %d's hash %s", hexOrEmpty(env.PrevHash), a.lastPos, hexOrEmpty(a.lastHash))
+		}
+	}
+	if !bytes.Equal(recomputed, env.Hash) {
+		bad(KindChainHash, "stored hash %s, content hashes to %s (the event was altered)", hexOrEmpty(env.Hash), hexOrEmpty(recomputed))
+	}
+	a.lastPos = pos
+	a.lastHash = env.Hash
+}
+
+// check runs the per-event invariants against the state before e.
+func (a *auditor) check(pos uint64, e events.Event) {
+	switch e := e.(type) {
+	case events.WorkIssued:
+		a.works[e.WorkID] = workRef{network: e.Network, miner: e.MinerID}
+	case events.SolutionAccepted:
+		w, ok := a.works[e.WorkID]
+		switch {
+		case !ok:
+			a.violation(KindSolutionUnknownWork, pos, e.Network, e.SolutionID.String(), "accepted solution names work %s, never issued before it", e.WorkID)
+		case w.network != e.Network || w.miner != e.MinerID:
+			a.violation(KindSolutionWorkMismatch, pos, e.Network, e.SolutionID.String(),
+				"work %s was issued to miner %s on %s, the solution is miner %s's on %s", e.WorkID, w.miner, w.network, e.MinerID, e.Network)
+		}
+		k := bibleKey{e.Network, e.BibleHash}
+		if prev, dup := a.bible[k]; dup {
+			a.violation(KindDuplicateBibleHash, pos, e.Network, e.BibleHash, "bible hash accepted for solution %s and again for %s", prev, e.SolutionID)
+		} else {
+			a.bible[k] = e.SolutionID
+		}
+	case events.BlockDiscovered:
+		a.blocks[blockKey{e.Network, e.Hash}] = &blockNotes{discoveredAt: pos, discoveredReward: e.RewardSat}
+	case events.RoundClosed:
+		shares, diff, err := aggregates.RoundTotals(e.Shares)
+		if err != nil || shares != e.TotalShares || diff != e.TotalDifficulty {
+			a.violation(KindRoundTotals, pos, e.Network, e.BlockHash, "tallies sum to %d shares / %d difficulty, the round says %d / %d",
+				shares, diff, e.TotalShares, e.TotalDifficulty)
+		}
+	case events.BlockMatured:
+		if n := a.notes(e.Network, e.Hash); n != nil {
+			n.maturedAt = pos
+		}
+	case events.BlockOrphaned:
+		if n := a.notes(e.Network, e.Hash); n != nil && n.orphanedAt == 0 {
+			n.orphanedAt = pos
+		}
+	case events.MinerCredited:
+		a.checkCreditTime(pos, e.Network, e.BlockHash)
+	case events.FeeCredited:
+		a.checkCreditTime(pos, e.Network, e.BlockHash)
+	case events.PayoutPlanned:
+		a.checkPlanned(pos, e)
+	case events.PayoutSent:
+		p := a.payout(e.Network, e.PayoutID)
+		if e.TxID == "" {
+			a.violation(KindPayoutNoTxID, pos, e.Network, e.PayoutID.String(), "payout recorded as sent without a transaction id")
+		} else if _, err := aggregates.DecidePayoutSent(p, e.TxID, e.FeeSat, e.Reconciled, e.At); err != nil {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
+		}
+		if e.TxID != "" {
+			if other, ok := a.txids[e.TxID]; ok && other != e.PayoutID {
+				a.violation(KindPayoutTxIDReused, pos, e.Network, e.TxID, "transaction already recorded for payout %s, now for %s", other, e.PayoutID)
+			} else {
+				a.txids[e.TxID] = e.PayoutID
+			}
+		}
+	case events.PayoutFailed:
+		p := a.payout(e.Network, e.PayoutID)
+		if _, err := aggregates.DecidePayoutFailed(p, e.Reason, e.Reconciled, e.At); err != nil {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
+		} else if p.Status == aggregates.PayoutFailed {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "payout failed twice: its amounts would return twice")
+		}
+	case events.PayoutHalted:
+		p := a.payout(e.Network, e.PayoutID)
+		if _, err := aggregates.DecidePayoutHalted(p, e.Reason, e.At); err != nil {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
+		}
+	case events.PayoutConfirmed:
+		p := a.payout(e.Network, e.PayoutID)
+		if _, err := aggregates.DecidePayoutConfirmed(p, e.Confirmations, e.At); err != nil && p.Status != aggregates.PayoutConfirmed {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
+		} else if p.TxID != e.TxID {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "confirmed transaction %s is not the sent one %s", e.TxID, p.TxID)
+		}
+	}
+}
+
+func (a *auditor) notes(network, hash string) *blockNotes {
+	return a.blocks[blockKey{network, hash}]
+}
+
+func (a *auditor) payout(network string, id uuid.UUID) aggregates.Payout {
+	if n, ok := a.ledger.Networks[network]; ok {
+		if p, ok := n.Payouts[id]; ok {
+			return *p
+		}
+	}
+	return aggregates.Payout{Network: network, ID: id}
+}
+
+func (a *auditor) checkCreditTime(pos uint64, network, hash string) {
+	n, ok := a.ledger.Networks[network]
+	if !ok {
+		return
+	}
+	if b, ok := n.Blocks[hash]; ok && b.Orphaned {
+		a.violation(KindCreditAfterOrphan, pos, network, hash, "credit written after the block was orphaned")
+	}
+}
+
+func (a *auditor) checkPlanned(pos uint64, e events.PayoutPlanned) {
+	if p := a.payout(e.Network, e.PayoutID); p.Status != aggregates.PayoutNone {
+		a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "payout planned again (it is %s)", p.Status)
+	}
+	var sum int64
+	for _, it := range e.Items {
+		sum += it.AmountSat
+		if it.AmountSat <= 0 {
+			a.violation(KindPayoutItems, pos, e.Network, e.PayoutID.String(), "item for %s of %s BBP", it.Address, FormatBBP(it.AmountSat))
+		}
+		if n, ok := a.ledger.Networks[e.Network]; ok {
+			if m, ok := n.Miners[it.MinerID]; ok && m.Address != "" && m.Address != it.Address {
+				a.violation(KindPayoutItems, pos, e.Network, e.PayoutID.String(), "pays miner %s's balance to %s, not to its address %s", it.MinerID, it.Address, m.Address)
+			}
+		}
+	}
+	if sum != e.TotalSat {
+		a.violation(KindPayoutItems, pos, e.Network, e.PayoutID.String(), "items add up to %s BBP, the total says %s", FormatBBP(sum), FormatBBP(e.TotalSat))
+	}
+}
+
+// tally keeps the independent account balances and the totals.
+func (a *auditor) tally(pos uint64, e events.Event) {
+	switch e := e.(type) {
+	case events.SolutionAccepted:
+		a.total(e.Network).AcceptedShares++
+	case events.SolutionRejected:
+		a.total(e.Network).RejectedShares++
+	case events.MinerCredited:
+		acc := a.account(e.Network, e.MinerID)
+		if acc.Address == "" {
+			acc.Address = e.Address
+		}
+		acc.CreditedSat += e.AmountSat
+		a.moved(acc, pos)
+	case events.FeeCredited:
+		acc := a.account(e.Network, e.AccountID)
+		acc.CreditedSat += e.AmountSat
+		a.moved(acc, pos)
+	case events.CreditReversed:
+		acc := a.account(e.Network, e.AccountID)
+		acc.ReversedSat += e.AmountSat
+		a.moved(acc, pos)
+	case events.PayoutPlanned:
+		for _, it := range e.Items {
+			acc := a.account(e.Network, it.MinerID)
+			acc.PaidSat += it.AmountSat
+			a.moved(acc, pos)
+		}
+	case events.PayoutFailed:
+		// The ledger has applied it: the payout's items are its plan.
+		if n, ok := a.ledger.Networks[e.Network]; ok {
+			if p, ok := n.Payouts[e.PayoutID]; ok {
+				for _, it := range p.Items {
+					acc := a.account(e.Network, it.MinerID)
+					acc.PaidSat -= it.AmountSat
+					a.moved(acc, pos)
+				}
+			}
+		}
+	}
+}
+
+// finish runs the checks on the final state and fills the report.
+func (a *auditor) finish() {
+	for _, an := range a.opt.Anchors {
+		if _, pending := a.anchors[an.Position]; pending {
+			a.violation(KindChainAnchor, 0, "", fmt.Sprint(an.Position), "the log ends at position %d before anchored position %d (truncated?)", a.lastPos, an.Position)
+			if a.rep.FirstBadPosition == 0 {
+				a.rep.FirstBadPosition = a.lastPos + 1
+			}
+		}
+	}
+	if !a.snapTaken {
+		a.takeSnapshot()
+	}
+	if a.chainKept {
+		a.rep.HeadHash = hexOrEmpty(a.lastHash)
+	}
+	names := make([]string, 0, len(a.ledger.Networks))
+	for name := range a.ledger.Networks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a.finishNetwork(a.ledger.Networks[name])
+	}
+	for name := range a.totals {
+		if _, ok := a.ledger.Networks[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a.rep.Networks = append(a.rep.Networks, *a.total(name))
+	}
+	keys := make([]acctKey, 0, len(a.accounts))
+	for k := range a.accounts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].network != keys[j].network {
+			return keys[i].network < keys[j].network
+		}
+		return bytes.Compare(keys[i].id[:], keys[j].id[:]) < 0
+	})
+	for _, k := range keys {
+		a.rep.Accounts = append(a.rep.Accounts, *a.accounts[k])
+	}
+	if a.stmt != nil {
+		st := a.stmt.finish(a.ledger)
+		st.Head, st.HeadHash = a.rep.Head, a.rep.HeadHash
+		a.rep.Statement = st
+	}
+}
+
+func (a *auditor) finishNetwork(n *aggregates.NetworkLedger) {
+	t := a.total(n.Name)
+	t.Miners = len(n.Miners)
+	fee := events.FeeAccountID(n.Name)
+
+	hashes := make([]string, 0, len(n.Blocks))
+	for h := range n.Blocks {
+		hashes = append(hashes, h)
+	}
+	sort.Strings(hashes)
+	for _, h := range hashes {
+		a.finishBlock(n, *n.Blocks[h], t)
+	}
+
+	// The backend's balances (aggregates.Ledger) against credits − reversals − payouts.
+	for id, bal := range n.Balances {
+		acc := a.account(n.Name, id)
+		if acc.BalanceSat != bal {
+			a.violation(KindBalanceMismatch, 0, n.Name, id.String(), "the backend's ledger holds %s BBP for %s, credits − reversals − payouts give %s",
+				FormatBBP(bal), accountName(acc), FormatBBP(acc.BalanceSat))
+		}
+	}
+	for k, acc := range a.accounts {
+		if k.network != n.Name {
+			continue
+		}
+		if _, ok := n.Balances[k.id]; !ok && acc.BalanceSat != 0 {
+			a.violation(KindBalanceMismatch, 0, n.Name, k.id.String(), "the backend's ledger has no balance for %s, credits − reversals − payouts give %s",
+				accountName(acc), FormatBBP(acc.BalanceSat))
+		}
+		if k.id == fee {
+			t.FeeReversedSat += acc.ReversedSat
+		} else {
+			t.ReversedSat += acc.ReversedSat
+		}
+		t.PaidSat += acc.PaidSat
+		t.BalanceSat += acc.BalanceSat
+	}
+
+	ids := make([]uuid.UUID, 0, len(n.Payouts))
+	for id := range n.Payouts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+	for _, id := range ids {
+		p := n.Payouts[id]
+		t.Payouts++
+		switch p.Status {
+		case aggregates.PayoutSent, aggregates.PayoutConfirmed:
+			t.PayoutsSent++
+		case aggregates.PayoutFailed:
+			t.PayoutsFailed++
+		default:
+			t.PayoutsUnsettled++
+		}
+	}
+}
+
+func (a *auditor) finishBlock(n *aggregates.NetworkLedger, b aggregates.PoolBlock, t *Totals) {
+	notes := a.notes(n.Name, b.Hash)
+	if notes == nil {
+		notes = &blockNotes{}
+	}
+	hash := b.Hash
+	if hash == "" { // credited or reversed, never discovered: the aggregate knows no hash
+		for _, c := range b.Credits {
+			hash = c.BlockHash
+		}
+		for _, r := range b.Reversals {
+			hash = r.BlockHash
+		}
+		if b.Fee != nil {
+			hash = b.Fee.BlockHash
+		}
+	}
+	if b.Discovered {
+		t.BlocksDiscovered++
+	}
+	if b.Orphaned {
+		t.BlocksOrphaned++
+	}
+	credited := map[uuid.UUID]int64{}
+	var sum int64
+	for _, c := range b.Credits {
+		credited[c.MinerID] += c.AmountSat
+		sum += c.AmountSat
+	}
+	var feeSat int64
+	if b.Fee != nil {
+		feeSat = b.Fee.AmountSat
+		credited[b.Fee.AccountID] += feeSat
+	}
+	hasCredits := len(b.Credits) > 0 || b.Fee != nil
+	if b.Matured {
+		t.BlocksMatured++
+		t.RewardSat += b.RewardSat
+		t.CreditedSat += sum
+		t.FeeSat += feeSat
+		if b.Discovered && notes.discoveredReward != b.RewardSat {
+			a.violation(KindRewardMismatch, notes.maturedAt, n.Name, hash, "matured with reward %s BBP, discovered with %s",
+				FormatBBP(b.RewardSat), FormatBBP(notes.discoveredReward))
+		}
+		if sum+feeSat != b.RewardSat {
+			a.violation(KindRewardSplit, notes.maturedAt, n.Name, hash, "credits %s + fee %s = %s BBP, reward %s BBP (%+d sat)",
+				FormatBBP(sum), FormatBBP(feeSat), FormatBBP(sum+feeSat), FormatBBP(b.RewardSat), sum+feeSat-b.RewardSat)
+		}
+		a.checkSplit(n.Name, hash, b, notes.maturedAt)
+	} else if hasCredits {
+		t.CreditedSat += sum
+		t.FeeSat += feeSat
+		what := "never matured"
+		if !b.Discovered {
+			what = "was never discovered"
+		}
+		a.violation(KindUnmaturedCredit, 0, n.Name, hash, "%s BBP credited for a block that %s", FormatBBP(sum+feeSat), what)
+	}
+
+	reversed := map[uuid.UUID]int64{}
+	for _, r := range b.Reversals {
+		reversed[r.AccountID] += r.AmountSat
+	}
+	offChain, why := false, ""
+	if b.Orphaned {
+		offChain, why = true, "orphaned"
+	} else if cur, ok := n.Chain[b.Height]; ok && b.Discovered && cur != b.Hash {
+		offChain, why = true, fmt.Sprintf("reorganised: height %d now holds %s", b.Height, cur)
+		t.BlocksReorged++
+	}
+	accounts := make([]uuid.UUID, 0, len(credited)+len(reversed))
+	for id := range credited {
+		accounts = append(accounts, id)
+	}
+	for id := range reversed {
+		if _, ok := credited[id]; !ok {
+			accounts = append(accounts, id)
+		}
+	}
+	sort.Slice(accounts, func(i, j int) bool { return bytes.Compare(accounts[i][:], accounts[j][:]) < 0 })
+	for _, id := range accounts {
+		c, r := credited[id], reversed[id]
+		name := accountName(a.account(n.Name, id))
+		switch {
+		case r > c:
+			a.violation(KindBadReversal, 0, n.Name, hash, "%s BBP reversed from %s, only %s credited", FormatBBP(r), name, FormatBBP(c))
+		case offChain && r < c:
+			a.violation(KindUnreversedCredit, notes.orphanedAt, n.Name, hash, "block %s, yet %s BBP of %s's credit %s stands", why, FormatBBP(c-r), name, FormatBBP(c))
+		case !offChain && r > 0:
+			a.violation(KindBadReversal, 0, n.Name, hash, "%s BBP reversed from %s, but the block is still on the chain", FormatBBP(r), name)
+		}
+	}
+}
+
+// checkSplit recomputes the block's share-out with aggregates.Split, the
+// function the backend credits with.
+func (a *auditor) checkSplit(network, hash string, b aggregates.PoolBlock, pos uint64) {
+	if b.Round == nil || b.Fee == nil {
+		detail := "no closed round"
+		if b.Round != nil {
+			detail = "no fee credit (fee rate unknown)"
+		}
+		a.violation(KindSplitMismatch, pos, network, hash, "the share-out cannot be recomputed: %s", detail)
+		return
+	}
+	want, wantFee, err := aggregates.Split(b.RewardSat, b.Fee.FeeBps, b.Round.Shares)
+	if err != nil {
+		a.violation(KindSplitMismatch, pos, network, hash, "the round cannot be split: %v", err)
+		return
+	}
+	got := map[uuid.UUID]int64{}
+	for _, c := range b.Credits {
+		got[c.MinerID] += c.AmountSat
+	}
+	var diffs []string
+	for _, c := range want {
+		if got[c.MinerID] != c.AmountSat {
+			diffs = append(diffs, fmt.Sprintf("%s: credited %s, split gives %s", c.Address, FormatBBP(got[c.MinerID]), FormatBBP(c.AmountSat)))
+		}
+		delete(got, c.MinerID)
+	}
+	for id, amt := range got {
+		diffs = append(diffs, fmt.Sprintf("miner %s: credited %s, split gives nothing", id, FormatBBP(amt)))
+	}
+	if b.Fee.AmountSat != wantFee {
+		diffs = append(diffs, fmt.Sprintf("fee: credited %s, split gives %s", FormatBBP(b.Fee.AmountSat), FormatBBP(wantFee)))
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		a.violation(KindSplitMismatch, pos, network, hash, "credits differ from the round's split at %d bps: %s", b.Fee.FeeBps, strings.Join(diffs, "; "))
+	}
+}
+
+// compareReadModel compares the read model with the replay at its checkpoint.
+func (a *auditor) compareReadModel(s ReadModelSnapshot) {
+	pos := s.Position
+	a.rep.ReadModelPosition = &pos
+	seen := map[acctKey]bool{}
+	for _, rm := range s.Accounts {
+		k := acctKey{rm.Network, rm.ID}
+		seen[k] = true
+		a.rep.ReadModelAccounts++
+		want := a.snapshot[k] // zero if the replay knows no money of this account
+		if rm.CreditedSat != want.CreditedSat || rm.ReversedSat != want.ReversedSat || rm.PaidSat != want.PaidSat || rm.BalanceSat != want.BalanceSat {
+			a.violation(KindReadModel, 0, rm.Network, rm.ID.String(),
+				"read model: credited %s reversed %s paid %s balance %s; replay at position %d: credited %s reversed %s paid %s balance %s",
+				FormatBBP(rm.CreditedSat), FormatBBP(rm.ReversedSat), FormatBBP(rm.PaidSat), FormatBBP(rm.BalanceSat), pos,
+				FormatBBP(want.CreditedSat), FormatBBP(want.ReversedSat), FormatBBP(want.PaidSat), FormatBBP(want.BalanceSat))
+		}
+	}
+	for k, acc := range a.snapshot {
+		if seen[k] || acc.Fee || (acc.CreditedSat == 0 && acc.ReversedSat == 0 && acc.PaidSat == 0) {
+			continue
+		}
+		a.violation(KindReadModel, 0, k.network, k.id.String(), "the read model has no row for %s (replay: balance %s BBP)", accountName(&acc), FormatBBP(acc.BalanceSat))
+	}
+	for _, pt := range s.Totals {
+		var want ReadModelTotals
+		want.Network = pt.Network
+		for k, acc := range a.snapshot {
+			if k.network != pt.Network {
+				continue
+			}
+			if acc.Fee {
+				want.FeeSat += acc.CreditedSat
+				want.FeeReversedSat += acc.ReversedSat
+			} else {
+				want.CreditedSat += acc.CreditedSat
+				want.ReversedSat += acc.ReversedSat
+			}
+			want.PaidSat += acc.PaidSat
+		}
+		if pt != want {
+			a.violation(KindReadModel, 0, pt.Network, "totals",
+				"read model totals: credited %s reversed %s fee %s fee reversed %s paid %s; replay at position %d: %s %s %s %s %s",
+				FormatBBP(pt.CreditedSat), FormatBBP(pt.ReversedSat), FormatBBP(pt.FeeSat), FormatBBP(pt.FeeReversedSat), FormatBBP(pt.PaidSat), pos,
+				FormatBBP(want.CreditedSat), FormatBBP(want.ReversedSat), FormatBBP(want.FeeSat), FormatBBP(want.FeeReversedSat), FormatBBP(want.PaidSat))
+		}
+	}
+}
+
+// inItsStream reports whether stream is the one aggregates.StreamFor names
+// for e, without building the name for the frequent events.
+func inItsStream(e events.Event, stream string) bool {
+	switch e := e.(type) {
+	case events.WorkIssued:
+		return hasID(stream, "work-", e.WorkID)
+	case events.SolutionAccepted:
+		return hasID(stream, "solution-", e.SolutionID)
+	case events.SolutionRejected:
+		return hasID(stream, "solution-", e.SolutionID)
+	case events.BibleHashReserved:
+		rest, ok := strings.CutPrefix(stream, "biblehash-")
+		return ok && len(rest) == len(e.Network)+1+len(e.BibleHash) && rest[:len(e.Network)] == e.Network &&
+			rest[len(e.Network)] == '-' && rest[len(e.Network)+1:] == e.BibleHash
+	}
+	return aggregates.StreamFor(e) == stream
+}
+
+func hasID(stream, prefix string, id uuid.UUID) bool {
+	rest, ok := strings.CutPrefix(stream, prefix)
+	if !ok || len(rest) != 36 {
+		return false
+	}
+	var buf [36]byte
+	const hexDigits = "0123456789abcdef"
+	j := 0
+	for i, b := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf[j] = '-'
+			j++
+		}
+		buf[j], buf[j+1] = hexDigits[b>>4], hexDigits[b&15]
+		j += 2
+	}
+	return string(buf[:]) == rest
+}

@@ -1,0 +1,269 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Kind names what a violation breaks. The strings are stable: scripts match on them.
+type Kind string
+
+// Tamper evidence.
+const (
+	// KindChainPosition: positions are not gapless from 1 (a deleted,
+	// inserted or moved row).
+	KindChainPosition Kind = "chain_position"
+	// KindChainLink: an event's PrevHash is not the previous event's Hash.
+	KindChainLink Kind = "chain_link"
+	// KindChainHash: an event's Hash is not ChainHash of its content (an edited row).
+	KindChainHash Kind = "chain_hash"
+	// KindChainAnchor: the log disagrees with an anchor recorded earlier.
+	KindChainAnchor Kind = "chain_anchor"
+)
+
+// Ledger invariants.
+const (
+	// KindUndecodable: an event the catalogue cannot read.
+	KindUndecodable Kind = "undecodable"
+	// KindWrongStream: an event stored outside the stream aggregates.StreamFor names.
+	KindWrongStream Kind = "wrong_stream"
+	// KindRewardSplit: a matured block's credits + fee differ from its reward.
+	KindRewardSplit Kind = "reward_split"
+	// KindSplitMismatch: credits differ from aggregates.Split of the block's round.
+	KindSplitMismatch Kind = "split_mismatch"
+	// KindRewardMismatch: the matured reward differs from the discovered one.
+	KindRewardMismatch Kind = "reward_mismatch"
+	// KindRoundTotals: a round's totals are not the sum of its tallies.
+	KindRoundTotals Kind = "round_totals"
+	// KindUnmaturedCredit: a credit of a block that never matured (or was never discovered).
+	KindUnmaturedCredit Kind = "unmatured_credit"
+	// KindCreditAfterOrphan: a credit written after its block was orphaned.
+	KindCreditAfterOrphan Kind = "credit_after_orphan"
+	// KindUnreversedCredit: a credit of an orphaned or reorganised block that stands.
+	KindUnreversedCredit Kind = "unreversed_credit"
+	// KindBadReversal: a reversal of more than was credited, or of a block still on the chain.
+	KindBadReversal Kind = "bad_reversal"
+	// KindNegativeBalance: an account's balance went below zero.
+	KindNegativeBalance Kind = "negative_balance"
+	// KindBalanceMismatch: the backend's fold (aggregates.Ledger) disagrees
+	// with credits − reversals − payouts.
+	KindBalanceMismatch Kind = "balance_mismatch"
+	// KindSolutionUnknownWork: an accepted solution names no earlier WorkIssued.
+	KindSolutionUnknownWork Kind = "solution_unknown_work"
+	// KindSolutionWorkMismatch: the work was issued to another miner or network.
+	KindSolutionWorkMismatch Kind = "solution_work_mismatch"
+	// KindDuplicateBibleHash: a bible hash accepted twice.
+	KindDuplicateBibleHash Kind = "duplicate_bible_hash"
+	// KindPayoutNoTxID: a payout recorded as sent without a transaction id.
+	KindPayoutNoTxID Kind = "payout_no_txid"
+	// KindPayoutState: a payout event that contradicts the payout's state
+	// (as the aggregates.DecidePayout* rules see it).
+	KindPayoutState Kind = "payout_state"
+	// KindPayoutItems: a payout's items do not add up, are not positive, or
+	// pay an address that is not the miner's.
+	KindPayoutItems Kind = "payout_items"
+	// KindPayoutTxIDReused: two payouts name the same transaction.
+	KindPayoutTxIDReused Kind = "payout_txid_reused"
+)
+
+// Checks against services.
+const (
+	// KindWalletMissing: the wallet does not know a sent payout's transaction.
+	KindWalletMissing Kind = "wallet_tx_missing"
+	// KindWalletMismatch: the wallet's transaction pays other amounts or addresses.
+	KindWalletMismatch Kind = "wallet_tx_mismatch"
+	// KindReadModel: a read model's balance or total differs from the replay.
+	KindReadModel Kind = "readmodel_mismatch"
+)
+
+// Violation is one finding.
+type Violation struct {
+	Kind Kind `json:"kind"`
+	// Position is the event the finding is about; 0 when it is about the
+	// final state (then Subject names what).
+	Position uint64 `json:"position,omitempty"`
+	Network  string `json:"network,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+func (v Violation) String() string {
+	var b strings.Builder
+	b.WriteString(string(v.Kind))
+	if v.Position > 0 {
+		fmt.Fprintf(&b, " at position %d", v.Position)
+	}
+	if v.Network != "" {
+		fmt.Fprintf(&b, " [%s]", v.Network)
+	}
+	if v.Subject != "" {
+		fmt.Fprintf(&b, " %s", v.Subject)
+	}
+	b.WriteString(": ")
+	b.WriteString(v.Detail)
+	return b.String()
+}
+
+// Account is one balance as the replay derives it.
+type Account struct {
+	Network string    `json:"network"`
+	ID      uuid.UUID `json:"account_id"`
+	Address string    `json:"address,omitempty"`
+	Fee     bool      `json:"fee,omitempty"` // the network's pool-fee account
+	// Balance = Credited − Reversed − Paid, where Paid counts planned
+	// payouts that did not fail.
+	CreditedSat int64 `json:"credited_sat"`
+	ReversedSat int64 `json:"reversed_sat"`
+	PaidSat     int64 `json:"paid_sat"`
+	BalanceSat  int64 `json:"balance_sat"`
+}
+
+// Totals sums a network's ledger.
+type Totals struct {
+	Network          string `json:"network"`
+	Miners           int    `json:"miners"`
+	AcceptedShares   int64  `json:"accepted_shares"`
+	RejectedShares   int64  `json:"rejected_shares"`
+	BlocksDiscovered int    `json:"blocks_discovered"`
+	BlocksMatured    int    `json:"blocks_matured"`
+	BlocksOrphaned   int    `json:"blocks_orphaned"`
+	BlocksReorged    int    `json:"blocks_reorganised"` // left the chain without a BlockOrphaned
+	RewardSat        int64  `json:"reward_sat"`         // of matured blocks
+	CreditedSat      int64  `json:"credited_sat"`       // to miners
+	FeeSat           int64  `json:"fee_sat"`
+	ReversedSat      int64  `json:"reversed_sat"` // miners' credits taken back
+	FeeReversedSat   int64  `json:"fee_reversed_sat"`
+	PaidSat          int64  `json:"paid_sat"` // planned, not failed
+	BalanceSat       int64  `json:"balance_sat"`
+	Payouts          int    `json:"payouts"`
+	PayoutsSent      int    `json:"payouts_sent"` // sent or confirmed
+	PayoutsFailed    int    `json:"payouts_failed"`
+	PayoutsUnsettled int    `json:"payouts_unsettled"` // planned or halted
+}
+
+// Report is the outcome of an audit.
+type Report struct {
+	Events   uint64            `json:"events"`
+	Head     uint64            `json:"head"`
+	HeadHash string            `json:"head_hash,omitempty"`
+	ByType   map[string]uint64 `json:"by_type"`
+	// ChainKept is false for a store that keeps no hash chain (the chain
+	// was then not checked).
+	ChainKept bool `json:"chain_kept"`
+	// FirstBadPosition is the first position where the chain breaks (0: none).
+	FirstBadPosition uint64    `json:"first_bad_position,omitempty"`
+	Networks         []Totals  `json:"networks"`
+	Accounts         []Account `json:"accounts,omitempty"`
+	// WalletChecked counts the payouts confirmed against the wallet.
+	WalletChecked int `json:"wallet_checked,omitempty"`
+	// ReadModelPosition is the read model's checkpoint the replay was
+	// compared at (nil: no read model was compared).
+	ReadModelPosition *uint64     `json:"readmodel_position,omitempty"`
+	ReadModelAccounts int         `json:"readmodel_accounts,omitempty"`
+	Violations        []Violation `json:"violations"`
+	// Statement is set when Options.Statement was.
+	Statement *Statement `json:"-"`
+}
+
+// OK reports an audit without violations.
+func (r *Report) OK() bool { return len(r.Violations) == 0 }
+
+// Count returns how many violations of kind the report holds.
+func (r *Report) Count(kind Kind) int {
+	n := 0
+	for _, v := range r.Violations {
+		if v.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Report) add(v Violation) { r.Violations = append(r.Violations, v) }
+
+func (r *Report) sortViolations() {
+	sort.SliceStable(r.Violations, func(i, j int) bool {
+		a, b := r.Violations[i], r.Violations[j]
+		if (a.Position == 0) != (b.Position == 0) {
+			return a.Position != 0 // positioned findings first
+		}
+		return a.Position < b.Position
+	})
+	if r.Violations == nil {
+		r.Violations = []Violation{}
+	}
+}
+
+// WriteJSON writes the report as one JSON document.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText writes the report for a person.
+func (r *Report) WriteText(w io.Writer) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "purepool audit: %d events, head %d", r.Events, r.Head)
+	if r.HeadHash != "" {
+		fmt.Fprintf(&b, " (hash %s)", r.HeadHash)
+	}
+	b.WriteString("\n")
+	switch {
+	case !r.ChainKept:
+		b.WriteString("hash chain: not kept by this store (not checked)\n")
+	case r.FirstBadPosition > 0:
+		fmt.Fprintf(&b, "hash chain: BROKEN, first bad position %d\n", r.FirstBadPosition)
+	default:
+		fmt.Fprintf(&b, "hash chain: intact, positions 1..%d gapless\n", r.Head)
+	}
+	types := make([]string, 0, len(r.ByType))
+	for t := range r.ByType {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	b.WriteString("events by type:\n")
+	for _, t := range types {
+		fmt.Fprintf(&b, "  %-20s %d\n", t, r.ByType[t])
+	}
+	for _, n := range r.Networks {
+		fmt.Fprintf(&b, "network %s:\n", n.Network)
+		fmt.Fprintf(&b, "  miners %d, shares accepted %d, rejected %d\n", n.Miners, n.AcceptedShares, n.RejectedShares)
+		fmt.Fprintf(&b, "  blocks discovered %d, matured %d, orphaned %d, reorganised without orphan %d\n",
+			n.BlocksDiscovered, n.BlocksMatured, n.BlocksOrphaned, n.BlocksReorged)
+		fmt.Fprintf(&b, "  reward %s BBP = credited %s + fee %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CreditedSat), FormatBBP(n.FeeSat))
+		fmt.Fprintf(&b, "  reversed %s (fee %s), paid %s, balances %s BBP\n",
+			FormatBBP(n.ReversedSat), FormatBBP(n.FeeReversedSat), FormatBBP(n.PaidSat), FormatBBP(n.BalanceSat))
+		fmt.Fprintf(&b, "  payouts %d: sent %d, failed %d, unsettled %d\n", n.Payouts, n.PayoutsSent, n.PayoutsFailed, n.PayoutsUnsettled)
+	}
+	if r.WalletChecked > 0 {
+		fmt.Fprintf(&b, "wallet: %d payout transactions checked\n", r.WalletChecked)
+	}
+	if r.ReadModelPosition != nil {
+		fmt.Fprintf(&b, "read model: %d accounts compared at position %d\n", r.ReadModelAccounts, *r.ReadModelPosition)
+	}
+	if r.OK() {
+		b.WriteString("violations: none\n")
+	} else {
+		fmt.Fprintf(&b, "violations: %d\n", len(r.Violations))
+		for _, v := range r.Violations {
+			fmt.Fprintf(&b, "  %s\n", v)
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func hexOrEmpty(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,102 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/rpcclient"
+)
+
+// Wallet is the node call --verify-chain needs; *rpcclient.Client has it.
+type Wallet interface {
+	GetTransaction(ctx context.Context, txid string) (*rpcclient.Transaction, error)
+}
+
+// verifyWallet asks the wallet about every payout recorded as sent: the
+// transaction must exist, not be conflicted, and pay exactly the payout's
+// addresses their amounts, less at most the network fee the payout
+// recorded (the fee is subtracted from the amounts, spread over them).
+func (a *auditor) verifyWallet(ctx context.Context, w Wallet) error {
+	names := make([]string, 0, len(a.ledger.Networks))
+	for name := range a.ledger.Networks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		n := a.ledger.Networks[name]
+		ids := make([]uuid.UUID, 0, len(n.Payouts))
+		for id, p := range n.Payouts {
+			if (p.Status == aggregates.PayoutSent || p.Status == aggregates.PayoutConfirmed) && p.TxID != "" {
+				ids = append(ids, id)
+			}
+		}
+		sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+		for _, id := range ids {
+			if err := a.verifyPayout(ctx, w, name, *n.Payouts[id]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (a *auditor) verifyPayout(ctx context.Context, w Wallet, network string, p aggregates.Payout) error {
+	subject := p.ID.String()
+	tx, err := w.GetTransaction(ctx, p.TxID)
+	if err != nil {
+		var rpcErr *rpcclient.Error
+		if errors.As(err, &rpcErr) {
+			a.violation(KindWalletMissing, 0, network, subject, "the wallet does not know transaction %s: %v", p.TxID, rpcErr)
+			return nil
+		}
+		return fmt.Errorf("audit: gettransaction %s: %w", p.TxID, err)
+	}
+	a.rep.WalletChecked++
+	if tx.Confirmations < 0 {
+		a.violation(KindWalletMismatch, 0, network, subject, "transaction %s is conflicted (%d confirmations)", p.TxID, tx.Confirmations)
+	}
+	want := map[string]int64{}
+	for _, it := range p.Items {
+		want[it.Address] += it.AmountSat
+	}
+	got := map[string]int64{}
+	for _, d := range tx.Details {
+		if d.Category == "send" {
+			got[d.Address] += -int64(d.Amount)
+		}
+	}
+	var diffs []string
+	var sumGot int64
+	for addr, g := range got {
+		sumGot += g
+		wa, ok := want[addr]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("pays %s BBP to %s, which the payout does not name", FormatBBP(g), addr))
+		case g > wa || g < wa-p.FeeSat:
+			diffs = append(diffs, fmt.Sprintf("pays %s BBP to %s, the payout says %s less at most the fee %s", FormatBBP(g), addr, FormatBBP(wa), FormatBBP(p.FeeSat)))
+		}
+	}
+	for addr, wa := range want {
+		if _, ok := got[addr]; !ok {
+			diffs = append(diffs, fmt.Sprintf("pays nothing to %s, the payout says %s BBP", addr, FormatBBP(wa)))
+		}
+	}
+	if len(diffs) == 0 && sumGot+p.FeeSat != p.TotalSat {
+		diffs = append(diffs, fmt.Sprintf("outputs %s + fee %s BBP differ from the payout's total %s", FormatBBP(sumGot), FormatBBP(p.FeeSat), FormatBBP(p.TotalSat)))
+	}
+	if tx.Fee != 0 && -int64(tx.Fee) != p.FeeSat {
+		diffs = append(diffs, fmt.Sprintf("network fee %s BBP, the payout recorded %s", FormatBBP(-int64(tx.Fee)), FormatBBP(p.FeeSat)))
+	}
+	if len(diffs) > 0 {
+		sort.Strings(diffs)
+		a.violation(KindWalletMismatch, 0, network, subject, "transaction %s %s", p.TxID, strings.Join(diffs, "; "))
+	}
+	return nil
+}

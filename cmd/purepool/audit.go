@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/purepool/purepool/audit"
+	"github.com/purepool/purepool/biblepay"
+	"github.com/purepool/purepool/events/postgres"
+	"github.com/purepool/purepool/events/sqlite"
+	"github.com/purepool/purepool/rpcclient"
+)
+
+func init() {
+	register("audit", "replay the event log and check the ledger's invariants and hash chain; 'audit statement' prints a miner's statement", runAudit)
+}
+
+// errViolations makes the process exit non-zero when the audit found something.
+var errViolations = errors.New("the audit found violations")
+
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "statement" {
+		return runAuditStatement(ctx, args[1:], stdout, stderr)
+	}
+	fs := newFlagSet("audit", stderr)
+	storeURL := fs.String("store", "", storeURLHelp)
+	readModelURL := fs.String("readmodel", "", "read-model database to compare with the replay: postgres://…, mysql://user:pass@tcp(host:3306)/db, sqlite:path")
+	format := fs.String("format", "text", "report format: text or json")
+	verify := fs.Bool("verify-chain", false, "confirm every sent payout with the node's wallet (gettransaction); needs --node")
+	nodeURL := fs.String("node", "", "node RPC URL for --verify-chain, e.g. http://user:pass@127.0.0.1:39001")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	pageSize := fs.Int("page-size", 5000, "events per read")
+	var anchors anchorFlag
+	fs.Var(&anchors, "anchor", "POSITION:HASH recorded from an earlier report's head; the log must still hold it (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return usageError{fmt.Errorf("--format %q: want text or json", *format)}
+	}
+	if *verify && *nodeURL == "" {
+		return usageError{errors.New("--verify-chain needs --node URL")}
+	}
+	opt := audit.Options{PageSize: *pageSize, Anchors: anchors}
+	if *verify {
+		w, err := auditWallet(*nodeURL)
+		if err != nil {
+			return usageError{err}
+		}
+		opt.Wallet = w
+	}
+	if *readModelURL != "" {
+		rm, closeRM, err := audit.OpenReadModel(ctx, *readModelURL)
+		if err != nil {
+			return err
+		}
+		defer closeRM()
+		opt.ReadModel = rm
+	}
+	rep, err := runAuditReplay(ctx, *storeURL, *quiet, stderr, opt)
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return fmt.Errorf("%w: %d", errViolations, len(rep.Violations))
+	}
+	return nil
+}
+
+func runAuditStatement(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit statement", stderr)
+	storeURL := fs.String("store", "", storeURLHelp)
+	miner := fs.String("miner", "", "the miner's address")
+	network := fs.String("network", "main", "network: main, test or regtest")
+	format := fs.String("format", "text", "text, csv or json")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	n, ok := biblepay.LookupNetwork(*network)
+	if !ok {
+		return usageError{fmt.Errorf("--network %q: want main, test or regtest", *network)}
+	}
+	if err := n.ValidateAddress(*miner); err != nil {
+		return usageError{fmt.Errorf("--miner: %w", err)}
+	}
+	if *format != "text" && *format != "csv" && *format != "json" {
+		return usageError{fmt.Errorf("--format %q: want text, csv or json", *format)}
+	}
+	rep, err := runAuditReplay(ctx, *storeURL, *quiet, stderr, audit.Options{Statement: &audit.StatementRequest{Network: *network, Address: *miner}})
+	if err != nil {
+		return err
+	}
+	st := rep.Statement
+	switch *format {
+	case "json":
+		err = st.WriteJSON(stdout)
+	case "csv":
+		err = st.WriteCSV(stdout)
+	default:
+		err = st.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		fmt.Fprintf(stderr, "warning: the log has %d violation(s); run 'purepool audit' for them\n", len(rep.Violations))
+	}
+	return nil
+}
+
+// runAuditReplay opens the store and runs the audit with a progress bar on
+// a terminal stderr.
+func runAuditReplay(ctx context.Context, storeURL string, quiet bool, stderr io.Writer, opt audit.Options) (*audit.Report, error) {
+	if storeURL == "" {
+		return nil, usageError{fmt.Errorf("--store is required (%s)", storeURLHelp)}
+	}
+	r, closeStore, err := openAuditStore(ctx, storeURL)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	if !quiet {
+		opt.Progress = audit.NewProgressBar(stderr)
+	}
+	if os.Getenv("GOGC") == "" {
+		// A replay allocates a decoded event per stored one and keeps
+		// little: collecting less often makes it markedly faster, and the
+		// audit is a batch job with memory to spare.
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
+	return audit.Run(ctx, r, opt)
+}
+
+// openAuditStore opens the event store named by a --store URL (the forms of
+// `purepool migrate`), refusing to create a SQLite file that is not there.
+func openAuditStore(ctx context.Context, raw string) (audit.Reader, func() error, error) {
+	target, err := parseEventStoreURL(raw)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	switch target.kind {
+	case "postgres":
+		s, err := postgres.Open(ctx, target.location)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
+	case "sqlite":
+		if _, err := os.Stat(target.location); err != nil {
+			return nil, nil, fmt.Errorf("event store: %w", err)
+		}
+		s, err := sqlite.Open(ctx, target.location)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
+	}
+	return nil, nil, usageError{fmt.Errorf("unsupported store %q", raw)}
+}
+
+// auditWallet connects to the node's RPC; credentials may be in the URL.
+func auditWallet(raw string) (audit.Wallet, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--node %q: want http://[user:pass@]host:port", raw)
+	}
+	cfg := rpcclient.Config{}
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Password, _ = u.User.Password()
+		u.User = nil
+	}
+	cfg.URL = u.String()
+	return rpcclient.New(cfg)
+}
+
+// anchorFlag collects --anchor POSITION:HASH values.
+type anchorFlag []audit.Anchor
+
+func (a *anchorFlag) String() string { return fmt.Sprint(len(*a), " anchors") }
+
+func (a *anchorFlag) Set(s string) error {
+	p, h, ok := strings.Cut(s, ":")
+	pos, err := strconv.ParseUint(p, 10, 64)
+	if !ok || err != nil || pos == 0 {
+		return fmt.Errorf("want POSITION:HASH, got %q", s)
+	}
+	hash, err := hex.DecodeString(h)
+	if err != nil || len(hash) != 32 {
+		return fmt.Errorf("want a 64-hex-digit hash, got %q", h)
+	}
+	*a = append(*a, audit.Anchor{Position: pos, Hash: hash})
+	return nil
+}
