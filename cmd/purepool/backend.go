@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/app"
 	"github.com/purepool/purepool/backend"
 	"github.com/purepool/purepool/backend/pglock"
 	"github.com/purepool/purepool/biblepay"
@@ -29,6 +30,7 @@ func init() {
 
 func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backend", stderr)
+	configFile := fs.String("config", "", configFlagHelp)
 	storeURL := fs.String("store", "", storeURLHelp)
 	amqpURL := fs.String("amqp-url", "", "RabbitMQ URL of the backend user, e.g. amqp://purepool-backend:…@127.0.0.1:5672/purepool")
 	queue := fs.String("amqp-queue", rabbitmq.DefaultTopology().Queue, "commands queue")
@@ -57,6 +59,9 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *configFile != "" {
+		return roleFromConfig(ctx, fs, app.Roles{Backend: true}, *configFile, *logFormat, stdout, stderr)
 	}
 	var handler slog.Handler = slog.NewJSONHandler(stderr, nil)
 	if *logFormat == "text" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/purepool/purepool/app"
 	"github.com/purepool/purepool/commands/rabbitmq"
 	pphttp "github.com/purepool/purepool/http"
 	"github.com/purepool/purepool/projections"
@@ -46,6 +47,7 @@ func (kv frontendNetValues) Set(s string) error {
 
 func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("frontend", stderr)
+	configFile := fs.String("config", "", configFlagHelp)
 	listen := fs.String("listen", ":80", "plain HTTP listen address (the wallet's poolport; empty disables)")
 	tlsListen := fs.String("tls-listen", "", "HTTPS listen address, e.g. :443 (needs -tls-cert and -tls-key)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) served to every client, without SNI")
@@ -64,6 +66,9 @@ func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *configFile != "" {
+		return roleFromConfig(ctx, fs, app.Roles{Frontend: true}, *configFile, *logFormat, stdout, stderr)
 	}
 	switch {
 	case len(pools) == 0:

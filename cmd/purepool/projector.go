@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/purepool/purepool/app"
 	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/events/sqlite"
@@ -21,6 +22,7 @@ func init() {
 
 func runProjector(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("projector", stderr)
+	configFile := fs.String("config", "", configFlagHelp)
 	storeURL := fs.String("store", "", storeURLHelp)
 	rmURL := fs.String("readmodel-url", "", readModelURLHelp)
 	frontendRole := fs.String("frontend-role", "", "PostgreSQL role granted SELECT on the readmodel views (e.g. purepool_frontend)")
@@ -28,6 +30,9 @@ func runProjector(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *configFile != "" {
+		return roleFromConfig(ctx, fs, app.Roles{Projector: true}, *configFile, *logFormat, stdout, stderr)
 	}
 	store, rm, err := openProjectorEnds(ctx, *storeURL, *rmURL)
 	if err != nil {
