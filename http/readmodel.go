@@ -3,6 +3,8 @@ package http
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/projections"
@@ -29,4 +31,44 @@ func (d ReadModelMiners) Miner(ctx context.Context, network, address string) (Mi
 		target = "" // none set yet (or unusable): the network's default
 	}
 	return Miner{Target: target, Disabled: !m.Enabled}, true, nil
+}
+
+// ChainFreshness is the node half of Health, read from the read model: a
+// network whose newest recorded block is older than MaxAge(network) cannot
+// take work (the node, the chain follower or the projector is stuck), so
+// wallets are sent to solo mining instead of working on stale blocks. Before
+// the first block is recorded the network counts as healthy.
+type ChainFreshness struct {
+	Reader *projections.Reader
+	MaxAge func(network string) time.Duration
+	Now    func() time.Time // time.Now when nil
+}
+
+// ErrChainStale is returned by ChainFreshness for a network whose chain tip is too old.
+var ErrChainStale = errors.New("no new block recorded for too long")
+
+// CanTakeWork implements Health.
+func (c ChainFreshness) CanTakeWork(ctx context.Context, network string) error {
+	height, at, found, err := c.Reader.ChainTip(ctx, network)
+	if err != nil || !found {
+		return err
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	if age := now().Sub(at); age > c.MaxAge(network) {
+		return fmt.Errorf("%w: block %d is %s old", ErrChainStale, height, age.Round(time.Second))
+	}
+	return nil
+}
+
+// StaleAfter is the default MaxAge: 15 block spacings of the network (on
+// main, 105 minutes without a block happens about once in three million
+// blocks).
+func StaleAfter(network string) time.Duration {
+	if n, ok := biblepay.LookupNetwork(network); ok {
+		return 15 * n.BlockSpacing
+	}
+	return time.Hour
 }

@@ -586,3 +586,17 @@ func (r *Reader) Hashrate(ctx context.Context, network string, since time.Time) 
 
 // Ping checks the connection.
 func (r *Reader) Ping(ctx context.Context) error { return r.db.PingContext(ctx) }
+
+// ChainTip is the highest chain block the backend recorded on a network and
+// its block time; found is false before the first one.
+func (r *Reader) ChainTip(ctx context.Context, network string) (height int64, blockTime time.Time, found bool, err error) {
+	err = r.db.QueryRowContext(ctx, r.d.q("SELECT height, block_time FROM "+r.t(TChain)+" WHERE network = ? ORDER BY height DESC LIMIT 1"), network).
+		Scan(&height, nullTime{&blockTime})
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("projections: read chain tip: %w", err)
+	}
+	return height, blockTime, true, nil
+}

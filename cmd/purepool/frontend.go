@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/purepool/purepool/app"
 	"github.com/purepool/purepool/commands/rabbitmq"
 	pphttp "github.com/purepool/purepool/http"
+	"github.com/purepool/purepool/http/web"
 	"github.com/purepool/purepool/projections"
 )
 
@@ -64,6 +66,8 @@ func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	rateWindow := fs.Duration("rate-window", pphttp.DefaultRateWindow, "rate limit window")
 	publishTimeout := fs.Duration("publish-timeout", pphttp.DefaultPublishTimeout, "longest wait for the broker's confirmation")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
+	poolURL := fs.String("pool-url", "http://localhost", "what miners write as pool= (http://host or https://host), shown on the website")
+	staleAfter := fs.Duration("stale-after", 0, "answer HEALTH_DOWN when the newest recorded block is older than this (0: 15 block spacings of the network)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -129,21 +133,37 @@ func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer pub.Close()
 	// The broker's connection decides whether work can be taken; a broker
 	// down makes wallets mine solo (HEALTH_DOWN) instead of losing shares.
-	health := pphttp.HealthFunc(func(ctx context.Context, _ string) error {
+	broker := pphttp.HealthFunc(func(ctx context.Context, _ string) error {
 		now, cancel := context.WithCancel(ctx)
 		cancel() // connected right now, no waiting
 		return pub.WaitReady(now)
 	})
+	// A stuck node (or chain follower) shows as a chain tip that stops moving.
+	maxAge := pphttp.StaleAfter
+	if *staleAfter > 0 {
+		maxAge = func(string) time.Duration { return *staleAfter }
+	}
+	health := pphttp.AllHealthy(broker, pphttp.ChainFreshness{Reader: miners.Reader, MaxAge: maxAge})
 
 	action, err := pphttp.NewActionHandler(cfg, miners, health, pub, log)
 	if err != nil {
 		return usageError{err}
 	}
 	srv := &pphttp.Server{Action: action, Logger: log, ShutdownTimeout: *publishTimeout + 5*time.Second}
+	poolPort := 0
 	if *listen != "" {
-		if _, err := srv.Listen(*listen, nil); err != nil {
+		bound, err := srv.Listen(*listen, nil)
+		if err != nil {
 			return err
 		}
+		poolPort = bound.(*net.TCPAddr).Port
+	}
+	wc := web.Config{Networks: map[string]web.Network{}, Logger: log.With("component", "website")}
+	for n := range pools {
+		wc.Networks[n] = web.Network{PoolURL: *poolURL, PoolPort: poolPort}
+	}
+	if srv.Web, err = web.NewHandler(wc, miners.Reader); err != nil {
+		return usageError{err}
 	}
 	if *tlsListen != "" {
 		if _, err := srv.Listen(*tlsListen, tlsConfig); err != nil {
