@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/purepool/purepool/biblepay"
+	"github.com/purepool/purepool/commands"
+	"github.com/purepool/purepool/commands/rabbitmq"
+	"github.com/purepool/purepool/config"
+)
+
+// adminCommands builds each admin command from its flags. The backend
+// handles them like every other command: through the bus, idempotently.
+var adminCommands = map[string]struct {
+	summary string
+	build   func(id uuid.UUID, network, address, reason, payout, txid string, at time.Time) (commands.Command, error)
+}{
+	"disable-miner": {"refuse a miner's work requests (--address, --reason)", func(id uuid.UUID, n, a, r, _, _ string, at time.Time) (commands.Command, error) {
+		return commands.DisableMiner{ID: id, Network: n, Address: a, Reason: r, At: at}, needAddress(n, a)
+	}},
+	"enable-miner": {"let a disabled miner work again (--address)", func(id uuid.UUID, n, a, _, _, _ string, at time.Time) (commands.Command, error) {
+		return commands.EnableMiner{ID: id, Network: n, Address: a, At: at}, needAddress(n, a)
+	}},
+	"pause-payouts": {"stop the network's payout schedule (--reason)", func(id uuid.UUID, n, _, r, _, _ string, at time.Time) (commands.Command, error) {
+		return commands.PausePayouts{ID: id, Network: n, Reason: r, At: at}, nil
+	}},
+	"resume-payouts": {"restart the network's payout schedule", func(id uuid.UUID, n, _, _, _, _ string, at time.Time) (commands.Command, error) {
+		return commands.ResumePayouts{ID: id, Network: n, At: at}, nil
+	}},
+	"trigger-payout": {"run a payout now instead of at its scheduled time", func(id uuid.UUID, n, _, _, _, _ string, at time.Time) (commands.Command, error) {
+		return commands.TriggerPayout{ID: id, Network: n, At: at}, nil
+	}},
+	"reconcile-payout": {"settle a halted payout (--payout ID; --txid when you found it on the chain yourself)", func(id uuid.UUID, n, _, _, p, tx string, at time.Time) (commands.Command, error) {
+		pid, err := uuid.Parse(p)
+		if err != nil {
+			return nil, fmt.Errorf("--payout %q is not a payout id: %w", p, err)
+		}
+		return commands.ReconcilePayout{ID: id, Network: n, PayoutID: pid, TxID: tx, At: at}, nil
+	}},
+}
+
+func needAddress(network, address string) error {
+	n, ok := biblepay.LookupNetwork(network)
+	if !ok {
+		return fmt.Errorf("--network %q is not main, test or regtest", network)
+	}
+	return n.ValidateAddress(address)
+}
+
+func init() {
+	register("admin", "publish an admin command to the backend: "+strings.Join(adminNames(), ", "), runAdmin)
+}
+
+func adminNames() []string {
+	names := make([]string, 0, len(adminCommands))
+	for n := range adminCommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || adminCommands[args[0]].build == nil {
+		fmt.Fprintln(stderr, "usage: purepool admin <command> [flags]; commands:")
+		for _, n := range adminNames() {
+			fmt.Fprintf(stderr, "  %-17s %s\n", n, adminCommands[n].summary)
+		}
+		if len(args) == 0 {
+			return usageError{errors.New("no admin command")}
+		}
+		return usageError{fmt.Errorf("unknown admin command %q", args[0])}
+	}
+	name := args[0]
+	fs := newFlagSet("admin "+name, stderr)
+	configFile := fs.String("config", "", "configuration file: its broker.url and broker.exchange are used")
+	amqpURL := fs.String("amqp-url", "", "RabbitMQ URL of a user allowed to publish to the commands exchange")
+	exchange := fs.String("amqp-exchange", rabbitmq.DefaultTopology().Exchange, "commands exchange")
+	network := fs.String("network", "main", "network: main, test or regtest")
+	address := fs.String("address", "", "the miner's address (disable-miner, enable-miner)")
+	reason := fs.String("reason", "", "why (disable-miner, pause-payouts); recorded in the ledger")
+	payout := fs.String("payout", "", "payout id (reconcile-payout)")
+	txid := fs.String("txid", "", "transaction id that paid the payout (reconcile-payout; empty: the backend asks the wallet)")
+	timeout := fs.Duration("timeout", 15*time.Second, "longest wait for the broker's confirmation")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *configFile != "" {
+		cfg, err := config.Load(*configFile)
+		if err != nil {
+			return err
+		}
+		*amqpURL, *exchange = cfg.Broker.URL, cfg.Broker.Exchange
+		if *amqpURL == "" {
+			return usageError{errors.New("the configuration has no broker.url: with the in-process bus there is no way in from outside; stop the pool and use RabbitMQ, or run admin commands against a RabbitMQ deployment")}
+		}
+	}
+	if *amqpURL == "" {
+		return usageError{errors.New("give --amqp-url or --config")}
+	}
+	id := uuid.New()
+	cmd, err := adminCommands[name].build(id, *network, *address, *reason, *payout, *txid, time.Now().UTC())
+	if err != nil {
+		return usageError{err}
+	}
+	if _, ok := biblepay.LookupNetwork(*network); !ok {
+		return usageError{fmt.Errorf("--network %q is not main, test or regtest", *network)}
+	}
+	msg, err := commands.Encode(cmd)
+	if err != nil {
+		return err
+	}
+	top := rabbitmq.DefaultTopology()
+	top.Exchange = *exchange
+	pub, err := rabbitmq.NewPublisher(rabbitmq.Config{URL: *amqpURL, Topology: top, Name: "purepool-admin",
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return usageError{err}
+	}
+	defer pub.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := pub.WaitReady(ctx); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := pub.Publish(ctx, msg); err != nil {
+		return fmt.Errorf("publish %s: %w", msg.Name, err)
+	}
+	fmt.Fprintf(stdout, "%s %s published (the backend records it; see the logs or the website)\n", msg.Name, msg.ID)
+	return nil
+}
