@@ -112,8 +112,13 @@ func (h *ActionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // become events, the durable record of them.
 func (h *ActionHandler) logRequest(r *http.Request, req request, err error, start time.Time) {
 	level := slog.LevelDebug
+	var msg string
 	if err != nil {
 		level = slog.LevelInfo
+		msg = errorMessage(err)
+		if msg == MsgInternal || msg == MsgHealthDown {
+			level = slog.LevelWarn // the pool is at fault, not the miner
+		}
 	}
 	if !h.log.Enabled(r.Context(), level) {
 		return
@@ -129,12 +134,8 @@ func (h *ActionHandler) logRequest(r *http.Request, req request, err error, star
 		slog.Duration("duration", time.Since(start)),
 	}
 	if err != nil {
-		msg := errorMessage(err)
 		// The cause may quote the miner's input: bounded like an answer.
 		attrs = append(attrs, slog.String("answer", msg), slog.String("error", sanitize(err.Error(), maxLoggedError)))
-		if msg == MsgInternal || msg == MsgHealthDown {
-			level = slog.LevelWarn
-		}
 	} else {
 		attrs = append(attrs, slog.String("answer", "ok"))
 	}

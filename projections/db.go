@@ -77,12 +77,22 @@ func OpenURL(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: open %s: %w", d, err)
 	}
+	// Bound the pool: a frontend under a thousand miners would otherwise
+	// open a connection per request and exhaust the server's connection
+	// limit (PostgreSQL's default is 100), turning load into HEALTH_DOWN.
+	db.SetMaxOpenConns(MaxOpenConns)
+	db.SetMaxIdleConns(MaxOpenConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("projections: connect %s: %w", d, err)
 	}
 	return &DB{SQL: db, Dialect: d}, nil
 }
+
+// MaxOpenConns bounds each read-model connection pool opened by OpenURL.
+// Reads are short indexed SELECTs, so a few connections per core serve
+// thousands of requests per second; callers queue for a connection.
+var MaxOpenConns = 16
 
 // SQLiteDSN is the modernc DSN of a read-model file: WAL so readers do not
 // block the projector, IMMEDIATE write transactions.
