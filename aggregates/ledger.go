@@ -27,6 +27,7 @@ type ShareEntry struct {
 	MinerID    uuid.UUID
 	Address    string
 	Difficulty int64
+	BlockHash  string // the block the share solved (a pool block if it met the network target)
 }
 
 // MinerInfo is what the ledger knows of a miner.
@@ -66,6 +67,24 @@ type NetworkLedger struct {
 	PayoutCount int64
 	Schedule    PayoutSchedule
 	window      int
+}
+
+// HasShareFor reports whether the share that solved blockHash is among the
+// shares a round closed now would count (the open round, or the PPLNS
+// window): the chain follower waits for it so the finder is paid for the
+// block it found.
+func (n *NetworkLedger) HasShareFor(blockHash string) bool {
+	for i := len(n.Open) - 1; i >= 0; i-- {
+		if n.Open[i].BlockHash == blockHash {
+			return true
+		}
+	}
+	for i := len(n.Window) - 1; i >= 0; i-- {
+		if n.Window[i].BlockHash == blockHash {
+			return true
+		}
+	}
+	return false
 }
 
 // Ledger is the fold of the whole global log. Apply must be given every
@@ -164,7 +183,7 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 		}
 		m.Accepted++
 		m.LastAt = e.At
-		s := ShareEntry{Position: position, MinerID: e.MinerID, Address: e.Address, Difficulty: e.Difficulty}
+		s := ShareEntry{Position: position, MinerID: e.MinerID, Address: e.Address, Difficulty: e.Difficulty, BlockHash: e.BlockHash}
 		n.Open = append(n.Open, s)
 		n.Window = append(n.Window, s)
 		if len(n.Window) > 2*n.window { // trim in amortised O(1)

@@ -326,10 +326,11 @@ func NodeClient(raw string, network biblepay.Network, consumers int) (*rpcclient
 // BackendConfig maps the configuration onto the backend's.
 func BackendConfig(cfg config.Config, nodes map[string]backend.Node, log *slog.Logger) (backend.Config, error) {
 	bc := backend.Config{
-		WorkWait:     cfg.Backend.SolutionRetry.Duration,
-		PollInterval: cfg.Backend.ChainPoll.Duration,
-		BatchAppends: cfg.Broker.Prefetch,
-		Logger:       log,
+		WorkWait:        cfg.Backend.SolutionRetry.Duration,
+		FinderShareWait: cfg.Backend.FinderShareWait.Duration,
+		PollInterval:    cfg.Backend.ChainPoll.Duration,
+		BatchAppends:    cfg.Broker.Prefetch,
+		Logger:          log,
 	}
 	for i, n := range cfg.Networks {
 		network, _ := biblepay.LookupNetwork(n.Name) // Validate checked it
@@ -435,15 +436,16 @@ func (p *Pool) buildFrontend() error {
 		wc.Networks[n.Name] = web.Network{PoolURL: p.cfg.PoolURL, PoolPort: poolPort, MinPayoutSat: n.MinPayout.Sat(),
 			FeeBps: n.FeeBps, PayoutSchedule: "every " + n.PayoutInterval.Duration.String()}
 	}
-	var health pphttp.Health = pphttp.HealthFunc(func(context.Context, string) error { return nil })
+	// A stuck node (or chain follower) shows as a chain tip that stops
+	// moving: wallets then mine solo (HEALTH_DOWN) instead of wasting work.
+	var health pphttp.Health = pphttp.ChainFreshness{Reader: p.reader, MaxAge: pphttp.StaleAfter}
 	if pub, ok := p.publisher.(*rabbitmq.Publisher); ok {
-		// A broker down makes wallets mine solo (HEALTH_DOWN) instead of
-		// losing shares.
-		health = pphttp.HealthFunc(func(ctx context.Context, _ string) error {
+		// So does a broker down, instead of losing shares.
+		health = pphttp.AllHealthy(health, pphttp.HealthFunc(func(ctx context.Context, _ string) error {
 			now, cancel := context.WithCancel(ctx)
 			cancel()
 			return pub.WaitReady(now)
-		})
+		}))
 	}
 	action, err := pphttp.NewActionHandler(hc, pphttp.ReadModelMiners{Reader: p.reader}, health, p.publisher, srvLog)
 	if err != nil {

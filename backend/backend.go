@@ -35,6 +35,15 @@ type ShareNode interface {
 	ExecPinfo(ctx context.Context) (*rpcclient.Pinfo, error)
 }
 
+// ShareChecker is a node that answers shares' questions (each share's exec
+// biblehash and exec hexblocktocoinbase and, when withPinfo, one exec
+// pinfo) in one round trip, as a JSON-RPC batch; *rpcclient.Client is one.
+// Share validation uses it when the network's Node has it, and ShareNode's
+// three calls otherwise, with the same outcome.
+type ShareChecker interface {
+	CheckShares(ctx context.Context, sols []biblepay.Solution, withPinfo bool) ([]*rpcclient.ShareCheck, error)
+}
+
 // ChainNode is what the chain follower asks the node.
 type ChainNode interface {
 	GetBlockCount(ctx context.Context) (int64, error)
@@ -61,7 +70,10 @@ type Node interface {
 	Wallet
 }
 
-var _ Node = (*rpcclient.Client)(nil)
+var (
+	_ Node         = (*rpcclient.Client)(nil)
+	_ ShareChecker = (*rpcclient.Client)(nil)
+)
 
 // NetworkConfig configures the pool on one network.
 type NetworkConfig struct {
@@ -149,6 +161,11 @@ type Config struct {
 	// WorkWait is how long after ReceivedAt a solution whose work is not
 	// recorded yet is retried before it is rejected UNKNOWN_WORK (default 1 min).
 	WorkWait time.Duration
+	// FinderShareWait is how long the chain follower holds back a pool block
+	// whose winning share is not stored yet (the node can see the block
+	// before the pool has handled the share), so that the round it closes
+	// pays the finder for it. 0 does not wait.
+	FinderShareWait time.Duration
 	// MaxBlockHex bounds a solution's block hex (default 2 MiB of hex).
 	MaxBlockHex int
 	// PollInterval is the chain follower's period (default 5 s).
@@ -180,6 +197,14 @@ type Backend struct {
 
 	group        *groupAppender
 	groupRunning atomic.Bool
+
+	checks map[string]*shareCheckGroup // by network, for nodes that are ShareCheckers
+
+	// heldBack remembers when the follower first held back a pool block
+	// waiting for its winning share (monotonic wall time: a wait, not a fact
+	// of the ledger).
+	heldBackMu sync.Mutex
+	heldBack   map[string]time.Time
 
 	// Handlers lists what the backend does on each command.
 	Handlers Handlers
@@ -218,7 +243,7 @@ func New(store events.Store, cfg Config) (*Backend, error) {
 		store: store, cfg: cfg, nets: map[string]*NetworkConfig{}, log: cfg.Logger,
 		now:    func() time.Time { return cfg.Now().UTC() },
 		locker: cfg.Locker, miners: newCache[minerEntry](100_000), works: newCache[events.WorkIssued](1_000_000),
-		payMu: map[string]*sync.Mutex{}, pinfo: map[string]*pinfoCache{},
+		payMu: map[string]*sync.Mutex{}, pinfo: map[string]*pinfoCache{}, checks: map[string]*shareCheckGroup{},
 	}
 	lc := aggregates.LedgerConfig{PPLNSWindow: map[string]int{}}
 	for _, n := range cfg.Networks {
@@ -232,6 +257,9 @@ func New(store events.Store, cfg Config) (*Backend, error) {
 		b.nets[n.Name] = &n
 		b.payMu[n.Name] = &sync.Mutex{}
 		b.pinfo[n.Name] = &pinfoCache{}
+		if sc, ok := n.Node.(ShareChecker); ok {
+			b.checks[n.Name] = newShareCheckGroup(sc, shareCheckBatch)
+		}
 		lc.PPLNSWindow[n.Name] = n.PPLNSWindow
 	}
 	b.view = NewView(lc)

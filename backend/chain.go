@@ -81,10 +81,41 @@ func (b *Backend) SyncChain(ctx context.Context, network string) error {
 	}
 	for h := max(from, 1); h <= tip; h++ {
 		if err := b.recordHeight(ctx, net, h); err != nil {
+			if errors.Is(err, errAwaitFinderShare) {
+				break // heights are recorded in order: the rest waits for the next pass
+			}
 			return err
 		}
 	}
 	return b.ripen(ctx, net, tip)
+}
+
+// errAwaitFinderShare stops a follower pass at a pool block whose winning
+// share has not been stored yet.
+var errAwaitFinderShare = errors.New("backend: pool block waits for its winning share")
+
+// holdBack reports whether a pool block should still wait for its winning
+// share: true until FinderShareWait has passed since it was first held back.
+func (b *Backend) holdBack(hash string) bool {
+	if b.cfg.FinderShareWait <= 0 {
+		return false
+	}
+	b.heldBackMu.Lock()
+	defer b.heldBackMu.Unlock()
+	if b.heldBack == nil {
+		b.heldBack = map[string]time.Time{}
+	}
+	first, ok := b.heldBack[hash]
+	if !ok {
+		b.heldBack[hash] = time.Now()
+		return true
+	}
+	if time.Since(first) < b.cfg.FinderShareWait {
+		return true
+	}
+	delete(b.heldBack, hash)
+	b.log.Warn("pool block recorded without its winning share: the finder's share arrived late or never", "hash", hash)
+	return false
 }
 
 // recordHeight records the block at one height, with what it means for
@@ -140,6 +171,10 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 				finder, perr := uuid.Parse(sub.MinerGUID)
 				if perr != nil || n.Miners[finder] == nil {
 					finder = uuid.Nil
+				}
+				if finder != uuid.Nil && !n.HasShareFor(hash) && b.holdBack(hash) {
+					err = errAwaitFinderShare
+					return
 				}
 				d := events.BlockDiscovered{
 					Network: net.Name, Height: h, Hash: hash, FinderMinerID: finder, Recipient: cb.Recipient,

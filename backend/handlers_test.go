@@ -68,8 +68,22 @@ func rejection(t *testing.T, h *harness, id uuid.UUID) string {
 	return ""
 }
 
+// TestSubmitSolution runs every validation outcome twice: with the node
+// asked in one JSON-RPC batch per share, and in three single calls.
 func TestSubmitSolution(t *testing.T) {
-	h := newHarness(t, newSQLiteStore(t), nil)
+	for _, rpc := range []string{"batch", "3calls"} {
+		t.Run("rpc="+rpc, func(t *testing.T) {
+			h := newHarness(t, newSQLiteStore(t), func(n *backendNetworkConfig, _ *backendConfig) {
+				if rpc == "3calls" {
+					n.Node = threeCalls{n.Node}
+				}
+			})
+			testSubmitSolution(t, h)
+		})
+	}
+}
+
+func testSubmitSolution(t *testing.T, h *harness) {
 	a, other := addrOf(2), addrOf(3)
 	w := issueCmd(a, "rig", uuid.New())
 	h.mustHandle(w)

@@ -5,9 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +80,7 @@ type harness struct {
 	done   chan error
 	miner  *simminer.Miner
 	thread int
+	dials  atomic.Int64 // connections the node client opened
 }
 
 // nextThread varies the thread id so that every mined share differs (the
@@ -102,12 +105,21 @@ func newHarness(t testing.TB, store events.Store, tweak func(*backend.NetworkCon
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	h := &harness{t: t, store: store, srv: srv, pool: srv.Node.WalletAddress()}
+	// Dials are counted: a client that re-dials under load measures TCP
+	// set-up, not the node.
+	dialer := &net.Dialer{}
+	transport := &http.Transport{MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			h.dials.Add(1)
+			return dialer.DialContext(ctx, network, addr)
+		}}
 	node, err := rpcclient.New(rpcclient.Config{URL: srv.URL, Network: biblepay.Networks[network], Timeout: 2 * time.Second,
-		HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute}}})
+		HTTPClient: &http.Client{Transport: transport}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, srv: srv, node: node, pool: srv.Node.WalletAddress()}
+	h.node = node
 	nc := backend.NetworkConfig{Name: network, PoolAddress: h.pool, Node: node, Maturity: 5, ConfirmStep: 2, FollowFrom: 1,
 		StaleTolerance: 1, FeeBps: 100, MinPayoutSat: biblepay.Coin, MaxRecipients: 2, PayoutConfirmations: 1}
 	cfg := backend.Config{PollInterval: 20 * time.Millisecond, WorkWait: 2 * time.Second, Logger: quietLogger()}
@@ -247,6 +259,10 @@ func (h *harness) allEvents() []events.Envelope {
 		after = page[len(page)-1].Position
 	}
 }
+
+// threeCalls is a node without batch support: it hides the client's
+// CheckShare, so share validation makes its three single calls.
+type threeCalls struct{ backend.Node }
 
 type (
 	backendNetworkConfig = backend.NetworkConfig

@@ -66,6 +66,9 @@ func (b *Backend) Run(ctx context.Context, opt RunOptions) error {
 		defer b.groupRunning.Store(false)
 		return b.group.Run(ctx)
 	})
+	for name, g := range b.checks {
+		actor("share checks "+name, g.Run)
+	}
 	// Jobs start once the view caught up with the log.
 	ready := func(ctx context.Context) error { return b.syncView(ctx) }
 	if opt.Consumer != nil {

@@ -176,31 +176,25 @@ func (b *Backend) loadWork(ctx context.Context, workID uuid.UUID, c commands.Sub
 	}
 }
 
-// shareFacts asks the node about a share (three calls, in parallel).
+// shareFacts asks the node about a share: in one round trip when the node
+// answers batches (ShareChecker), else in three calls made in parallel.
 func (b *Backend) shareFacts(ctx context.Context, net *NetworkConfig, sol biblepay.Solution) (*aggregates.SolutionFacts, error) {
+	if g, ok := b.checks[net.Name]; ok {
+		return b.checkShare(ctx, net, g, sol)
+	}
 	var f aggregates.SolutionFacts
 	var wg sync.WaitGroup
 	var hashErr, cbErr, pinfoErr error
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		f.NodeBibleHash, hashErr = net.Node.ExecBibleHash(ctx, sol.BlockHash, sol.BlockTime, sol.PrevBlockTime, sol.PrevHeight, sol.Nonce)
-		if errors.Is(hashErr, rpcclient.ErrNoBibleHash) {
-			f.NodeBibleHash, hashErr = "", nil
-		}
+		hash, err := net.Node.ExecBibleHash(ctx, sol.BlockHash, sol.BlockTime, sol.PrevBlockTime, sol.PrevHeight, sol.Nonce)
+		hashErr = bibleHashFact(&f, hash, err)
 	}()
 	go func() {
 		defer wg.Done()
 		cb, err := net.Node.ExecHexBlockToCoinbase(ctx, sol.BlockHex, sol.TransactionHex)
-		var rpcErr *rpcclient.Error
-		switch {
-		case errors.As(err, &rpcErr) && rpcErr.Code == rpcclient.CodeDeserialization:
-			f.BlockDecodeError = rpcErr.Message
-		case err != nil:
-			cbErr = err
-		default:
-			f.Recipient = cb.Recipient
-		}
+		cbErr = coinbaseFact(&f, cb, err)
 	}()
 	go func() {
 		defer wg.Done()
@@ -216,6 +210,65 @@ func (b *Backend) shareFacts(ctx context.Context, net *NetworkConfig, sol biblep
 		return nil, fmt.Errorf("backend: ask the %s node about a share: %w", net.Name, err)
 	}
 	return &f, nil
+}
+
+// checkShare asks the three questions in a batch, with other shares' when
+// the check group runs; pinfo stays out of it while the network's PinfoTTL
+// lets a cached one be reused.
+func (b *Backend) checkShare(ctx context.Context, net *NetworkConfig, g *shareCheckGroup, sol biblepay.Solution) (*aggregates.SolutionFacts, error) {
+	var f aggregates.SolutionFacts
+	cached := b.cachedPinfo(net)
+	asked := time.Now()
+	r, err := g.Check(ctx, sol, cached == nil)
+	if err != nil {
+		return nil, fmt.Errorf("backend: ask the %s node about a share: %w", net.Name, err)
+	}
+	hashErr := bibleHashFact(&f, r.BibleHash, r.BibleHashErr)
+	cbErr := coinbaseFact(&f, r.Coinbase, r.CoinbaseErr)
+	p, pinfoErr := cached, error(nil)
+	if p == nil {
+		p, pinfoErr = r.Pinfo, r.PinfoErr
+		if pinfoErr == nil && p == nil {
+			pinfoErr = errors.New("rpcclient: exec pinfo: no answer in the batch")
+		}
+		if pinfoErr == nil {
+			b.storePinfo(net, p, asked)
+		}
+	}
+	if err := errors.Join(hashErr, cbErr, pinfoErr); err != nil {
+		return nil, fmt.Errorf("backend: ask the %s node about a share: %w", net.Name, err)
+	}
+	f.TipHeight, f.MaxNonce = p.Height, p.Pinfo
+	return &f, nil
+}
+
+// bibleHashFact records exec biblehash's answer; a node that leaves the
+// hash out says "" (the aggregate rejects the share).
+func bibleHashFact(f *aggregates.SolutionFacts, hash string, err error) error {
+	if errors.Is(err, rpcclient.ErrNoBibleHash) {
+		f.NodeBibleHash = ""
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f.NodeBibleHash = hash
+	return nil
+}
+
+// coinbaseFact records exec hexblocktocoinbase's answer; a block the node
+// cannot decode (-22) is a fact about the share, any other failure is not.
+func coinbaseFact(f *aggregates.SolutionFacts, cb *rpcclient.HexBlockCoinbase, err error) error {
+	var rpcErr *rpcclient.Error
+	switch {
+	case errors.As(err, &rpcErr) && rpcErr.Code == rpcclient.CodeDeserialization:
+		f.BlockDecodeError = rpcErr.Message
+	case err != nil:
+		return err
+	default:
+		f.Recipient = cb.Recipient
+	}
+	return nil
 }
 
 // appendShare stores a share's write through the group commit when it runs
@@ -251,4 +304,35 @@ func (b *Backend) pinfoOf(ctx context.Context, net *NetworkConfig) (*rpcclient.P
 	}
 	c.p, c.at = p, time.Now()
 	return p, nil
+}
+
+// cachedPinfo is the network's cached pinfo while PinfoTTL lets it be
+// reused, else nil.
+func (b *Backend) cachedPinfo(net *NetworkConfig) *rpcclient.Pinfo {
+	if net.PinfoTTL <= 0 {
+		return nil
+	}
+	c := b.pinfo[net.Name]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.p != nil && time.Since(c.at) < net.PinfoTTL {
+		return c.p
+	}
+	return nil
+}
+
+// storePinfo caches a pinfo asked for at asked, when PinfoTTL is set.
+// Handlers ask in parallel when the cache runs out; the most recently asked
+// answer wins, and its age counts from the asking, so a cached pinfo is
+// never older than the TTL.
+func (b *Backend) storePinfo(net *NetworkConfig, p *rpcclient.Pinfo, asked time.Time) {
+	if net.PinfoTTL <= 0 {
+		return
+	}
+	c := b.pinfo[net.Name]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.p == nil || asked.After(c.at) {
+		c.p, c.at = p, asked
+	}
 }

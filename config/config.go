@@ -75,6 +75,7 @@ type Frontend struct {
 type Backend struct {
 	ChainPoll       Duration `toml:"chain_poll"`
 	SolutionRetry   Duration `toml:"solution_retry_deadline"`
+	FinderShareWait Duration `toml:"finder_share_wait"`
 	FundingCheck    Duration `toml:"funding_check"`
 	VardiffInterval Duration `toml:"vardiff_interval"`
 }
@@ -126,7 +127,8 @@ func Defaults() Config {
 		},
 		Backend: Backend{
 			ChainPoll: Duration{2 * time.Second}, SolutionRetry: Duration{2 * time.Minute},
-			FundingCheck: Duration{10 * time.Minute}, VardiffInterval: Duration{time.Minute},
+			FinderShareWait: Duration{10 * time.Second},
+			FundingCheck:    Duration{10 * time.Minute}, VardiffInterval: Duration{time.Minute},
 		},
 	}
 }

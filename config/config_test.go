@@ -30,7 +30,7 @@ func TestExample_ParsesAndDocumentsEveryKey(t *testing.T) {
 	// Every toml key of the structs appears in the example.
 	for _, key := range []string{"pool_name", "pool_url", "data_dir", "events", "readmodel", "url", "exchange",
 		"queue", "prefetch", "listen", "tls_listen", "tls_cert", "tls_key", "max_header_bytes",
-		"rate_limit_per_minute", "read_timeout", "chain_poll", "solution_retry_deadline", "funding_check",
+		"rate_limit_per_minute", "read_timeout", "chain_poll", "solution_retry_deadline", "finder_share_wait", "funding_check",
 		"vardiff_interval", "name", "pool_address", "node_url", "fee_bps", "scheme", "pplns_window", "maturity",
 		"min_payout", "payout_interval", "max_recipients", "default_target", "stale_tolerance",
 		"vardiff_shares_per_minute", "payout_confirmations"} {

@@ -64,7 +64,8 @@ type Config struct {
 	Timeout time.Duration
 	// Network is used to turn coinbase scripts into addresses; default main.
 	Network biblepay.Network
-	// HTTPClient defaults to a client of its own.
+	// HTTPClient defaults to a client of its own that keeps up to 64
+	// connections to the node alive.
 	HTTPClient *http.Client
 }
 
@@ -93,7 +94,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}}
+		// Handlers call the node at the same time; a connection that finds
+		// no idle slot is closed after its call and the next call dials
+		// again, so keep as many as a busy backend runs handlers.
+		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
 	}
 	return &Client{url: cfg.URL, user: cfg.User, password: cfg.Password, timeout: cfg.Timeout, network: cfg.Network, http: hc}, nil
 }
@@ -128,11 +132,34 @@ func (c *Client) Call(ctx context.Context, method string, params []any, result a
 	if err != nil {
 		return fmt.Errorf("rpcclient: encode %s: %w", method, err)
 	}
+	status, raw, err := c.post(ctx, method, body)
+	if err != nil {
+		return err
+	}
+	var r response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		if status != http.StatusOK {
+			return fmt.Errorf("rpcclient: %s: %w", method, &HTTPError{StatusCode: status, Body: string(raw)})
+		}
+		return fmt.Errorf("rpcclient: %s: decode reply: %w", method, err)
+	}
+	if r.Error != nil {
+		return fmt.Errorf("rpcclient: %s: %w", method, r.Error)
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("rpcclient: %s: %w", method, &HTTPError{StatusCode: status, Body: string(raw)})
+	}
+	return decodeResult(method, r.Result, result)
+}
+
+// post sends one HTTP request and reads the whole reply; what names the
+// call or batch in errors.
+func (c *Client) post(ctx context.Context, what string, body []byte) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("rpcclient: %s: %w", method, err)
+		return 0, nil, fmt.Errorf("rpcclient: %s: %w", what, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.user != "" || c.password != "" {
@@ -140,30 +167,24 @@ func (c *Client) Call(ctx context.Context, method string, params []any, result a
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("rpcclient: %s: %w", method, err)
+		return 0, nil, fmt.Errorf("rpcclient: %s: %w", what, err)
 	}
 	defer resp.Body.Close()
+	// Reading to EOF lets the transport reuse the connection.
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
-		return fmt.Errorf("rpcclient: %s: read reply: %w", method, err)
+		return 0, nil, fmt.Errorf("rpcclient: %s: read reply: %w", what, err)
 	}
-	var r response
-	if err := json.Unmarshal(raw, &r); err != nil {
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("rpcclient: %s: %w", method, &HTTPError{StatusCode: resp.StatusCode, Body: string(raw)})
-		}
-		return fmt.Errorf("rpcclient: %s: decode reply: %w", method, err)
-	}
-	if r.Error != nil {
-		return fmt.Errorf("rpcclient: %s: %w", method, r.Error)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("rpcclient: %s: %w", method, &HTTPError{StatusCode: resp.StatusCode, Body: string(raw)})
-	}
+	return resp.StatusCode, raw, nil
+}
+
+// decodeResult decodes a call's result into result (a pointer), keeping
+// numbers exact; a nil result discards it.
+func decodeResult(method string, raw json.RawMessage, result any) error {
 	if result == nil {
 		return nil
 	}
-	d := json.NewDecoder(bytes.NewReader(r.Result))
+	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	if err := d.Decode(result); err != nil {
 		return fmt.Errorf("rpcclient: %s: decode result: %w", method, err)

@@ -87,15 +87,27 @@ func (c *Client) GetMiningInfo(ctx context.Context) (*MiningInfo, error) {
 
 // exec sends every argument as a JSON string, as the node requires.
 func (c *Client) exec(ctx context.Context, command string, args []string, result any) error {
+	var raw json.RawMessage
+	if err := c.Call(ctx, "exec", execParams(command, args), &raw); err != nil {
+		return err
+	}
+	return decodeExec(command, raw, result)
+}
+
+// execParams is an exec call's parameters: the command, then every
+// argument as a JSON string.
+func execParams(command string, args []string) []any {
 	params := make([]any, 0, len(args)+1)
 	params = append(params, command)
 	for _, a := range args {
 		params = append(params, a)
 	}
-	var raw json.RawMessage
-	if err := c.Call(ctx, "exec", params, &raw); err != nil {
-		return err
-	}
+	return params
+}
+
+// decodeExec decodes an exec result, turning a reply that carries an
+// "error" field into an *ExecError.
+func decodeExec(command string, raw json.RawMessage, result any) error {
 	var e struct {
 		Command string `json:"Command"`
 		Error   string `json:"error"`
@@ -135,12 +147,23 @@ var ErrNoBibleHash = errors.New("rpcclient: exec biblehash returned no BibleHash
 // ExecBibleHash asks the node for the BibleHash of a share's fields 0, 1, 2,
 // 3 and 13.
 func (c *Client) ExecBibleHash(ctx context.Context, blockHash string, blockTime, prevBlockTime, prevHeight int64, nonce uint32) (string, error) {
+	var raw json.RawMessage
+	if err := c.Call(ctx, "exec", execParams("biblehash", bibleHashArgs(blockHash, blockTime, prevBlockTime, prevHeight, nonce)), &raw); err != nil {
+		return "", err
+	}
+	return decodeBibleHash(raw)
+}
+
+func bibleHashArgs(blockHash string, blockTime, prevBlockTime, prevHeight int64, nonce uint32) []string {
+	return []string{blockHash, strconv.FormatInt(blockTime, 10), strconv.FormatInt(prevBlockTime, 10),
+		strconv.FormatInt(prevHeight, 10), strconv.FormatUint(uint64(nonce), 10)}
+}
+
+func decodeBibleHash(raw json.RawMessage) (string, error) {
 	var r struct {
 		BibleHash string `json:"BibleHash"`
 	}
-	args := []string{blockHash, strconv.FormatInt(blockTime, 10), strconv.FormatInt(prevBlockTime, 10),
-		strconv.FormatInt(prevHeight, 10), strconv.FormatUint(uint64(nonce), 10)}
-	if err := c.exec(ctx, "biblehash", args, &r); err != nil {
+	if err := decodeExec("biblehash", raw, &r); err != nil {
 		return "", err
 	}
 	if r.BibleHash == "" {

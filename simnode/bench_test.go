@@ -22,7 +22,8 @@ import (
 //	go test ./simnode -run '^$' -bench . -benchtime 2s
 //
 // Compare ns/op of BenchmarkRPC/exec_biblehash and exec_hexblocktocoinbase
-// with BenchmarkRPC/echo.
+// with BenchmarkRPC/echo; batch_share is one share's three questions as one
+// JSON-RPC batch, as the backend asks them.
 func BenchmarkRPC(b *testing.B) {
 	srv, _ := start(b, simnode.Config{User: "u", Password: "p"})
 	ctx := context.Background()
@@ -45,17 +46,35 @@ func BenchmarkRPC(b *testing.B) {
 	txHex := hex.EncodeToString(bl.Txs[0].Bytes())
 
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
+		type request struct {
 			Method string          `json:"method"`
 			Params json.RawMessage `json:"params"`
 			ID     json.RawMessage `json:"id"`
 		}
-		body, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(body, &req); err != nil {
-			http.Error(w, err.Error(), 500)
-			return
+		echoed := func(req request) map[string]any {
+			return map[string]any{"result": req.Params, "error": nil, "id": req.ID}
 		}
-		out, _ := json.Marshal(map[string]any{"result": req.Params, "error": nil, "id": req.ID})
+		body, _ := io.ReadAll(r.Body)
+		var out []byte
+		if bytes.HasPrefix(body, []byte("[")) { // a batch
+			var reqs []request
+			if err := json.Unmarshal(body, &reqs); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			replies := make([]map[string]any, len(reqs))
+			for i, req := range reqs {
+				replies[i] = echoed(req)
+			}
+			out, _ = json.Marshal(replies)
+		} else {
+			var req request
+			if err := json.Unmarshal(body, &req); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			out, _ = json.Marshal(echoed(req))
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(out)
 	}))
@@ -63,6 +82,9 @@ func BenchmarkRPC(b *testing.B) {
 
 	bibleHash := `{"jsonrpc":"1.0","id":1,"method":"exec","params":["biblehash","` + strings.Repeat("ab", 32) + `","1518041523","1518041437","19309","14217"]}`
 	coinbase := `{"jsonrpc":"1.0","id":1,"method":"exec","params":["hexblocktocoinbase","` + blockHex + `","` + txHex + `"]}`
+	pinfo := `{"jsonrpc":"1.0","id":3,"method":"exec","params":["pinfo"]}`
+	// One share's three questions as one batch (what the backend sends).
+	share := "[" + bibleHash + "," + coinbase + "," + pinfo + "]"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	run := func(b *testing.B, url, body string) {
 		b.SetBytes(int64(len(body)))
@@ -119,9 +141,13 @@ func BenchmarkRPC(b *testing.B) {
 	}
 	b.Run("interleaved_biblehash", func(b *testing.B) { pair(b, bibleHash) })
 	b.Run("interleaved_hexblocktocoinbase", func(b *testing.B) { pair(b, coinbase) })
+	b.Run("interleaved_batch_share", func(b *testing.B) { pair(b, share) })
 
 	b.Run("echo_biblehash_body", func(b *testing.B) { run(b, echo.URL, bibleHash) })
 	b.Run("exec_biblehash", func(b *testing.B) { run(b, srv.URL, bibleHash) })
 	b.Run("echo_hexblock_body", func(b *testing.B) { run(b, echo.URL, coinbase) })
 	b.Run("exec_hexblocktocoinbase", func(b *testing.B) { run(b, srv.URL, coinbase) })
+	b.Run("exec_pinfo", func(b *testing.B) { run(b, srv.URL, pinfo) })
+	b.Run("echo_batch_share_body", func(b *testing.B) { run(b, echo.URL, share) })
+	b.Run("batch_share", func(b *testing.B) { run(b, srv.URL, share) })
 }

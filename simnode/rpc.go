@@ -85,9 +85,11 @@ func parseAmount(raw json.RawMessage) (int64, error) {
 }
 
 type rpcRequest struct {
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-	ID     json.RawMessage `json:"id"`
+	Method string
+	Params json.RawMessage
+	ID     json.RawMessage
+	// invalid is why the request object is not a valid request.
+	invalid *rpcError
 }
 
 type rpcReply struct {
@@ -137,44 +139,24 @@ func (n *Node) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '[' {
-		var reqs []rpcRequest
-		if err := json.Unmarshal(body, &reqs); err != nil {
-			writeReply(w, http.StatusInternalServerError, rpcReply{Error: &rpcError{CodeParse, "Parse error"}, ID: json.RawMessage("null")})
-			return
-		}
-		replies := make([]rpcReply, 0, len(reqs))
-		for _, req := range reqs {
-			rep, err := n.dispatch(r, req)
-			if err == errDrop || err == errHang {
-				rep = rpcReply{Error: &rpcError{CodeMisc, "simulated failure after the send"}, ID: req.ID}
-			}
-			replies = append(replies, rep)
-		}
-		writeReply(w, http.StatusOK, replies)
+		n.serveBatch(w, r, body)
 		return
 	}
-	var req rpcRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeReply(w, http.StatusInternalServerError, rpcReply{Error: &rpcError{CodeParse, "Parse error"}, ID: json.RawMessage("null")})
+	var obj map[string]json.RawMessage
+	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &obj) != nil {
+		msg := "Parse error"
+		if json.Valid(body) {
+			msg = "Top-level object parse error" // JSON, but neither an object nor an array
+		}
+		writeReply(w, http.StatusInternalServerError, rpcReply{Error: &rpcError{CodeParse, msg}, ID: json.RawMessage("null")})
 		return
 	}
-	rep, err := n.dispatch(r, req)
+	rep, err := n.dispatch(r, parseRequest(obj))
 	switch err {
 	case errDrop:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		dropConnection(w)
 	case errHang:
-		select {
-		case <-r.Context().Done():
-		case <-n.closed:
-		case <-time.After(10 * time.Minute):
-		}
-		panic(http.ErrAbortHandler)
+		n.hang(r)
 	}
 	status := http.StatusOK
 	if rep.Error != nil {
@@ -201,15 +183,106 @@ func writeReply(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// serveBatch answers a JSON array of requests as bitcoind's
+// JSONRPCExecBatch does: the requests run in order, each gets its own reply
+// (an element that is not a request object gets -32600 "Invalid Request
+// object" with a null id), and the array of replies goes out with HTTP 200
+// whatever the elements' outcomes. A simulated failure after a send (drop or
+// hang) hits the whole HTTP reply, as a real network failure would, after
+// every element has run.
+func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, body []byte) {
+	objs, ok := batchObjects(body)
+	if !ok {
+		writeReply(w, http.StatusInternalServerError, rpcReply{Error: &rpcError{CodeParse, "Parse error"}, ID: json.RawMessage("null")})
+		return
+	}
+	replies := make([]rpcReply, 0, len(objs))
+	var failure error
+	for _, obj := range objs {
+		if obj == nil {
+			replies = append(replies, rpcReply{Error: &rpcError{CodeInvalidRequest, "Invalid Request object"}, ID: json.RawMessage("null")})
+			continue
+		}
+		rep, err := n.dispatch(r, parseRequest(obj))
+		if err == errDrop || err == errHang {
+			failure = err
+		}
+		replies = append(replies, rep)
+	}
+	switch failure {
+	case errDrop:
+		dropConnection(w)
+	case errHang:
+		n.hang(r)
+	}
+	writeReply(w, http.StatusOK, replies)
+}
+
+// batchObjects decodes a batch's elements, nil for one that is not an
+// object; ok is false when the body is not a JSON array. The usual batch,
+// all objects, is decoded in one pass.
+func batchObjects(body []byte) (objs []map[string]json.RawMessage, ok bool) {
+	if json.Unmarshal(body, &objs) == nil {
+		return objs, true // a null element decodes to a nil map
+	}
+	var elems []json.RawMessage
+	if json.Unmarshal(body, &elems) != nil {
+		return nil, false
+	}
+	objs = make([]map[string]json.RawMessage, len(elems))
+	for i, e := range elems {
+		if len(e) > 0 && e[0] == '{' {
+			_ = json.Unmarshal(e, &objs[i]) // valid JSON: an object always decodes
+		}
+	}
+	return objs, true
+}
+
+// parseRequest reads a request object as bitcoind's JSONRequest::parse: the
+// id first, so that later errors carry it; then the method, which must be a
+// string; then params, an array or absent/null.
+func parseRequest(obj map[string]json.RawMessage) rpcRequest {
+	req := rpcRequest{ID: obj["id"]}
+	m, ok := obj["method"]
+	switch {
+	case !ok || string(m) == "null":
+		req.invalid = &rpcError{CodeInvalidRequest, "Missing method"}
+	case json.Unmarshal(m, &req.Method) != nil:
+		req.invalid = &rpcError{CodeInvalidRequest, "Method must be a string"}
+	}
+	req.Params = obj["params"]
+	return req
+}
+
+// dropConnection closes the connection without a reply.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			panic(http.ErrAbortHandler)
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// hang holds the reply until the caller gives up or the node closes.
+func (n *Node) hang(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-n.closed:
+	case <-time.After(10 * time.Minute):
+	}
+	panic(http.ErrAbortHandler)
+}
+
 func (n *Node) dispatch(r *http.Request, req rpcRequest) (rpcReply, error) {
 	id := req.ID
 	if len(id) == 0 {
 		id = json.RawMessage("null")
 	}
 	rep := rpcReply{ID: id}
-	h, ok := handlers[req.Method]
-	if !ok {
-		rep.Error = &rpcError{CodeMethodNotFound, "Method not found"}
+	if req.invalid != nil {
+		rep.Error = req.invalid
 		return rep, nil
 	}
 	c := &call{n: n, method: req.Method, r: r}
@@ -219,6 +292,11 @@ func (n *Node) dispatch(r *http.Request, req rpcRequest) (rpcReply, error) {
 			rep.Error = &rpcError{CodeInvalidRequest, "Params must be an array"}
 			return rep, nil
 		}
+	}
+	h, ok := handlers[req.Method]
+	if !ok {
+		rep.Error = &rpcError{CodeMethodNotFound, "Method not found"}
+		return rep, nil
 	}
 	res, err := h(c)
 	if err == errDrop || err == errHang {
@@ -284,11 +362,32 @@ func (c *call) count(min, max int, usage string) error {
 func (c *call) has(i int) bool { return i < len(c.params) && string(c.params[i]) != "null" }
 
 func (c *call) str(i int) (string, error) {
+	if i < len(c.params) {
+		if s, ok := plainString(c.params[i]); ok {
+			return s, nil
+		}
+	}
 	var s string
 	if i >= len(c.params) || json.Unmarshal(c.params[i], &s) != nil {
 		return "", &rpcError{CodeMisc, "JSON value is not a string as expected"}
 	}
 	return s, nil
+}
+
+// plainString reads a JSON string without escapes (hex, numbers as
+// strings: every exec argument a pool sends) directly; raw comes from a
+// document already validated, so the quotes delimit it exactly.
+func plainString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, b := range in {
+		if b == '\\' || b == '"' || b < 0x20 || b >= 0x80 {
+			return "", false // escapes, or non-ASCII that may need repair: the decoder's job
+		}
+	}
+	return string(in), true
 }
 
 func (c *call) optStr(i int, def string) (string, error) {

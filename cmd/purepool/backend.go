@@ -52,6 +52,7 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	payoutConfirmations := fs.Int64("payout-confirmations", 6, "confirmations after which a payout is confirmed")
 	pollInterval := fs.Duration("poll-interval", 5*time.Second, "chain follower period")
 	workWait := fs.Duration("work-wait", time.Minute, "how long a share waits for its work to be recorded")
+	finderWait := fs.Duration("finder-share-wait", 10*time.Second, "how long a pool block waits for its winning share, so its round pays the finder (0: no wait)")
 	vardiffWindow := fs.Duration("vardiff-window", 0, "miner evaluation period (0: fixed share target)")
 	vardiffRate := fs.Int64("vardiff-shares-per-minute", 2, "vardiff aim per miner")
 	vardiffMin := fs.Int64("vardiff-min-difficulty", 1, "lowest share difficulty")
@@ -74,6 +75,11 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	network, ok := biblepay.LookupNetwork(*netName)
 	if !ok {
 		return usageError{fmt.Errorf("unknown network %q", *netName)}
+	}
+	// Check what can be checked before anything is opened: a bad flag
+	// changes nothing (not even an empty store file).
+	if err := network.ValidateAddress(*poolAddress); err != nil {
+		return usageError{fmt.Errorf("--pool-address: %w", err)}
 	}
 	minPayoutSat, err := rpcclient.ParseAmount(json.Number(*minPayout))
 	if err != nil {
@@ -122,7 +128,7 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			PayoutConfirmations: *payoutConfirmations, VardiffWindow: *vardiffWindow,
 			Vardiff: aggregates.VardiffPolicy{SharesPerMinute: *vardiffRate, MinDifficulty: *vardiffMin, Tolerance: 2, MaxStep: 4},
 		}},
-		WorkWait: *workWait, PollInterval: *pollInterval, Locker: locker, Logger: log,
+		WorkWait: *workWait, FinderShareWait: *finderWait, PollInterval: *pollInterval, Locker: locker, Logger: log,
 	})
 	if err != nil {
 		return usageError{err}

@@ -17,11 +17,14 @@ func TestBackendFlags(t *testing.T) {
 	if code, _, _ := runMain(t, "backend"); code != 2 {
 		t.Fatalf("no flags: exit %d, want 2", code)
 	}
-	if code, _, _ := runMain(t, "backend", "-store", "sqlite:x.db", "-node-url", "http://127.0.0.1:1", "-pool-address", "nope", "-network", "test"); code != 2 {
+	if code, _, _ := runMain(t, "backend", "-store", "sqlite:"+filepath.Join(t.TempDir(), "y.db"), "-node-url", "http://127.0.0.1:1", "-pool-address", "nope", "-network", "test"); code != 2 {
 		t.Fatalf("bad pool address: exit %d, want 2", code)
 	}
-	if code, _, _ := runMain(t, "backend", "-min-payout", "0.123456789", "-store", "sqlite:x.db", "-node-url", "x", "-pool-address", "x"); code != 2 {
-		t.Fatalf("sub-satoshi minimum payout: exit %d, want 2", code)
+	store := filepath.Join(t.TempDir(), "x.db")
+	pool := biblepay.Networks["main"].Address([20]byte{1})
+	code, _, stderr := runMain(t, "backend", "-min-payout", "0.123456789", "-store", "sqlite:"+store, "-node-url", "x", "-pool-address", pool)
+	if code != 2 || !bytes.Contains([]byte(stderr), []byte("min-payout")) {
+		t.Fatalf("sub-satoshi minimum payout: exit %d, want 2 naming --min-payout (%s)", code, stderr)
 	}
 }
 
