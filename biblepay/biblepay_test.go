@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -71,6 +72,8 @@ func TestParseWorkerID(t *testing.T) {
 		{in: "addr/" + strings.Repeat("w", MaxWorkerName+1), wantErr: true},
 		{in: "addr/<script>", wantErr: true},
 		{in: "addr/tab\there", wantErr: true},
+		{in: "addr/\xe0", wantErr: true},
+		{in: "addr/caf\xc3\xa9", want: WorkerID{Address: "addr", Worker: "café"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -274,7 +277,7 @@ func FuzzParseWorkerID(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if w.Address == "" || w.Worker == "" || len(w.Worker) > MaxWorkerName {
+		if w.Address == "" || w.Worker == "" || len(w.Worker) > MaxWorkerName || !utf8.ValidString(w.Worker) {
 			t.Fatalf("accepted %q as %+v", s, w)
 		}
 	})

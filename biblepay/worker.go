@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultWorker is the worker name of a workerid without one.
@@ -42,6 +43,11 @@ func ParseWorkerID(s string) (WorkerID, error) {
 	}
 	if len(w.Worker) > MaxWorkerName {
 		return WorkerID{}, fmt.Errorf("worker name longer than %d bytes", MaxWorkerName)
+	}
+	// Worker names are stored in events (JSON) and shown on web pages: bytes
+	// that are not UTF-8 would come back changed, so they are refused.
+	if !utf8.ValidString(w.Worker) {
+		return WorkerID{}, errors.New("worker name is not valid UTF-8")
 	}
 	for _, r := range w.Worker {
 		if !unicode.IsPrint(r) || r == '<' || r == '>' {
