@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -184,6 +185,20 @@ func decodeResult(method string, raw json.RawMessage, result any) error {
 	if result == nil {
 		return nil
 	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		// A missing or null result only means something to a caller that
+		// can hold "nothing" (submitblock answers null on success); for a
+		// struct or a number it would silently read as zero balances or
+		// height 0.
+		switch reflect.TypeOf(result).Elem().Kind() {
+		case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
+		default:
+			return fmt.Errorf("rpcclient: %s: %w", method, ErrNoResult)
+		}
+		if len(t) == 0 {
+			return nil
+		}
+	}
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	if err := d.Decode(result); err != nil {
@@ -191,3 +206,7 @@ func decodeResult(method string, raw json.RawMessage, result any) error {
 	}
 	return nil
 }
+
+// ErrNoResult is returned when a reply carries no result (absent or null)
+// for a call whose result cannot be empty.
+var ErrNoResult = errors.New("the reply has no result")

@@ -635,3 +635,22 @@ func TestStateFileSurvivesRestart(t *testing.T) {
 		t.Errorf("mempool not restored: %+v", tx)
 	}
 }
+
+// A reply without a result must not read as zero values: a wallet balance
+// or block count of 0 that the node never said.
+func TestNoResultIsAnError(t *testing.T) {
+	for _, body := range []string{`{"result":null,"error":null,"id":1}`, `{"error":null,"id":1}`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) }))
+		c, err := rpcclient.New(rpcclient.Config{URL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.GetBlockCount(context.Background()); !errors.Is(err, rpcclient.ErrNoResult) {
+			t.Errorf("%s: GetBlockCount error = %v, want ErrNoResult", body, err)
+		}
+		if _, err := c.GetWalletInfo(context.Background()); !errors.Is(err, rpcclient.ErrNoResult) {
+			t.Errorf("%s: GetWalletInfo error = %v, want ErrNoResult", body, err)
+		}
+		srv.Close()
+	}
+}

@@ -206,13 +206,7 @@ func classified(err error) bool {
 	case errors.As(err, &node), errors.As(err, &httpErr), errors.As(err, &execErr), errors.As(err, &rejected),
 		errors.As(err, &syntax), errors.As(err, &typeErr), errors.As(err, &hexErr),
 		errors.Is(err, rpcclient.ErrBadAmount), errors.Is(err, rpcclient.ErrNoBibleHash), errors.Is(err, rpcclient.ErrNoReply),
-		errors.Is(err, biblepay.ErrMalformedTx), errors.Is(err, hex.ErrLength):
-		return true
-	case errors.Is(err, io.EOF):
-		// A reply without a "result" member (`{}`, `null`) decodes to
-		// "decode result: EOF" today. Callers can tell it apart, but a
-		// dedicated error (e.g. ErrNoResult) would be clearer: requested
-		// of the rpcclient owner.
+		errors.Is(err, biblepay.ErrMalformedTx), errors.Is(err, hex.ErrLength), errors.Is(err, rpcclient.ErrNoResult):
 		return true
 	}
 	return false
