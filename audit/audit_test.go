@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/purepool/purepool/audit"
-	"github.com/purepool/purepool/audit/audittest"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/internal/ledgergen"
 )
 
 func mustRun(t *testing.T, r audit.Reader, opt audit.Options) *audit.Report {
@@ -31,13 +31,13 @@ func kinds(rep *audit.Report) map[audit.Kind]int {
 }
 
 func TestCorrectHistoriesPass(t *testing.T) {
-	for _, cfg := range []audittest.Config{
+	for _, cfg := range []ledgergen.Config{
 		{Seed: 1},
 		{Seed: 2, Miners: 3, FeeBps: 1, PoolBlockEvery: 2},
 		{Seed: 3, Network: "main", Miners: 20, SharesPerBlock: 20, ChainBlocks: 200},
 		{Seed: 4, Events: 5000},
 	} {
-		h := audittest.Generate(cfg)
+		h := ledgergen.Generate(cfg)
 		for _, page := range []int{1, 7, 5000} { // page boundaries must not matter
 			rep := mustRun(t, h, audit.Options{PageSize: page, Workers: 2})
 			if !rep.OK() {
@@ -78,30 +78,30 @@ func TestCorrectHistoriesPass(t *testing.T) {
 // Each injected violation is caught, by the kind it breaks; other kinds
 // may follow from it (an over-reversal can also leave a balance negative).
 func TestInjectedViolationsAreCaught(t *testing.T) {
-	want := map[audittest.Injection][]audit.Kind{
-		audittest.OverCredit:         {audit.KindRewardSplit, audit.KindSplitMismatch},
-		audittest.SplitShift:         {audit.KindSplitMismatch},
-		audittest.RewardMismatch:     {audit.KindRewardMismatch},
-		audittest.CreditAfterOrphan:  {audit.KindCreditAfterOrphan, audit.KindUnmaturedCredit, audit.KindUnreversedCredit},
-		audittest.UnreversedCredit:   {audit.KindUnreversedCredit},
-		audittest.ReorgWithoutOrphan: {audit.KindUnreversedCredit},
-		audittest.OverReversal:       {audit.KindBadReversal},
-		audittest.OverPayout:         {audit.KindNegativeBalance},
-		audittest.UnknownWork:        {audit.KindSolutionUnknownWork},
-		audittest.WorkOfOtherMiner:   {audit.KindSolutionWorkMismatch},
-		audittest.DuplicateBibleHash: {audit.KindDuplicateBibleHash},
-		audittest.PayoutWithoutTxID:  {audit.KindPayoutNoTxID},
-		audittest.TxIDReused:         {audit.KindPayoutTxIDReused},
-		audittest.PayoutTotal:        {audit.KindPayoutItems},
-		audittest.SentAfterFailed:    {audit.KindPayoutState},
-		audittest.WrongStream:        {audit.KindWrongStream},
+	want := map[ledgergen.Injection][]audit.Kind{
+		ledgergen.OverCredit:         {audit.KindRewardSplit, audit.KindSplitMismatch},
+		ledgergen.SplitShift:         {audit.KindSplitMismatch},
+		ledgergen.RewardMismatch:     {audit.KindRewardMismatch},
+		ledgergen.CreditAfterOrphan:  {audit.KindCreditAfterOrphan, audit.KindUnmaturedCredit, audit.KindUnreversedCredit},
+		ledgergen.UnreversedCredit:   {audit.KindUnreversedCredit},
+		ledgergen.ReorgWithoutOrphan: {audit.KindUnreversedCredit},
+		ledgergen.OverReversal:       {audit.KindBadReversal},
+		ledgergen.OverPayout:         {audit.KindNegativeBalance},
+		ledgergen.UnknownWork:        {audit.KindSolutionUnknownWork},
+		ledgergen.WorkOfOtherMiner:   {audit.KindSolutionWorkMismatch},
+		ledgergen.DuplicateBibleHash: {audit.KindDuplicateBibleHash},
+		ledgergen.PayoutWithoutTxID:  {audit.KindPayoutNoTxID},
+		ledgergen.TxIDReused:         {audit.KindPayoutTxIDReused},
+		ledgergen.PayoutTotal:        {audit.KindPayoutItems},
+		ledgergen.SentAfterFailed:    {audit.KindPayoutState},
+		ledgergen.WrongStream:        {audit.KindWrongStream},
 	}
-	mayFollow := map[audittest.Injection][]audit.Kind{
-		audittest.OverReversal: {audit.KindNegativeBalance},
+	mayFollow := map[ledgergen.Injection][]audit.Kind{
+		ledgergen.OverReversal: {audit.KindNegativeBalance},
 	}
-	for _, inj := range audittest.Injections {
+	for _, inj := range ledgergen.Injections {
 		t.Run(string(inj), func(t *testing.T) {
-			h := audittest.Generate(audittest.Config{Seed: 11, Inject: inj})
+			h := ledgergen.Generate(ledgergen.Config{Seed: 11, Inject: inj})
 			if !h.Injected {
 				t.Fatalf("the generator found no opportunity to inject %s", inj)
 			}
@@ -136,7 +136,7 @@ func TestInjectedViolationsAreCaught(t *testing.T) {
 // The same history from a store that keeps no chain is audited without
 // chain checks, while every ledger check still runs.
 func TestStoreWithoutChain(t *testing.T) {
-	h := audittest.Generate(audittest.Config{Seed: 5, Inject: audittest.OverPayout})
+	h := ledgergen.Generate(ledgergen.Config{Seed: 5, Inject: ledgergen.OverPayout})
 	envs := slices.Clone(h.Envelopes)
 	for i := range envs {
 		envs[i].PrevHash, envs[i].Hash = nil, nil
@@ -152,7 +152,7 @@ func TestStoreWithoutChain(t *testing.T) {
 }
 
 func TestUndecodableEvent(t *testing.T) {
-	h := audittest.Generate(audittest.Config{Seed: 6, ChainBlocks: 20})
+	h := ledgergen.Generate(ledgergen.Config{Seed: 6, ChainBlocks: 20})
 	envs := slices.Clone(h.Envelopes)
 	envs[9].Type = "NoSuchEvent"
 	envs[9].Hash = events.ChainHash(envs[9].PrevHash, envs[9])
@@ -167,7 +167,7 @@ func TestUndecodableEvent(t *testing.T) {
 }
 
 func TestReportFormats(t *testing.T) {
-	h := audittest.Generate(audittest.Config{Seed: 12, Inject: audittest.SplitShift})
+	h := ledgergen.Generate(ledgergen.Config{Seed: 12, Inject: ledgergen.SplitShift})
 	rep := mustRun(t, h, audit.Options{})
 	var text, js strings.Builder
 	if err := rep.WriteText(&text); err != nil {
@@ -237,7 +237,7 @@ func (p *countingProgress) Add64(n int64) error { p.done += n; return nil }
 func (p *countingProgress) Finish() error       { return nil }
 
 func TestReadFailureAndProgress(t *testing.T) {
-	h := audittest.Generate(audittest.Config{Seed: 7, ChainBlocks: 20})
+	h := ledgergen.Generate(ledgergen.Config{Seed: 7, ChainBlocks: 20})
 	_, err := audit.Run(context.Background(), failingReader{sliceReader(h.Envelopes), 300}, audit.Options{PageSize: 100})
 	if err == nil || !strings.Contains(err.Error(), "connection reset") || !strings.Contains(err.Error(), "after position 300") {
 		t.Fatalf("error %v", err)

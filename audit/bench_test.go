@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/purepool/purepool/audit"
-	"github.com/purepool/purepool/audit/audittest"
 	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/events/sqlite"
+	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/internal/testenv"
 )
 
@@ -47,7 +47,7 @@ func benchSQLite(b *testing.B) *sqlite.Store {
 			n = v
 		}
 		start := time.Now()
-		h := audittest.Generate(audittest.Config{Seed: 99, Events: n, Miners: 50, SharesPerBlock: 40})
+		h := ledgergen.Generate(ledgergen.Config{Seed: 99, Events: n, Miners: 50, SharesPerBlock: 40})
 		b.Logf("generated %d events in %v", len(h.Envelopes), time.Since(start))
 		dir, err := os.MkdirTemp("", "purepool-audit-bench")
 		if err != nil {

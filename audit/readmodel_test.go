@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/purepool/purepool/audit"
-	"github.com/purepool/purepool/audit/audittest"
+	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/internal/testenv"
 	"github.com/purepool/purepool/projections"
 )
 
 // project folds the first n events of h into a fresh read model.
-func project(t *testing.T, url string, h *audittest.History, n int) *audit.SQLReadModel {
+func project(t *testing.T, url string, h *ledgergen.History, n int) *audit.SQLReadModel {
 	t.Helper()
 	ctx := context.Background()
 	rm, closeRM, err := audit.OpenReadModel(ctx, url)
@@ -36,7 +36,7 @@ func project(t *testing.T, url string, h *audittest.History, n int) *audit.SQLRe
 // The read models on every database agree with the replay, also when they
 // lag behind the log; an edited balance or total is caught.
 func TestReadModelsAgreeWithReplay(t *testing.T) {
-	h := audittest.Generate(audittest.Config{Seed: 41, ChainBlocks: 60})
+	h := ledgergen.Generate(ledgergen.Config{Seed: 41, ChainBlocks: 60})
 	urls := map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "rm.db") },
 		"postgres": func(t *testing.T) string { return testenv.NewPostgresDB(t) },

@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	"github.com/purepool/purepool/audit"
-	"github.com/purepool/purepool/audit/audittest"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/internal/ledgergen"
 )
 
 func TestStatement(t *testing.T) {
-	h := audittest.Generate(audittest.Config{Seed: 51})
+	h := ledgergen.Generate(ledgergen.Config{Seed: 51, Network: "test"})
 	// The miner with the most credits, counted straight from the log.
 	credits, reversals := map[string]int{}, map[string]int{}
 	for _, env := range h.Envelopes {
@@ -105,7 +105,7 @@ func TestStatement(t *testing.T) {
 	}
 
 	// A miner the log never mentions has an empty statement.
-	other := audittest.Generate(audittest.Config{Seed: 52, Miners: 1}).Miners[0].Address
+	other := ledgergen.Generate(ledgergen.Config{Seed: 52, Network: "test", Miners: 1}).Miners[0].Address
 	rep = mustRun(t, h, audit.Options{Statement: &audit.StatementRequest{Network: "test", Address: other}})
 	if len(rep.Statement.Lines) != 0 || rep.Statement.BalanceSat != 0 {
 		t.Fatalf("statement of a stranger: %+v", rep.Statement)

@@ -16,16 +16,16 @@ import (
 	_ "modernc.org/sqlite"             // "sqlite" for editing rows directly
 
 	"github.com/purepool/purepool/audit"
-	"github.com/purepool/purepool/audit/audittest"
 	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/events/sqlite"
+	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/internal/testenv"
 )
 
 // tamperHistory is small: the chain checks do not depend on its size.
-func tamperHistory() *audittest.History {
-	return audittest.Generate(audittest.Config{Seed: 21, ChainBlocks: 30})
+func tamperHistory() *ledgergen.History {
+	return ledgergen.Generate(ledgergen.Config{Seed: 21, ChainBlocks: 30})
 }
 
 func firstOfType(t *testing.T, envs []events.Envelope, typ string) uint64 {

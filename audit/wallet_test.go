@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/purepool/purepool/audit"
-	"github.com/purepool/purepool/audit/audittest"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/rpcclient"
 	"github.com/purepool/purepool/simnode"
 )
@@ -75,7 +75,7 @@ func TestVerifyPayoutsAgainstTheWallet(t *testing.T) {
 	_, c := fundedNode(t)
 	ctx := context.Background()
 
-	h := audittest.Generate(audittest.Config{Seed: 31, Send: sender(t, c, nil)})
+	h := ledgergen.Generate(ledgergen.Config{Seed: 31, Network: "test", Send: sender(t, c, nil)})
 	rep, err := audit.Run(ctx, h, audit.Options{Wallet: c})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestVerifyPayoutsAgainstTheWallet(t *testing.T) {
 	// The wallet paid one address 1 BBP more than the ledger says, and
 	// another payout's transaction is unknown to it.
 	var unknown string
-	h = audittest.Generate(audittest.Config{Seed: 31, Send: sender(t, c, func(n int, amounts map[string]int64) string {
+	h = ledgergen.Generate(ledgergen.Config{Seed: 31, Network: "test", Send: sender(t, c, func(n int, amounts map[string]int64) string {
 		switch n {
 		case 1:
 			for a := range amounts {

@@ -22,7 +22,7 @@ import (
 //	rebuild:  the whole blue/green rebuild into a PostgreSQL read model (COPY)
 //
 // Each reports events/s; compare rebuild with read-all. Size with
-// PUREPOOL_BENCH_BLOCKS (chain blocks; 2000 ≈ 180k events).
+// PUREPOOL_BENCH_BLOCKS (chain blocks; 2000 ≈ 210k events).
 var benchOnce struct {
 	sync.Once
 	store *eventpg.Store

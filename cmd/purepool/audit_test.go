@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/purepool/purepool/audit"
-	"github.com/purepool/purepool/audit/audittest"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/events/sqlite"
+	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/internal/testenv"
 	"github.com/purepool/purepool/projections"
 )
@@ -29,7 +29,7 @@ func runAuditMain(t *testing.T, args ...string) (int, string, string) {
 }
 
 // sqliteLog writes a generated history to a fresh SQLite event store.
-func sqliteLog(t *testing.T, cfg audittest.Config) (string, *audittest.History) {
+func sqliteLog(t *testing.T, cfg ledgergen.Config) (string, *ledgergen.History) {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "events.db")
@@ -41,7 +41,7 @@ func sqliteLog(t *testing.T, cfg audittest.Config) (string, *audittest.History) 
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h := audittest.Generate(cfg)
+	h := ledgergen.Generate(cfg)
 	if err := h.AppendTo(ctx, s, 500); err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +49,8 @@ func sqliteLog(t *testing.T, cfg audittest.Config) (string, *audittest.History) 
 }
 
 func TestAuditCommand(t *testing.T) {
-	good, h := sqliteLog(t, audittest.Config{Seed: 61, ChainBlocks: 40})
-	bad, _ := sqliteLog(t, audittest.Config{Seed: 61, ChainBlocks: 40, Inject: audittest.OverCredit})
+	good, h := sqliteLog(t, ledgergen.Config{Network: "test", Seed: 61, ChainBlocks: 40})
+	bad, _ := sqliteLog(t, ledgergen.Config{Network: "test", Seed: 61, ChainBlocks: 40, Inject: ledgergen.OverCredit})
 
 	code, out, errOut := runAuditMain(t, "audit", "--store", good, "--quiet")
 	if code != 0 || !strings.Contains(out, "violations: none") || !strings.Contains(out, "hash chain: intact") {
@@ -140,7 +140,7 @@ func TestAuditCommandPostgresWithReadModel(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h := audittest.Generate(audittest.Config{Seed: 62, ChainBlocks: 30})
+	h := ledgergen.Generate(ledgergen.Config{Network: "test", Seed: 62, ChainBlocks: 30})
 	if err := h.AppendTo(ctx, s, 500); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestAuditCommandPostgresWithReadModel(t *testing.T) {
 func jsonPos(p uint64) string { return strconv.FormatUint(p, 10) }
 
 // projectAll builds the read model of h with the projections package.
-func projectAll(ctx context.Context, rm *audit.SQLReadModel, h *audittest.History) error {
+func projectAll(ctx context.Context, rm *audit.SQLReadModel, h *ledgergen.History) error {
 	db := &projections.DB{SQL: rm.DB, Dialect: rm.Dialect}
 	if err := db.Migrate(ctx); err != nil {
 		return err

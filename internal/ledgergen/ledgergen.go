@@ -1,29 +1,39 @@
-// Package ledgergen generates a realistic, self-consistent history of ledger
-// events (events/ledger.go) for tests and benchmarks: miners and workers
-// asking for work, accepted and rejected shares, the chain advancing, pool
-// blocks discovered, rounds closed, blocks confirmed, matured (with exact
-// credit splits: credits + fee == reward) or orphaned (before maturity, and
-// after it with credit reversals), and payouts that are sent and confirmed,
-// fail, or halt and get reconciled; plus admin events.
+// Package ledgergen generates histories of ledger events (events/ledger.go)
+// for tests and benchmarks — the project's one generator of such logs, used
+// by the projections, the auditor and the website's tests.
 //
-// Alongside the envelopes it keeps Expected: the totals an independent,
-// obvious computation gives (balances, shares, block and payout states), so
-// a projection or an auditor can be checked against them.
+// A history is decided by the backend's own rules (package aggregates):
+// DecideIssueWork registers miners and workers and records work,
+// Ledger.CloseRound and DecideDiscover close rounds, DecideConfirm,
+// DecideMature (with its exact Split: credits + fee == reward) and
+// DecideOrphan (before maturity, the round carried into the next; after it,
+// every credit reversed) move pool blocks, DecidePlanPayout plans payouts
+// from the ledger's balances (never above them) and the payout decisions
+// send, confirm, fail, halt and reconcile them; the admin decisions disable
+// and enable miners, change targets and pause payouts. So a default history
+// passes `purepool audit`, and Config.Inject adds exactly one kind of
+// violation the audit must catch. (Shares are the exception: accepting one
+// takes a real solution and the node's answers, so SolutionAccepted and
+// SolutionRejected are written directly, each on work issued before it.)
+//
+// Alongside the envelopes a History keeps Expected: totals counted straight
+// from the generated events by the generator's own bookkeeping (not by the
+// projections' fold), so a projection can be checked against them, and
+// Ledger, the backend's fold (aggregates.Ledger) of the whole history.
 //
 // The history is deterministic for a Config (Seed included). Envelopes carry
-// positions, stream versions and the tamper-evidence chain (events.ChainHash),
-// as a store would have written them; Writes groups them for Store.Append.
+// positions, stream versions and the tamper-evidence chain (events.ChainHash)
+// as a store would have written them; Writes and AppendTo load them into a
+// real store at the same positions.
 package ledgergen
 
 import (
-	"encoding/json"
-	"fmt"
-	"math/rand/v2"
-	"sort"
+	"context"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/events"
 )
@@ -35,10 +45,12 @@ type Config struct {
 	Miners  int    // default 12
 	// WorkersPerMiner is the most workers a miner runs (1..n each). Default 3.
 	WorkersPerMiner int
-	// ChainBlocks is how many chain blocks the history spans. Default 300.
+	// ChainBlocks is how many chain blocks the history spans (default 300);
+	// with Events set, the history instead grows until it holds at least
+	// Events events.
 	ChainBlocks int
-	// SharesPerBlock is the mean number of accepted shares per chain block.
-	// Default 20.
+	Events      int
+	// SharesPerBlock is the mean number of shares per chain block. Default 20.
 	SharesPerBlock int
 	// PoolBlockEvery: on average one chain block in n is the pool's. Default 5.
 	PoolBlockEvery int
@@ -48,10 +60,18 @@ type Config struct {
 	PayoutEvery int
 	// MinPayoutSat is the least balance paid out. Default 10 BBP.
 	MinPayoutSat int64
-	FeeBps       int64     // pool fee in basis points. Default 100 (1%).
-	Start        time.Time // time of the first block. Default 2026-11-01 UTC.
-	// Spacing between chain blocks. Default 7 minutes (main).
+	// MaxRecipients per payout transaction. Default 10.
+	MaxRecipients int
+	FeeBps        int64     // pool fee in basis points. Default 100 (1%).
+	Start         time.Time // time of the first block. Default 2026-11-01 UTC.
+	// Spacing between chain blocks. Default: the network's block spacing.
 	Spacing time.Duration
+	// Inject, if set, adds one violation of that kind (see Injections).
+	Inject Injection
+	// Send, if set, really sends each payout the history records as sent
+	// (e.g. through a simulated node's wallet) and returns its transaction
+	// id and network fee; by default both are made up.
+	Send func(network string, items []events.PayoutItem) (txid string, feeSat int64, err error)
 }
 
 // Defaults fills the zero fields of c.
@@ -70,6 +90,7 @@ func (c Config) Defaults() Config {
 	def(&c.SharesPerBlock, 20)
 	def(&c.PoolBlockEvery, 5)
 	def(&c.PayoutEvery, 25)
+	def(&c.MaxRecipients, 10)
 	if c.Maturity <= 0 {
 		c.Maturity = 10
 	}
@@ -84,6 +105,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.Spacing <= 0 {
 		c.Spacing = 7 * time.Minute
+		if n, ok := biblepay.LookupNetwork(c.Network); ok && n.BlockSpacing > 0 {
+			c.Spacing = n.BlockSpacing
+		}
 	}
 	return c
 }
@@ -92,7 +116,7 @@ func (c Config) Defaults() Config {
 type Miner struct {
 	ID      uuid.UUID
 	Address string
-	Workers []string
+	Workers []string // registered workers, in order of registration
 	// Expected totals.
 	CreditedSat, ReversedSat, PaidSat, BalanceSat int64
 	Shares, Difficulty, Rejected                  int64
@@ -121,8 +145,9 @@ type Payout struct {
 	Items    []events.PayoutItem
 }
 
-// Expected is what an obviously correct computation of the history gives.
+// Expected is what an obviously correct count of the history's events gives.
 type Expected struct {
+	// Miners holds every miner the history registered.
 	Miners  map[uuid.UUID]*Miner
 	Blocks  map[string]*Block
 	Payouts map[uuid.UUID]*Payout
@@ -140,11 +165,24 @@ type Expected struct {
 
 // History is a generated event log.
 type History struct {
-	Config    Config
-	Envelopes []events.Envelope
-	Expected  Expected
+	Config Config // with defaults filled in
 	// Network is Config.Network.
 	Network string
+	// Miners lists every configured miner, in generation order (the same
+	// values as Expected.Miners once registered).
+	Miners []*Miner
+	// Envelopes carry positions, versions and the hash chain as a store
+	// would have written them.
+	Envelopes []events.Envelope
+	// Appends groups the log into the atomic writes the backend made
+	// (expected version Any), in order.
+	Appends  [][]events.StreamWrite
+	Expected Expected
+	// Injected tells whether Config.Inject found its opportunity (true
+	// when nothing was to be injected).
+	Injected bool
+	// Ledger is the backend's fold (aggregates.Ledger) of the whole history.
+	Ledger *aggregates.Ledger
 }
 
 // ByType counts the envelopes of each type.
@@ -156,10 +194,23 @@ func (h *History) ByType() map[string]int {
 	return m
 }
 
+// ReadAll serves the history as an event store would (audit.Reader).
+func (h *History) ReadAll(_ context.Context, after uint64, max int) ([]events.Envelope, error) {
+	if after >= uint64(len(h.Envelopes)) {
+		return nil, nil
+	}
+	end := min(int(after)+max, len(h.Envelopes))
+	return h.Envelopes[after:end], nil
+}
+
+// Head is the last position.
+func (h *History) Head(context.Context) (uint64, error) { return uint64(len(h.Envelopes)), nil }
+
 // Writes groups the events into appends of up to perAppend events each
 // (expected version Any), in log order, for loading a real store: appending
 // them in order reproduces the same positions in an empty store. A stream
-// is named at most once per append, as stores require.
+// is named at most once per append, as stores require. It needs only
+// Envelopes, so it also serves a slice of a history.
 func (h *History) Writes(perAppend int) [][]events.StreamWrite {
 	var out [][]events.StreamWrite
 	var cur []events.StreamWrite
@@ -189,424 +240,60 @@ func (h *History) Writes(perAppend int) [][]events.StreamWrite {
 	return out
 }
 
-type pendingBlock struct {
-	b        *Block
-	round    events.RoundClosed
-	matureAt int64
-	orphan   bool // will leave the chain before maturity
-}
-
-type credit struct {
-	miner  uuid.UUID
-	addr   string
-	amount int64
-}
-
-type maturedBlock struct {
-	b       *Block
-	credits []credit
-	fee     int64
-}
-
-type gen struct {
-	cfg      Config
-	rng      *rand.Rand
-	h        *History
-	versions map[string]int64
-	prevHash []byte
-	now      time.Time
-	miners   []*Miner
-	// round accumulates accepted shares since the last round closed.
-	round      map[uuid.UUID]*events.ShareTally
-	roundOrder []uuid.UUID
-	roundFrom  uint64
-	pending    []*pendingBlock
-	matured    []*maturedBlock
-	halted     []*Payout
-	payouts    int
-	reorged    bool
-}
-
-// payoutOutcomes is the cycle of payout fates, so that even a short
-// history has every kind.
-var payoutOutcomes = []string{"confirmed", "failed", "halted", "confirmed", "sent", "confirmed", "failed", "confirmed", "halted", "confirmed"}
-
-// Generate builds a history.
-func Generate(cfg Config) *History {
-	cfg = cfg.Defaults()
-	g := &gen{
-		cfg:      cfg,
-		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		h:        &History{Config: cfg, Network: cfg.Network},
-		versions: map[string]int64{},
-		round:    map[uuid.UUID]*events.ShareTally{},
-	}
-	g.h.Expected = Expected{
-		Miners: map[uuid.UUID]*Miner{}, Blocks: map[string]*Block{}, Payouts: map[uuid.UUID]*Payout{},
-		SharesByDay: map[time.Time]int64{}, RejectedByReason: map[string]int64{},
-	}
-	g.run()
-	return g.h
-}
-
-func (g *gen) uuid() uuid.UUID {
-	var u uuid.UUID
-	a, b := g.rng.Uint64(), g.rng.Uint64()
-	for i := 0; i < 8; i++ {
-		u[i] = byte(a >> (8 * i))
-		u[8+i] = byte(b >> (8 * i))
-	}
-	u[6] = (u[6] & 0x0f) | 0x40
-	u[8] = (u[8] & 0x3f) | 0x80
-	return u
-}
-
-func (g *gen) hex64() string {
-	const digits = "0123456789abcdef"
-	b := make([]byte, 64)
-	for i := 0; i < 64; i += 16 {
-		v := g.rng.Uint64()
-		for j := 0; j < 16; j++ {
-			b[i+j] = digits[v&15]
-			v >>= 4
+// AppendTo writes the history to a store in the backend's decisions
+// (Appends), batched up to perAppend events (0: one append per decision).
+// Appending to an empty store reproduces the positions.
+func (h *History) AppendTo(ctx context.Context, s events.Store, perAppend int) error {
+	var batch []events.StreamWrite
+	inBatch := map[string]int{} // stream -> index in batch after merging
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-	}
-	return string(b)
-}
-
-// emit appends one event to the log as the store would have stored it.
-func (g *gen) emit(stream string, e events.Event) {
-	data, err := json.Marshal(e)
-	if err != nil {
-		panic(fmt.Sprintf("ledgergen: encode %s: %v", e.EventType(), err))
-	}
-	v, ok := g.versions[stream]
-	if !ok {
-		v = 0
-	}
-	g.versions[stream] = v + 1
-	env := events.Envelope{
-		ID:            g.uuid(),
-		Stream:        stream,
-		Version:       v,
-		Position:      uint64(len(g.h.Envelopes) + 1),
-		Type:          e.EventType(),
-		SchemaVersion: events.SchemaVersion,
-		RecordedAt:    events.Timestamp(g.now),
-		Data:          data,
-	}
-	env.PrevHash = g.prevHash
-	env.Hash = events.ChainHash(g.prevHash, env)
-	g.prevHash = env.Hash
-	g.h.Envelopes = append(g.h.Envelopes, env)
-	g.now = g.now.Add(time.Millisecond)
-}
-
-var rejectReasons = []string{
-	events.RejectHighHash, events.RejectStale, events.RejectDuplicate, events.RejectBibleHashWrong,
-	events.RejectUnknownWork, events.RejectNonceTooHigh,
-}
-
-func (g *gen) run() {
-	cfg, ex := g.cfg, &g.h.Expected
-	net, _ := biblepay.LookupNetwork(cfg.Network)
-	if net.Name == "" {
-		net = biblepay.Networks["main"]
-	}
-	g.now = cfg.Start
-	for i := 0; i < cfg.Miners; i++ {
-		var pkh [20]byte
-		for j := range pkh {
-			pkh[j] = byte(g.rng.UintN(256))
+		if _, err := s.Append(ctx, batch...); err != nil {
+			return err
 		}
-		addr := net.Address(pkh)
-		m := &Miner{ID: events.MinerID(cfg.Network, addr), Address: addr}
-		for w := 0; w < 1+g.rng.IntN(cfg.WorkersPerMiner); w++ {
-			name := biblepay.DefaultWorker
-			if w > 0 {
-				name = fmt.Sprintf("rig%02d", w)
+		batch, n = nil, 0
+		clear(inBatch)
+		return nil
+	}
+	for _, ap := range h.Appends {
+		// A stream may appear once per append, and merging a decision's
+		// events into an earlier write of the same stream would reorder
+		// them, so a decision naming a stream already in the batch starts
+		// a new one.
+		if n > 0 && (perAppend <= 0 || n+countEvents(ap) > perAppend || sharesStream(inBatch, ap)) {
+			if err := flush(); err != nil {
+				return err
 			}
-			m.Workers = append(m.Workers, name)
 		}
-		g.miners = append(g.miners, m)
-		ex.Miners[m.ID] = m
-		g.emit(events.StreamMiner(m.ID), events.MinerRegistered{Network: cfg.Network, MinerID: m.ID, Address: addr, At: g.now})
-		for _, w := range m.Workers {
-			g.emit(events.StreamMiner(m.ID), events.WorkerRegistered{Network: cfg.Network, MinerID: m.ID, Worker: w, At: g.now})
-		}
-	}
-	height := int64(100000)
-	for b := 0; b < cfg.ChainBlocks; b++ {
-		blockStart := cfg.Start.Add(time.Duration(b) * cfg.Spacing)
-		if g.now.Before(blockStart) {
-			g.now = blockStart
-		}
-		g.shares(height)
-		g.admin()
-		height++
-		hash := g.hex64()
-		g.emit(events.StreamChain(cfg.Network), events.ChainBlockRecorded{Network: cfg.Network, Height: height, Hash: hash, Time: g.now})
-		ex.ChainHeight = height
-		if g.rng.IntN(cfg.PoolBlockEvery) == 0 && len(g.roundOrder) > 0 {
-			g.discover(height, hash)
-		}
-		g.advance(height)
-		if (b+1)%cfg.PayoutEvery == 0 {
-			g.payout()
-		}
-	}
-}
-
-func (g *gen) shares(height int64) {
-	cfg, ex := g.cfg, &g.h.Expected
-	n := g.rng.IntN(2*cfg.SharesPerBlock + 1)
-	for i := 0; i < n; i++ {
-		m := g.miners[g.rng.IntN(len(g.miners))]
-		if m.Disabled {
-			continue
-		}
-		worker := m.Workers[g.rng.IntN(len(m.Workers))]
-		diff := int64(1000 + g.rng.IntN(9000))
-		target := biblepay.TargetForDifficulty(diff)
-		workID := g.uuid()
-		g.emit(events.StreamWork(workID), events.WorkIssued{Network: cfg.Network, WorkID: workID, MinerID: m.ID, Address: m.Address,
-			Worker: worker, Target: target, ThreadID: g.rng.IntN(8), Agent: "1.1.4.1", OS: "LIN", At: g.now})
-		solID := g.uuid()
-		day := time.Date(g.now.Year(), g.now.Month(), g.now.Day(), 0, 0, 0, 0, time.UTC)
-		if g.rng.IntN(20) == 0 {
-			reason := rejectReasons[g.rng.IntN(len(rejectReasons))]
-			g.emit(events.StreamSolution(solID), events.SolutionRejected{Network: cfg.Network, SolutionID: solID, WorkID: workID,
-				MinerID: m.ID, Address: m.Address, Worker: worker, BibleHash: g.hex64(), Reason: reason, Detail: "generated", At: g.now})
-			m.Rejected++
-			ex.Rejected++
-			ex.RejectedByReason[reason]++
-			continue
-		}
-		bible := g.hex64()
-		g.emit(events.StreamSolution(solID), events.SolutionAccepted{Network: cfg.Network, SolutionID: solID, WorkID: workID,
-			MinerID: m.ID, Address: m.Address, Worker: worker, BlockHash: g.hex64(), BibleHash: bible, PrevHeight: height,
-			Nonce: g.rng.Uint32(), Target: target, Difficulty: diff, HashrateHPS: int64(50 + g.rng.IntN(500)), At: g.now})
-		pos := uint64(len(g.h.Envelopes))
-		g.emit(events.StreamBibleHash(cfg.Network, bible), events.BibleHashReserved{Network: cfg.Network, BibleHash: bible, SolutionID: solID})
-		m.Shares++
-		m.Difficulty += diff
-		ex.Shares++
-		ex.Difficulty += diff
-		ex.SharesByDay[day]++
-		t, ok := g.round[m.ID]
-		if !ok {
-			t = &events.ShareTally{MinerID: m.ID, Address: m.Address}
-			g.round[m.ID] = t
-			g.roundOrder = append(g.roundOrder, m.ID)
-		}
-		t.Shares++
-		t.Difficulty += diff
-		_ = pos
-	}
-}
-
-func (g *gen) admin() {
-	cfg, ex := g.cfg, &g.h.Expected
-	switch g.rng.IntN(200) {
-	case 0:
-		m := g.miners[g.rng.IntN(len(g.miners))]
-		if m.Disabled {
-			g.emit(events.StreamMiner(m.ID), events.MinerEnabled{Network: cfg.Network, MinerID: m.ID, At: g.now})
-		} else {
-			g.emit(events.StreamMiner(m.ID), events.MinerDisabled{Network: cfg.Network, MinerID: m.ID, Reason: "generated abuse", At: g.now})
-		}
-		m.Disabled = !m.Disabled
-	case 1:
-		m := g.miners[g.rng.IntN(len(g.miners))]
-		g.emit(events.StreamMiner(m.ID), events.MinerTargetChanged{Network: cfg.Network, MinerID: m.ID,
-			Target: biblepay.TargetForDifficulty(int64(2000 + g.rng.IntN(8000))), Reason: "vardiff", At: g.now})
-	case 2:
-		if ex.PayoutsPaused {
-			g.emit(events.StreamPayoutSchedule(cfg.Network), events.PayoutsResumed{Network: cfg.Network, At: g.now})
-		} else {
-			g.emit(events.StreamPayoutSchedule(cfg.Network), events.PayoutsPaused{Network: cfg.Network, Reason: "maintenance", At: g.now})
-		}
-		ex.PayoutsPaused = !ex.PayoutsPaused
-	}
-}
-
-func (g *gen) discover(height int64, hash string) {
-	cfg, ex := g.cfg, &g.h.Expected
-	finder := g.roundOrder[g.rng.IntN(len(g.roundOrder))]
-	reward := int64(5000+g.rng.IntN(15000))*biblepay.Coin + int64(g.rng.IntN(int(biblepay.Coin)))
-	b := &Block{Hash: hash, Height: height, RewardSat: reward, Status: "pending", Finder: finder}
-	ex.Blocks[hash] = b
-	ex.BlocksFound++
-	stream := events.StreamBlock(cfg.Network, hash)
-	g.emit(stream, events.BlockDiscovered{Network: cfg.Network, Height: height, Hash: hash, FinderMinerID: finder,
-		Recipient: "pool", RewardSat: reward, BlockTime: g.now, At: g.now})
-	rc := events.RoundClosed{Network: cfg.Network, RoundID: g.uuid(), BlockHash: hash, Height: height, Scheme: events.SchemePROP,
-		FromPosition: g.roundFrom, ToPosition: uint64(len(g.h.Envelopes)), At: g.now}
-	for _, id := range g.roundOrder {
-		t := g.round[id]
-		rc.Shares = append(rc.Shares, *t)
-		rc.TotalShares += t.Shares
-		rc.TotalDifficulty += t.Difficulty
-	}
-	g.emit(stream, rc)
-	b.RoundShares = rc.TotalShares
-	g.roundFrom = rc.ToPosition
-	g.round = map[uuid.UUID]*events.ShareTally{}
-	g.roundOrder = nil
-	g.pending = append(g.pending, &pendingBlock{b: b, round: rc, matureAt: height + g.cfg.Maturity, orphan: g.rng.IntN(15) == 0})
-}
-
-// advance confirms, matures or orphans pending blocks and now and then
-// orphans a matured one.
-func (g *gen) advance(height int64) {
-	cfg, ex := g.cfg, &g.h.Expected
-	var still []*pendingBlock
-	for _, p := range g.pending {
-		stream := events.StreamBlock(cfg.Network, p.b.Hash)
-		conf := height - p.b.Height + 1
-		switch {
-		case p.orphan && conf >= 3:
-			g.emit(stream, events.BlockOrphaned{Network: cfg.Network, Hash: p.b.Hash, Height: p.b.Height, ReplacedBy: g.hex64(), At: g.now})
-			p.b.Status = "orphaned"
-			ex.Orphans++
-		case height >= p.matureAt:
-			g.mature(p, conf)
-		default:
-			if conf%3 == 0 {
-				g.emit(stream, events.BlockConfirmed{Network: cfg.Network, Hash: p.b.Hash, Height: p.b.Height, Confirmations: conf, At: g.now})
-				p.b.Confirmations = conf
+		for _, w := range ap {
+			if i, ok := inBatch[w.Stream]; ok { // the same stream twice in one decision
+				batch[i].Events = append(batch[i].Events, w.Events...)
+				continue
 			}
-			still = append(still, p)
+			inBatch[w.Stream] = len(batch)
+			batch = append(batch, events.StreamWrite{Stream: w.Stream, Expected: events.Any, Events: append([]events.NewEvent(nil), w.Events...)})
 		}
+		n += countEvents(ap)
 	}
-	g.pending = still
-	// Now and then a matured block leaves the chain; the first time early,
-	// so that even a short history has credit reversals.
-	if len(g.matured) >= 3 && (!g.reorged || g.rng.IntN(60) == 0) {
-		g.reorged = true
-		i := g.rng.IntN(len(g.matured))
-		mb := g.matured[i]
-		g.matured = append(g.matured[:i], g.matured[i+1:]...)
-		g.orphanAfterMaturity(mb)
-	}
+	return flush()
 }
 
-func (g *gen) mature(p *pendingBlock, conf int64) {
-	cfg, ex := g.cfg, &g.h.Expected
-	stream := events.StreamBlock(cfg.Network, p.b.Hash)
-	g.emit(stream, events.BlockMatured{Network: cfg.Network, Hash: p.b.Hash, Height: p.b.Height, RewardSat: p.b.RewardSat, Confirmations: conf, At: g.now})
-	p.b.Status = "matured"
-	p.b.Confirmations = conf
-	ex.Matured++
-	fee := p.b.RewardSat * cfg.FeeBps / 10000
-	dist := p.b.RewardSat - fee
-	mb := &maturedBlock{b: p.b}
-	var paid int64
-	for _, t := range p.round.Shares {
-		amount := dist * t.Difficulty / p.round.TotalDifficulty // no overflow: < 2e12 * 1e5
-		paid += amount
-		m := ex.Miners[t.MinerID]
-		g.emit(stream, events.MinerCredited{Network: cfg.Network, MinerID: t.MinerID, Address: t.Address, BlockHash: p.b.Hash,
-			Height: p.b.Height, RoundID: p.round.RoundID, RewardSat: p.b.RewardSat, FeeSat: fee, RoundShares: p.round.TotalShares,
-			RoundDifficulty: p.round.TotalDifficulty, MinerShares: t.Shares, MinerDifficulty: t.Difficulty, AmountSat: amount, At: g.now})
-		m.CreditedSat += amount
-		m.BalanceSat += amount
-		ex.CreditedSat += amount
-		p.b.CreditedSat += amount
-		mb.credits = append(mb.credits, credit{miner: t.MinerID, addr: t.Address, amount: amount})
+func countEvents(ws []events.StreamWrite) int {
+	n := 0
+	for _, w := range ws {
+		n += len(w.Events)
 	}
-	fee += dist - paid // rounding dust goes to the pool: credits + fee == reward
-	g.emit(stream, events.FeeCredited{Network: cfg.Network, AccountID: events.FeeAccountID(cfg.Network), BlockHash: p.b.Hash,
-		Height: p.b.Height, FeeBps: cfg.FeeBps, AmountSat: fee, At: g.now})
-	ex.FeeSat += fee
-	p.b.FeeSat = fee
-	mb.fee = fee
-	g.matured = append(g.matured, mb)
+	return n
 }
 
-func (g *gen) orphanAfterMaturity(mb *maturedBlock) {
-	cfg, ex := g.cfg, &g.h.Expected
-	stream := events.StreamBlock(cfg.Network, mb.b.Hash)
-	g.emit(stream, events.BlockOrphaned{Network: cfg.Network, Hash: mb.b.Hash, Height: mb.b.Height, ReplacedBy: g.hex64(), AfterMaturity: true, At: g.now})
-	mb.b.Status = "orphaned"
-	ex.Orphans++
-	for _, c := range mb.credits {
-		g.emit(stream, events.CreditReversed{Network: cfg.Network, AccountID: c.miner, Address: c.addr, BlockHash: mb.b.Hash,
-			AmountSat: c.amount, Reason: "orphaned after maturity", At: g.now})
-		m := ex.Miners[c.miner]
-		m.ReversedSat += c.amount
-		m.BalanceSat -= c.amount
-		ex.ReversedSat += c.amount
-	}
-	g.emit(stream, events.CreditReversed{Network: cfg.Network, AccountID: events.FeeAccountID(cfg.Network), BlockHash: mb.b.Hash,
-		AmountSat: mb.fee, Fee: true, Reason: "orphaned after maturity", At: g.now})
-	ex.FeeReversedSat += mb.fee
-}
-
-func (g *gen) payout() {
-	cfg, ex := g.cfg, &g.h.Expected
-	// Settle earlier halted payouts first, as the backend would.
-	for _, p := range g.halted {
-		stream := events.StreamPayout(p.ID)
-		p.TxID = g.hex64()
-		g.emit(stream, events.PayoutSent{Network: cfg.Network, PayoutID: p.ID, TxID: p.TxID, FeeSat: 2260, Reconciled: true, At: g.now})
-		p.Status = "sent"
-	}
-	g.halted = nil
-	if ex.PayoutsPaused {
-		// The operator resumes after one skipped run.
-		g.emit(events.StreamPayoutSchedule(cfg.Network), events.PayoutsResumed{Network: cfg.Network, At: g.now})
-		ex.PayoutsPaused = false
-		return
-	}
-	ids := make([]uuid.UUID, 0, len(ex.Miners))
-	for id := range ex.Miners {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ex.Miners[ids[i]].Address < ex.Miners[ids[j]].Address })
-	p := &Payout{ID: g.uuid(), Status: "planned"}
-	for _, id := range ids {
-		m := ex.Miners[id]
-		if m.BalanceSat >= cfg.MinPayoutSat {
-			p.Items = append(p.Items, events.PayoutItem{MinerID: id, Address: m.Address, AmountSat: m.BalanceSat})
-			p.TotalSat += m.BalanceSat
+func sharesStream(in map[string]int, next []events.StreamWrite) bool {
+	for _, w := range next {
+		if _, ok := in[w.Stream]; ok {
+			return true
 		}
 	}
-	if len(p.Items) == 0 {
-		return
-	}
-	ex.Payouts[p.ID] = p
-	stream := events.StreamPayout(p.ID)
-	g.emit(stream, events.PayoutPlanned{Network: cfg.Network, PayoutID: p.ID, Items: p.Items, TotalSat: p.TotalSat, At: g.now})
-	for _, it := range p.Items {
-		m := ex.Miners[it.MinerID]
-		m.PaidSat += it.AmountSat
-		m.BalanceSat -= it.AmountSat
-	}
-	ex.PaidSat += p.TotalSat
-	outcome := payoutOutcomes[g.payouts%len(payoutOutcomes)]
-	g.payouts++
-	switch outcome {
-	case "confirmed", "sent":
-		p.TxID = g.hex64()
-		g.emit(stream, events.PayoutSent{Network: cfg.Network, PayoutID: p.ID, TxID: p.TxID, FeeSat: 2260, At: g.now})
-		p.Status = "sent"
-		if outcome == "confirmed" {
-			g.emit(stream, events.PayoutConfirmed{Network: cfg.Network, PayoutID: p.ID, TxID: p.TxID, Confirmations: 6, At: g.now})
-			p.Status = "confirmed"
-		}
-	case "failed":
-		g.emit(stream, events.PayoutFailed{Network: cfg.Network, PayoutID: p.ID, Reason: "insufficient funds", At: g.now})
-		p.Status = "failed"
-		for _, it := range p.Items {
-			m := ex.Miners[it.MinerID]
-			m.PaidSat -= it.AmountSat
-			m.BalanceSat += it.AmountSat
-		}
-		ex.PaidSat -= p.TotalSat
-	default:
-		g.emit(stream, events.PayoutHalted{Network: cfg.Network, PayoutID: p.ID, Reason: "send timed out", At: g.now})
-		p.Status = "halted"
-		g.halted = append(g.halted, p)
-	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/events"
 	eventsqlite "github.com/purepool/purepool/events/sqlite"
 	"github.com/purepool/purepool/internal/ledgergen"
@@ -17,6 +18,9 @@ func TestGenerate_ConsistentHistory(t *testing.T) {
 	again := ledgergen.Generate(cfg)
 	if len(h.Envelopes) != len(again.Envelopes) || !bytes.Equal(h.Envelopes[len(h.Envelopes)-1].Hash, again.Envelopes[len(again.Envelopes)-1].Hash) {
 		t.Fatal("the same config generated different histories")
+	}
+	if other := ledgergen.Generate(ledgergen.Config{Seed: 12, Miners: 6, ChainBlocks: 120, Maturity: 5, PayoutEvery: 15}); bytes.Equal(other.Envelopes[len(other.Envelopes)-1].Hash, h.Envelopes[len(h.Envelopes)-1].Hash) {
+		t.Fatal("another seed generated the same history")
 	}
 	types := h.ByType()
 	for _, typ := range events.Types() {
@@ -30,6 +34,7 @@ func TestGenerate_ConsistentHistory(t *testing.T) {
 	var prev []byte
 	credits := map[string]int64{}
 	fees := map[string]int64{}
+	fold := aggregates.NewLedger(aggregates.LedgerConfig{})
 	for i, env := range h.Envelopes {
 		if env.Position != uint64(i+1) || !bytes.Equal(env.PrevHash, prev) || !bytes.Equal(env.Hash, events.ChainHash(prev, env)) {
 			t.Fatalf("event %d: position or hash chain broken", i)
@@ -37,6 +42,12 @@ func TestGenerate_ConsistentHistory(t *testing.T) {
 		prev = env.Hash
 		ev, err := events.Decode(env)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if want := aggregates.StreamFor(ev); env.Stream != want {
+			t.Fatalf("%s at %d in stream %q, not %q", env.Type, env.Position, env.Stream, want)
+		}
+		if err := fold.Apply(env); err != nil {
 			t.Fatal(err)
 		}
 		switch e := ev.(type) {
@@ -51,38 +62,112 @@ func TestGenerate_ConsistentHistory(t *testing.T) {
 			t.Errorf("block %s: credits %d + fee %d != reward %d", hash, credits[hash], fees[hash], b.RewardSat)
 		}
 	}
+	// The generator's bookkeeping agrees with the backend's fold of the
+	// stored envelopes (decoded, not the generator's values).
+	n := fold.Networks[h.Network]
+	if len(h.Expected.Miners) != len(h.Miners) {
+		t.Errorf("%d miners registered of %d", len(h.Expected.Miners), len(h.Miners))
+	}
 	for _, m := range h.Expected.Miners {
 		if m.BalanceSat != m.CreditedSat-m.ReversedSat-m.PaidSat {
 			t.Errorf("miner %s: balance %d != %d - %d - %d", m.Address, m.BalanceSat, m.CreditedSat, m.ReversedSat, m.PaidSat)
 		}
+		if m.BalanceSat != n.Balances[m.ID] || m.BalanceSat < 0 {
+			t.Errorf("miner %s: balance %d, the ledger's %d", m.Address, m.BalanceSat, n.Balances[m.ID])
+		}
+		if len(m.Workers) == 0 || n.Miners[m.ID].Accepted != m.Shares {
+			t.Errorf("miner %s: workers %v, %d shares, the ledger's %d", m.Address, m.Workers, m.Shares, n.Miners[m.ID].Accepted)
+		}
+	}
+	statuses := map[string]int{}
+	for id, p := range h.Expected.Payouts {
+		statuses[p.Status]++
+		if got := n.Payouts[id]; got == nil || got.Status != p.Status || got.TxID != p.TxID || got.TotalSat != p.TotalSat {
+			t.Errorf("payout %s: %+v, the ledger's %+v", id, *p, got)
+		}
+	}
+	for _, s := range []string{"confirmed", "failed", "sent"} {
+		if statuses[s] == 0 {
+			t.Errorf("no %s payout: %v", s, statuses)
+		}
+	}
+	if h.Expected.Orphans < 2 || h.Expected.ReversedSat == 0 || h.Expected.FeeReversedSat == 0 || !h.Injected {
+		t.Errorf("orphans %d, reversed %d, fee reversed %d", h.Expected.Orphans, h.Expected.ReversedSat, h.Expected.FeeReversedSat)
 	}
 }
 
-// Appending Writes in order to an empty store reproduces the positions and streams.
-func TestWrites_ReproducePositions(t *testing.T) {
-	ctx := context.Background()
-	h := ledgergen.Generate(ledgergen.Config{Seed: 2, Miners: 3, ChainBlocks: 40})
-	s, err := eventsqlite.Open(ctx, filepath.Join(t.TempDir(), "e.db"))
-	if err != nil {
-		t.Fatal(err)
+// The generator's own ledger is the one a fresh fold of the log gives.
+func TestGenerate_LedgerIsTheFold(t *testing.T) {
+	h := ledgergen.Generate(ledgergen.Config{Seed: 8, Events: 20000, Network: "test"})
+	if len(h.Envelopes) < 20000 {
+		t.Fatalf("%d events, asked for 20000", len(h.Envelopes))
 	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range h.Writes(100) {
-		if _, err := s.Append(ctx, w...); err != nil {
+	fold := aggregates.NewLedger(aggregates.LedgerConfig{})
+	for _, env := range h.Envelopes {
+		if err := fold.Apply(env); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.ReadAll(ctx, 0, len(h.Envelopes)+10)
-	if err != nil || len(got) != len(h.Envelopes) {
-		t.Fatalf("read %d events (%v), want %d", len(got), err, len(h.Envelopes))
+	got, want := h.Ledger.Networks["test"], fold.Networks["test"]
+	if len(got.Balances) != len(want.Balances) || got.PayoutCount != want.PayoutCount || len(got.Blocks) != len(want.Blocks) {
+		t.Fatalf("ledger: %d balances %d payouts %d blocks; fold: %d %d %d", len(got.Balances), got.PayoutCount, len(got.Blocks),
+			len(want.Balances), want.PayoutCount, len(want.Blocks))
 	}
-	for i, e := range got {
-		w := h.Envelopes[i]
-		if e.ID != w.ID || e.Position != w.Position || e.Stream != w.Stream || e.Version != w.Version || e.Type != w.Type {
-			t.Fatalf("event %d: stored %s/%d %s at %d, generated %s/%d %s at %d", i, e.Stream, e.Version, e.Type, e.Position, w.Stream, w.Version, w.Type, w.Position)
+	for id, b := range want.Balances {
+		if got.Balances[id] != b || b < 0 {
+			t.Fatalf("account %s: %d, fold %d", id, got.Balances[id], b)
 		}
+	}
+}
+
+// Every injection finds its opportunity in a default history.
+func TestGenerate_Injections(t *testing.T) {
+	for _, inj := range ledgergen.Injections {
+		h := ledgergen.Generate(ledgergen.Config{Seed: 11, Inject: inj})
+		if !h.Injected {
+			t.Errorf("no opportunity to inject %s", inj)
+		}
+	}
+}
+
+// Appending Writes in order to an empty store reproduces the positions and
+// streams, and so does AppendTo.
+func TestWrites_ReproducePositions(t *testing.T) {
+	ctx := context.Background()
+	h := ledgergen.Generate(ledgergen.Config{Seed: 2, Miners: 3, ChainBlocks: 40})
+	for name, load := range map[string]func(s events.Store) error{
+		"Writes": func(s events.Store) error {
+			for _, w := range h.Writes(100) {
+				if _, err := s.Append(ctx, w...); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		"AppendTo": func(s events.Store) error { return h.AppendTo(ctx, s, 100) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := eventsqlite.Open(ctx, filepath.Join(t.TempDir(), "e.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := load(s); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.ReadAll(ctx, 0, len(h.Envelopes)+10)
+			if err != nil || len(got) != len(h.Envelopes) {
+				t.Fatalf("read %d events (%v), want %d", len(got), err, len(h.Envelopes))
+			}
+			for i, e := range got {
+				w := h.Envelopes[i]
+				if e.ID != w.ID || e.Position != w.Position || e.Stream != w.Stream || e.Version != w.Version || e.Type != w.Type {
+					t.Fatalf("event %d: stored %s/%d %s at %d, generated %s/%d %s at %d", i, e.Stream, e.Version, e.Type, e.Position, w.Stream, w.Version, w.Type, w.Position)
+				}
+			}
+		})
 	}
 }

@@ -1,221 +1,18 @@
-// Package audittest generates event logs for testing and benchmarking the
-// auditor: histories decided by the backend's own rules (the aggregates
-// package: DecideIssueWork, Ledger.CloseRound, DecideDiscover, DecideConfirm,
-// DecideMature with its exact Split, DecideOrphan, DecidePlanPayout and the
-// payout decisions), so that a correct history passes the audit, and the
-// same histories with exactly one kind of violation injected.
-//
-// A history holds miners and workers asking for work, accepted and rejected
-// shares, the chain advancing, pool blocks found and their rounds closed,
-// confirmations, maturity with credits, one block orphaned before maturity
-// (its round carried into the next) and one late reorganisation that
-// orphans a matured block and reverses its credits, and payouts that are
-// sent and confirmed, fail, or halt and get reconciled.
-//
-// internal/ledgergen (the projections' generator) is not used here: it
-// splits rewards by its own rounding rule rather than aggregates.Split, and
-// its late orphans may reverse credits already paid out, so its histories do
-// not pass the audit's split and negative-balance checks.
-package audittest
+package ledgergen
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
 )
-
-// Injection is one kind of violation a history can carry.
-type Injection string
-
-// The violations the generator can inject, each once.
-const (
-	None               Injection = ""
-	OverCredit         Injection = "over_credit"          // a credit 1 sat too large: credits + fee > reward
-	SplitShift         Injection = "split_shift"          // 1 sat moved between two miners' credits
-	RewardMismatch     Injection = "reward_mismatch"      // matured with another reward than discovered
-	CreditAfterOrphan  Injection = "credit_after_orphan"  // a credit for a block orphaned before maturity
-	UnreversedCredit   Injection = "unreversed_credit"    // the late reorg forgets one reversal
-	ReorgWithoutOrphan Injection = "reorg_without_orphan" // the chain replaces a credited block, nothing reversed
-	OverReversal       Injection = "over_reversal"        // a reversal larger than the credit
-	OverPayout         Injection = "over_payout"          // a payout item 1 sat above the balance
-	UnknownWork        Injection = "unknown_work"         // an accepted solution names no issued work
-	WorkOfOtherMiner   Injection = "work_of_other_miner"  // an accepted solution on another miner's work
-	DuplicateBibleHash Injection = "duplicate_bible_hash" // a bible hash accepted twice
-	PayoutWithoutTxID  Injection = "payout_without_txid"  // a payout sent with no transaction id
-	TxIDReused         Injection = "txid_reused"          // two payouts name one transaction
-	PayoutTotal        Injection = "payout_total"         // a payout's total is not the sum of its items
-	SentAfterFailed    Injection = "sent_after_failed"    // a failed payout later recorded as sent
-	WrongStream        Injection = "wrong_stream"         // an event stored in another stream
-)
-
-// Injections lists every injection.
-var Injections = []Injection{
-	OverCredit, SplitShift, RewardMismatch, CreditAfterOrphan, UnreversedCredit, ReorgWithoutOrphan, OverReversal,
-	OverPayout, UnknownWork, WorkOfOtherMiner, DuplicateBibleHash, PayoutWithoutTxID, TxIDReused, PayoutTotal,
-	SentAfterFailed, WrongStream,
-}
-
-// Config shapes a history. Zero fields take defaults.
-type Config struct {
-	Seed    uint64
-	Network string // default "test"
-	Miners  int    // default 8
-	// ChainBlocks the history spans (default 120); with Events set, the
-	// history instead grows until it holds at least Events events.
-	ChainBlocks int
-	Events      int
-	// SharesPerBlock is the mean number of shares per chain block (default 8).
-	SharesPerBlock int
-	// PoolBlockEvery: about one chain block in n is the pool's (default 3).
-	PoolBlockEvery int
-	Maturity       int64 // confirmations to maturity (default 6)
-	PayoutEvery    int   // chain blocks between payout runs (default 10)
-	MinPayoutSat   int64 // default 1 BBP
-	FeeBps         int64 // default 150
-	Inject         Injection
-	Start          time.Time // default 2026-11-01 UTC
-	// Send, if set, really sends each payout the history records as sent
-	// (e.g. through a simulated node's wallet) and returns its transaction
-	// id and network fee; by default both are made up.
-	Send func(network string, items []events.PayoutItem) (txid string, feeSat int64, err error)
-}
-
-func (c Config) withDefaults() Config {
-	if c.Network == "" {
-		c.Network = "test"
-	}
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.Miners, 8)
-	def(&c.ChainBlocks, 120)
-	def(&c.SharesPerBlock, 8)
-	def(&c.PoolBlockEvery, 3)
-	def(&c.PayoutEvery, 10)
-	if c.Maturity <= 0 {
-		c.Maturity = 6
-	}
-	if c.MinPayoutSat <= 0 {
-		c.MinPayoutSat = biblepay.Coin
-	}
-	if c.FeeBps <= 0 {
-		c.FeeBps = 150
-	}
-	if c.Start.IsZero() {
-		c.Start = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	}
-	return c
-}
-
-// Miner is a generated miner.
-type Miner struct {
-	ID      uuid.UUID
-	Address string
-	Workers []string
-}
-
-// History is a generated event log.
-type History struct {
-	Config Config
-	Miners []Miner
-	// Envelopes carry positions, versions and the hash chain as a store
-	// would have written them.
-	Envelopes []events.Envelope
-	// Appends groups the log into the atomic writes the backend made
-	// (expected version Any), in order: appending them to an empty store
-	// reproduces the positions.
-	Appends [][]events.StreamWrite
-	// Injected tells whether the injection found its opportunity.
-	Injected bool
-	// Ledger is the backend's fold of the whole history.
-	Ledger *aggregates.Ledger
-}
-
-// ReadAll serves the history as an event store would (audit.Reader).
-func (h *History) ReadAll(_ context.Context, after uint64, max int) ([]events.Envelope, error) {
-	if after >= uint64(len(h.Envelopes)) {
-		return nil, nil
-	}
-	end := min(int(after)+max, len(h.Envelopes))
-	return h.Envelopes[after:end], nil
-}
-
-// Head is the last position.
-func (h *History) Head(context.Context) (uint64, error) { return uint64(len(h.Envelopes)), nil }
-
-// AppendTo writes the history to a store, one append per backend decision,
-// batched up to perAppend events (0: as decided).
-func (h *History) AppendTo(ctx context.Context, s events.Store, perAppend int) error {
-	var batch []events.StreamWrite
-	n := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		// A stream may appear once per append: merge consecutive writes.
-		merged := make([]events.StreamWrite, 0, len(batch))
-		idx := map[string]int{}
-		for _, w := range batch {
-			if i, ok := idx[w.Stream]; ok {
-				merged[i].Events = append(merged[i].Events, w.Events...)
-				continue
-			}
-			idx[w.Stream] = len(merged)
-			merged = append(merged, events.StreamWrite{Stream: w.Stream, Expected: events.Any, Events: append([]events.NewEvent(nil), w.Events...)})
-		}
-		if _, err := s.Append(ctx, merged...); err != nil {
-			return err
-		}
-		batch, n = nil, 0
-		return nil
-	}
-	for _, ap := range h.Appends {
-		// Merging reorders events across streams, so only decisions whose
-		// streams are all new to the batch join it.
-		if perAppend > 0 && n > 0 && (n+countEvents(ap) > perAppend || sharesStream(batch, ap)) {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		batch = append(batch, ap...)
-		n += countEvents(ap)
-		if perAppend <= 0 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
-}
-
-func countEvents(ws []events.StreamWrite) int {
-	n := 0
-	for _, w := range ws {
-		n += len(w.Events)
-	}
-	return n
-}
-
-func sharesStream(batch, next []events.StreamWrite) bool {
-	for _, a := range batch {
-		for _, b := range next {
-			if a.Stream == b.Stream {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 type gen struct {
 	cfg        Config
@@ -227,50 +24,59 @@ type gen struct {
 	prevHash   []byte
 	now        time.Time
 	height     int64
-	miners     []aggregates.Miner // state of each miner's stream, for DecideIssueWork
+	miners     []aggregates.Miner // state of each miner's stream, for the miner decisions
 	minerIndex map[uuid.UUID]int
 	works      []events.WorkIssued // recent work, for injections
-	bible      []string            // accepted bible hashes
+	bible      []string            // recent accepted bible hashes, for injections
 	pending    []string            // discovered, not matured or orphaned
-	matured    []string
-	orphanAt   string // the block to orphan before maturity
-	reorged    bool
+	young      map[string]bool     // pending blocks that will leave the chain before maturity
+	youngSeen  bool                // a block left the chain young once crediting began
+	workers    [][]string          // each miner's worker names
+	credited   bool                // a block has matured
+	matured    []string            // matured blocks still on the chain
+	reorgs     int
 	halted     []uuid.UUID
 	lastTxID   string
-	failedID   uuid.UUID
 	payouts    int
 	done       map[Injection]bool
 }
 
 // Generate builds a history.
 func Generate(cfg Config) *History {
-	cfg = cfg.withDefaults()
+	cfg = cfg.Defaults()
 	net, ok := biblepay.LookupNetwork(cfg.Network)
 	if !ok {
-		panic(fmt.Sprintf("audittest: unknown network %q", cfg.Network))
+		panic(fmt.Sprintf("ledgergen: unknown network %q", cfg.Network))
 	}
 	g := &gen{
 		cfg: cfg, net: net,
-		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5deece66d)),
-		h:          &History{Config: cfg},
+		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		h:          &History{Config: cfg, Network: cfg.Network},
 		ledger:     aggregates.NewLedger(aggregates.LedgerConfig{}),
 		versions:   map[string]int64{},
 		now:        cfg.Start,
-		height:     1000,
+		height:     100000,
+		young:      map[string]bool{},
 		done:       map[Injection]bool{},
 		minerIndex: map[uuid.UUID]int{},
 	}
 	g.h.Ledger = g.ledger
+	g.h.Expected = Expected{
+		Miners: map[uuid.UUID]*Miner{}, Blocks: map[string]*Block{}, Payouts: map[uuid.UUID]*Payout{},
+		SharesByDay: map[time.Time]int64{}, RejectedByReason: map[string]int64{},
+	}
 	for range cfg.Miners {
 		var pkh [20]byte
 		for j := range pkh {
 			pkh[j] = byte(g.rng.UintN(256))
 		}
 		addr := net.Address(pkh)
-		m := Miner{ID: events.MinerID(cfg.Network, addr), Address: addr, Workers: []string{biblepay.DefaultWorker}}
-		for w := 1; w < 1+g.rng.IntN(3); w++ {
-			m.Workers = append(m.Workers, fmt.Sprintf("rig%02d", w))
+		m := &Miner{ID: events.MinerID(cfg.Network, addr), Address: addr}
+		workers := []string{biblepay.DefaultWorker}
+		for w := 1; w < 1+g.rng.IntN(cfg.WorkersPerMiner); w++ {
+			workers = append(workers, fmt.Sprintf("rig%02d", w))
 		}
+		g.workers = append(g.workers, workers)
 		g.minerIndex[m.ID] = len(g.h.Miners)
 		g.h.Miners = append(g.h.Miners, m)
 		g.miners = append(g.miners, aggregates.Miner{})
@@ -324,10 +130,11 @@ func (g *gen) hex64() string {
 	return string(b)
 }
 
-// emit stores one decision's events atomically: each in the stream
-// aggregates.StreamFor names (or stream, when given, for WrongStream).
+// emit stores one decision's events atomically, each in the stream
+// aggregates.StreamFor names.
 func (g *gen) emit(evs ...events.Event) { g.emitIn("", evs...) }
 
+// emitIn is emit with every event put in stream instead (for WrongStream).
 func (g *gen) emitIn(stream string, evs ...events.Event) {
 	if len(evs) == 0 {
 		return
@@ -340,24 +147,27 @@ func (g *gen) emitIn(stream string, evs ...events.Event) {
 		}
 		data, err := json.Marshal(e)
 		if err != nil {
-			panic(fmt.Sprintf("audittest: encode %s: %v", e.EventType(), err))
+			panic(fmt.Sprintf("ledgergen: encode %s: %v", e.EventType(), err))
 		}
 		ne := events.NewEvent{ID: g.uuid(), Type: e.EventType(), SchemaVersion: events.SchemaVersion, Data: data}
 		v := g.versions[s]
 		g.versions[s] = v + 1
+		pos := uint64(len(g.h.Envelopes) + 1)
 		env := events.Envelope{
-			ID: ne.ID, Stream: s, Version: v, Position: uint64(len(g.h.Envelopes) + 1), Type: ne.Type,
+			ID: ne.ID, Stream: s, Version: v, Position: pos, Type: ne.Type,
 			SchemaVersion: ne.SchemaVersion, RecordedAt: events.Timestamp(g.now), Data: data, PrevHash: g.prevHash,
 		}
 		env.Hash = events.ChainHash(env.PrevHash, env)
 		g.prevHash = env.Hash
 		g.h.Envelopes = append(g.h.Envelopes, env)
-		if err := g.ledger.Apply(env); err != nil {
-			panic(fmt.Sprintf("audittest: fold: %v", err))
-		}
+		// The backend's fold; the event is the one just encoded, so it
+		// need not be decoded again.
+		g.ledger.Position = pos
+		g.ledger.ApplyEvent(pos, e)
 		if i, ok := g.minerIndex[minerOf(e)]; ok {
 			g.miners[i] = g.miners[i].Apply(e)
 		}
+		g.expect(e)
 		if n := len(ap); n > 0 && ap[n-1].Stream == s {
 			ap[n-1].Events = append(ap[n-1].Events, ne)
 		} else {
@@ -385,28 +195,29 @@ func minerOf(e events.Event) uuid.UUID {
 	return uuid.Nil
 }
 
-func must2[T, U any](t T, u U, err error) (T, U) {
-	if err != nil {
-		panic(fmt.Sprintf("audittest: send: %v", err))
-	}
-	return t, u
-}
-
 func must[T any](v T, err error) T {
 	if err != nil {
-		panic(fmt.Sprintf("audittest: a decision failed: %v", err))
+		panic(fmt.Sprintf("ledgergen: a decision failed: %v", err))
 	}
 	return v
+}
+
+func must2[T, U any](t T, u U, err error) (T, U) {
+	if err != nil {
+		panic(fmt.Sprintf("ledgergen: send: %v", err))
+	}
+	return t, u
 }
 
 func (g *gen) network() *aggregates.NetworkLedger { return g.ledger.Network(g.cfg.Network) }
 
 func (g *gen) block(b int) {
-	blockStart := g.cfg.Start.Add(time.Duration(b) * g.net.BlockSpacing)
+	blockStart := g.cfg.Start.Add(time.Duration(b) * g.cfg.Spacing)
 	if g.now.Before(blockStart) {
 		g.now = blockStart
 	}
 	g.shares()
+	g.admin()
 	g.height++
 	hash := g.hex64()
 	g.emit(events.ChainBlockRecorded{Network: g.cfg.Network, Height: g.height, Hash: hash, Time: g.now})
@@ -417,11 +228,21 @@ func (g *gen) block(b int) {
 	if (b+1)%g.cfg.PayoutEvery == 0 {
 		g.payout()
 	}
-	// After a third of the history, now and then, a matured block whose
-	// credits its miners still hold leaves the chain: a late reorganisation.
-	if !g.reorged && b > g.cfg.ChainBlocks/3 && (g.cfg.Events == 0 || len(g.h.Envelopes) > g.cfg.Events/3) {
+	// A matured block whose credits its miners still hold leaves the chain:
+	// a late reorganisation. The first once a third of the history is
+	// written (so even a short history has one), later ones rarely.
+	third := b > g.cfg.ChainBlocks/3
+	if g.cfg.Events > 0 {
+		third = len(g.h.Envelopes) > g.cfg.Events/3
+	}
+	if (g.reorgs == 0 && third) || (g.reorgs > 0 && g.rng.IntN(150) == 0) {
 		g.lateReorg()
 	}
+}
+
+var rejectReasons = []string{
+	events.RejectHighHash, events.RejectStale, events.RejectDuplicate, events.RejectBibleHashWrong,
+	events.RejectNonceTooHigh, events.RejectHighHash,
 }
 
 func (g *gen) shares() {
@@ -430,7 +251,7 @@ func (g *gen) shares() {
 	for range n {
 		i := g.rng.IntN(len(g.h.Miners))
 		m := g.h.Miners[i]
-		worker := m.Workers[g.rng.IntN(len(m.Workers))]
+		worker := g.workers[i][g.rng.IntN(len(g.workers[i]))]
 		target := biblepay.TargetForDifficulty(int64(1000 + g.rng.IntN(9000)))
 		diff := must(biblepay.Difficulty(target))
 		workID := g.uuid()
@@ -442,9 +263,16 @@ func (g *gen) shares() {
 		work := evs[len(evs)-1].(events.WorkIssued)
 		g.works = append(g.works[max(0, len(g.works)-63):], work)
 		solID := g.uuid()
-		if g.rng.IntN(15) == 0 {
+		reject := ""
+		switch {
+		case g.miners[i].Disabled:
+			reject = events.RejectMinerDisabled
+		case g.rng.IntN(20) == 0:
+			reject = rejectReasons[g.rng.IntN(len(rejectReasons))]
+		}
+		if reject != "" {
 			g.emit(events.SolutionRejected{Network: cfg.Network, SolutionID: solID, WorkID: workID, MinerID: m.ID,
-				Address: m.Address, Worker: worker, BibleHash: g.hex64(), Reason: events.RejectHighHash, Detail: "generated", At: g.now})
+				Address: m.Address, Worker: worker, BibleHash: g.hex64(), Reason: reject, Detail: "generated", At: g.now})
 			continue
 		}
 		bible := g.hex64()
@@ -466,6 +294,34 @@ func (g *gen) shares() {
 	}
 }
 
+// admin now and then has the operator disable or enable a miner, change
+// its target, or pause payouts (resumed at the next payout run).
+func (g *gen) admin() {
+	cfg := g.cfg
+	i := g.rng.IntN(len(g.h.Miners))
+	m, st := g.h.Miners[i], g.miners[i]
+	switch g.rng.IntN(200) {
+	case 0:
+		if !st.Registered {
+			return
+		}
+		if st.Disabled {
+			g.emit(must(aggregates.DecideEnableMiner(st, commands.EnableMiner{ID: g.uuid(), Network: cfg.Network, Address: m.Address, At: g.now}))...)
+		} else {
+			g.emit(must(aggregates.DecideDisableMiner(st, commands.DisableMiner{ID: g.uuid(), Network: cfg.Network, Address: m.Address,
+				Reason: "generated abuse", At: g.now}))...)
+		}
+	case 1:
+		if !st.Registered {
+			return
+		}
+		g.emit(must(aggregates.DecideTarget(st, biblepay.TargetForDifficulty(int64(2000+g.rng.IntN(8000))), "vardiff", g.now))...)
+	case 2:
+		g.emit(must(aggregates.DecidePausePayouts(g.network().Schedule, commands.PausePayouts{ID: g.uuid(), Network: cfg.Network,
+			Reason: "maintenance", At: g.now}))...)
+	}
+}
+
 func (g *gen) discover(hash string) {
 	cfg := g.cfg
 	open := g.network().Open
@@ -476,8 +332,12 @@ func (g *gen) discover(hash string) {
 	r := must(g.ledger.CloseRound(events.SchemePROP, d, g.now))
 	g.emit(must(aggregates.DecideDiscover(g.network().Block(hash), d, r))...)
 	g.pending = append(g.pending, hash)
-	if g.orphanAt == "" && len(g.matured) > 0 {
-		g.orphanAt = hash // the first block found once crediting began will be orphaned young
+	// The first block found once crediting began leaves the chain young
+	// (so every history has one), and about one in fifteen others.
+	first := g.credited && !g.youngSeen
+	if first || g.rng.IntN(15) == 0 {
+		g.young[hash] = true
+		g.youngSeen = g.youngSeen || first
 	}
 }
 
@@ -488,11 +348,12 @@ func (g *gen) advance() {
 	for _, hash := range g.pending {
 		b := g.network().Block(hash)
 		conf := g.height - b.Height + 1
-		if hash == g.orphanAt && conf >= 3 {
+		if g.young[hash] && conf >= 3 {
+			delete(g.young, hash)
 			replaced := g.hex64()
 			g.emit(events.ChainBlockRecorded{Network: cfg.Network, Height: b.Height, Hash: replaced, Time: g.now})
 			g.emit(must(aggregates.DecideOrphan(b, replaced, g.now))...)
-			if g.inject(CreditAfterOrphan) && b.Round != nil && len(b.Round.Shares) > 0 {
+			if b.Round != nil && len(b.Round.Shares) > 0 && g.inject(CreditAfterOrphan) {
 				t := b.Round.Shares[0]
 				g.emit(events.MinerCredited{Network: cfg.Network, MinerID: t.MinerID, Address: t.Address, BlockHash: hash,
 					Height: b.Height, RewardSat: b.RewardSat, AmountSat: biblepay.Coin, At: g.now})
@@ -510,7 +371,8 @@ func (g *gen) advance() {
 }
 
 func (g *gen) mature(b aggregates.PoolBlock, conf int64) {
-	evs := must(aggregates.DecideMature(b, conf, aggregates.MaturityPolicy{Maturity: g.cfg.Maturity, FeeBps: g.cfg.FeeBps}, g.now))
+	policy := aggregates.MaturityPolicy{Maturity: g.cfg.Maturity, FeeBps: g.cfg.FeeBps}
+	evs := must(aggregates.DecideMature(b, conf, policy, g.now))
 	var credits []int
 	for i, e := range evs {
 		if _, ok := e.(events.MinerCredited); ok {
@@ -530,14 +392,16 @@ func (g *gen) mature(b aggregates.PoolBlock, conf int64) {
 	case g.inject(RewardMismatch):
 		// Matured and split as if the coinbase paid 1 BBP more than it did.
 		b.RewardSat += biblepay.Coin
-		evs = must(aggregates.DecideMature(b, conf, aggregates.MaturityPolicy{Maturity: g.cfg.Maturity, FeeBps: g.cfg.FeeBps}, g.now))
+		evs = must(aggregates.DecideMature(b, conf, policy, g.now))
 	}
 	g.emit(evs...)
+	g.credited = true
 	g.matured = append(g.matured, b.Hash)
 }
 
-// lateReorg orphans a matured block whose credits every miner still holds
-// in full (so no balance goes negative), reversing them.
+// lateReorg orphans a matured block whose credits every account still holds
+// in full (so no balance goes negative: the backend pays out only what is
+// there), reversing them with DecideOrphan.
 func (g *gen) lateReorg() {
 	n := g.network()
 	for i := len(g.matured) - 1; i >= 0; i-- {
@@ -557,7 +421,8 @@ func (g *gen) lateReorg() {
 		if !covered {
 			continue
 		}
-		g.reorged = true
+		g.matured = append(g.matured[:i], g.matured[i+1:]...)
+		g.reorgs++
 		replaced := g.hex64()
 		g.emit(events.ChainBlockRecorded{Network: g.cfg.Network, Height: b.Height, Hash: replaced, Time: g.now})
 		if g.inject(ReorgWithoutOrphan) {
@@ -577,7 +442,9 @@ func (g *gen) lateReorg() {
 	}
 }
 
-var outcomes = []string{"confirmed", "failed", "halted", "confirmed", "sent"}
+// payoutOutcomes is the cycle of payout fates, so that even a short
+// history has every kind.
+var payoutOutcomes = []string{"confirmed", "failed", "halted", "confirmed", "sent"}
 
 func (g *gen) payout() {
 	cfg := g.cfg
@@ -593,9 +460,14 @@ func (g *gen) payout() {
 		g.lastTxID = evs[0].(events.PayoutSent).TxID
 	}
 	g.halted = nil
+	if n.Schedule.Paused {
+		// The operator resumes; this run is skipped.
+		g.emit(must(aggregates.DecideResumePayouts(n.Schedule, commands.ResumePayouts{ID: g.uuid(), Network: cfg.Network, At: g.now}))...)
+		return
+	}
 	id := aggregates.PayoutID(cfg.Network, n.PayoutCount)
 	evs, err := aggregates.DecidePlanPayout(n.Schedule, n.UnsettledPayouts(), n.PayoutCandidates(),
-		aggregates.PayoutPolicy{MinPayoutSat: cfg.MinPayoutSat, MaxRecipients: 5}, id, g.now)
+		aggregates.PayoutPolicy{MinPayoutSat: cfg.MinPayoutSat, MaxRecipients: cfg.MaxRecipients}, id, g.now)
 	if err != nil {
 		return // nothing to pay
 	}
@@ -609,7 +481,7 @@ func (g *gen) payout() {
 	}
 	g.emit(plan)
 	p := *n.Payouts[id]
-	outcome := outcomes[g.payouts%len(outcomes)]
+	outcome := payoutOutcomes[g.payouts%len(payoutOutcomes)]
 	g.payouts++
 	fee := 2260 * int64(len(plan.Items))
 	switch outcome {
