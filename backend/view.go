@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/events"
@@ -25,25 +26,42 @@ func NewView(cfg aggregates.LedgerConfig) *View {
 	return &View{ledger: aggregates.NewLedger(cfg), moved: make(chan struct{})}
 }
 
-// Run folds every stored event, then follows new ones, until ctx ends.
+// Run folds every stored event, then follows new ones, until ctx ends. A
+// subscription that ends because the store could not be read (a database
+// restart) is resumed from the last folded position after a pause; only a
+// fold error (an event the ledger cannot apply) ends Run.
 func (v *View) Run(ctx context.Context, store events.Store) error {
-	v.mu.Lock()
-	after := v.ledger.Position
-	v.mu.Unlock()
-	err := store.Subscribe(ctx, after, func(_ context.Context, batch []events.Envelope) error {
+	pause := 100 * time.Millisecond
+	for {
 		v.mu.Lock()
-		defer v.mu.Unlock()
-		for _, env := range batch {
-			if err := v.ledger.Apply(env); err != nil {
-				v.err = err
-				return fmt.Errorf("backend: fold %s at %d: %w", env.Type, env.Position, err)
+		after := v.ledger.Position
+		v.mu.Unlock()
+		err := store.Subscribe(ctx, after, func(_ context.Context, batch []events.Envelope) error {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			for _, env := range batch {
+				if err := v.ledger.Apply(env); err != nil {
+					v.err = err
+					return fmt.Errorf("backend: fold %s at %d: %w", env.Type, env.Position, err)
+				}
 			}
+			close(v.moved)
+			v.moved = make(chan struct{})
+			return nil
+		})
+		v.mu.Lock()
+		folded := v.err
+		v.mu.Unlock()
+		if ctx.Err() != nil || folded != nil {
+			return err
 		}
-		close(v.moved)
-		v.moved = make(chan struct{})
-		return nil
-	})
-	return err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
 }
 
 // Read runs f with the ledger locked. f must not keep the pointer.
