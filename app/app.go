@@ -396,7 +396,7 @@ func portOf(addr string) int {
 func (p *Pool) buildFrontend() error {
 	fc := p.cfg.Frontend
 	srvLog := p.log.With("role", "frontend")
-	srv := &pphttp.Server{Logger: srvLog, ShutdownTimeout: 15 * time.Second}
+	srv := &pphttp.Server{Logger: srvLog, ShutdownTimeout: 15 * time.Second, ReadTimeout: fc.ReadTimeout.Duration}
 	// Listen first: the website tells miners the real poolport.
 	poolPort := 0
 	if fc.Listen != "" {
@@ -430,7 +430,7 @@ func (p *Pool) buildFrontend() error {
 		RateLimit:      fc.RatePerMinute,
 		RateWindow:     time.Minute,
 	}
-	wc := web.Config{Networks: map[string]web.Network{}, Logger: p.log.With("role", "website")}
+	wc := web.Config{PoolName: p.cfg.PoolName, Networks: map[string]web.Network{}, Logger: p.log.With("role", "website")}
 	for _, n := range p.cfg.Networks {
 		hc.Networks[n.Name] = pphttp.NetworkConfig{PoolAddress: n.PoolAddress, DefaultTarget: n.DefaultTarget}
 		wc.Networks[n.Name] = web.Network{PoolURL: p.cfg.PoolURL, PoolPort: poolPort, MinPayoutSat: n.MinPayout.Sat(),

@@ -32,6 +32,9 @@ type Server struct {
 	// ShutdownTimeout bounds the wait for requests in flight (solutions
 	// waiting for their confirmation) when the server stops.
 	ShutdownTimeout time.Duration
+	// ReadTimeout bounds how long a client may take to send its request
+	// (default 60 s: a 1 MiB Solution header over a slow line).
+	ReadTimeout time.Duration
 
 	mu        sync.Mutex
 	srv       *http.Server
@@ -108,11 +111,15 @@ func (s *Server) server() *http.Server {
 	defer s.mu.Unlock()
 	if s.srv == nil {
 		cfg := s.Action.Config()
+		readTimeout := s.ReadTimeout
+		if readTimeout <= 0 {
+			readTimeout = 60 * time.Second
+		}
 		s.srv = &http.Server{
 			Handler:           s.Handler(),
 			MaxHeaderBytes:    ServerMaxHeaderBytes(cfg.MaxHeaderBytes),
-			ReadHeaderTimeout: 30 * time.Second, // a 1 MiB Solution over a slow line
-			ReadTimeout:       60 * time.Second,
+			ReadHeaderTimeout: readTimeout,
+			ReadTimeout:       readTimeout,
 			WriteTimeout:      cfg.PublishTimeout + 30*time.Second,
 			IdleTimeout:       30 * time.Second,
 			TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2

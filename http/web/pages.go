@@ -83,6 +83,7 @@ func formatHashrate(h int64) string {
 
 // view is what every page template gets.
 type view struct {
+	PoolName string
 	Network  string
 	Networks []string
 	Title    string
@@ -92,7 +93,7 @@ type view struct {
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	network, _ := r.Context().Value(ctxKey{}).(string)
-	v := view{Network: network, Networks: networkNames(h.cfg.Networks), Title: name, Now: h.cfg.Now().UTC(), Data: data}
+	v := view{PoolName: h.cfg.PoolName, Network: network, Networks: networkNames(h.cfg.Networks), Title: name, Now: h.cfg.Now().UTC(), Data: data}
 	var buf bytes.Buffer
 	if err := h.pages[name].ExecuteTemplate(&buf, "base", v); err != nil {
 		h.log.ErrorContext(r.Context(), "web: render", "page", name, "err", err)

@@ -92,6 +92,8 @@ type Network struct {
 
 // Config configures the website.
 type Config struct {
+	// PoolName is shown in every page's title and header (default "Purepool").
+	PoolName string
 	// Networks served, by the wallet's NetworkID (main, test, regtest).
 	Networks map[string]Network
 	// DefaultNetwork is where / redirects; default "main" if served, else
@@ -152,6 +154,9 @@ func NewHandler(cfg Config, reader Reader) (*Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.PoolName == "" {
+		cfg.PoolName = "Purepool"
 	}
 	if cfg.EventPoll <= 0 {
 		cfg.EventPoll = 2 * time.Second
