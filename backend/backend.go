@@ -158,9 +158,19 @@ func (n NetworkConfig) withDefaults() (NetworkConfig, error) {
 // Config configures a Backend.
 type Config struct {
 	Networks []NetworkConfig
-	// WorkWait is how long after ReceivedAt a solution whose work is not
-	// recorded yet is retried before it is rejected UNKNOWN_WORK (default 1 min).
+	// WorkWait is how long a solution whose work is not recorded yet is
+	// retried before it is rejected UNKNOWN_WORK (default 1 min). It counts
+	// from when this backend first found the work missing, not from the
+	// frontend's ReceivedAt, so a command queue that lags (heavy load, a
+	// backend restart) does not turn honest shares into rejections.
 	WorkWait time.Duration
+	// WorkCacheAge is how long a recorded work stays in memory after it was
+	// recorded or last used (default WorkWait + the longer of 10 min, the
+	// time a wallet mines on one work, and the stale window of the slowest
+	// network). Older works are read again from their streams.
+	WorkCacheAge time.Duration
+	// WorkCacheMax bounds the works held in memory (default 200,000).
+	WorkCacheMax int
 	// FinderShareWait is how long the chain follower holds back a pool block
 	// whose winning share is not stored yet (the node can see the block
 	// before the pool has handled the share), so that the round it closes
@@ -170,8 +180,9 @@ type Config struct {
 	MaxBlockHex int
 	// PollInterval is the chain follower's period (default 5 s).
 	PollInterval time.Duration
-	// BatchAppends is the most shares stored per append by the group commit
-	// of the SubmitSolution handler (default 64; 1 appends each on its own).
+	// BatchAppends is the most commands stored per append by the group
+	// commit of the SubmitSolution and IssueWork handlers (default 64; 1
+	// appends each on its own).
 	BatchAppends int
 	// Locker serialises singleton jobs across backends (default: in-process only).
 	Locker Locker
@@ -190,7 +201,8 @@ type Backend struct {
 	locker Locker
 
 	miners *cache[minerEntry]
-	works  *cache[events.WorkIssued]
+	works  *workCache
+	waits  *workWaits
 	pinfo  map[string]*pinfoCache
 
 	payMu map[string]*sync.Mutex // one payout cycle per network in this process
@@ -242,7 +254,7 @@ func New(store events.Store, cfg Config) (*Backend, error) {
 	b := &Backend{
 		store: store, cfg: cfg, nets: map[string]*NetworkConfig{}, log: cfg.Logger,
 		now:    func() time.Time { return cfg.Now().UTC() },
-		locker: cfg.Locker, miners: newCache[minerEntry](100_000), works: newCache[events.WorkIssued](1_000_000),
+		locker: cfg.Locker, miners: newCache[minerEntry](100_000), waits: newWorkWaits(2 * cfg.WorkWait),
 		payMu: map[string]*sync.Mutex{}, pinfo: map[string]*pinfoCache{}, checks: map[string]*shareCheckGroup{},
 	}
 	lc := aggregates.LedgerConfig{PPLNSWindow: map[string]int{}}
@@ -262,11 +274,27 @@ func New(store events.Store, cfg Config) (*Backend, error) {
 		}
 		lc.PPLNSWindow[n.Name] = n.PPLNSWindow
 	}
+	if cfg.WorkCacheAge <= 0 {
+		cfg.WorkCacheAge = cfg.WorkWait + walletWorkLifetime
+		for _, n := range b.nets {
+			stale := time.Duration(n.StaleTolerance+1) * biblepay.Networks[n.Name].BlockSpacing
+			cfg.WorkCacheAge = max(cfg.WorkCacheAge, cfg.WorkWait+stale)
+		}
+	}
+	if cfg.WorkCacheMax <= 0 {
+		cfg.WorkCacheMax = 200_000
+	}
+	b.cfg = cfg
+	b.works = newWorkCache(cfg.WorkCacheAge, cfg.WorkCacheMax)
 	b.view = NewView(lc)
 	b.group = newGroupAppender(store, cfg.BatchAppends)
 	b.Handlers = newHandlers(b)
 	return b, nil
 }
+
+// walletWorkLifetime is about how long a wallet mines on one work: it
+// forces new work after 7 min and submits its share within ~15 s (spec §1.6).
+const walletWorkLifetime = 10 * time.Minute
 
 // View is the backend's in-memory ledger.
 func (b *Backend) View() *View { return b.view }

@@ -121,6 +121,7 @@ func (b *Backend) noteMinerWrite(id uuid.UUID, before minerEntry, evs []events.E
 }
 
 // decideMiner runs a miner decision with reload-and-retry on conflicts.
+// The write goes through the group commit (IssueWork is as hot as shares).
 func (b *Backend) decideMiner(ctx context.Context, cmdID, minerID uuid.UUID, decide func(aggregates.Miner) ([]events.Event, error), otherStreams events.ExpectedVersion) ([]events.Event, error) {
 	stream := events.StreamMiner(minerID)
 	for attempt := range maxAttempts {
@@ -132,7 +133,7 @@ func (b *Backend) decideMiner(ctx context.Context, cmdID, minerID uuid.UUID, dec
 		if err != nil {
 			return nil, err
 		}
-		_, err = appendDecided(ctx, b.store, cmdID.String(), metaOf(cmdID), evs, func(s string) events.ExpectedVersion {
+		err = b.appendGrouped(ctx, cmdID.String(), metaOf(cmdID), evs, func(s string) events.ExpectedVersion {
 			if s == stream {
 				return expectedFor(m.version)
 			}
@@ -163,8 +164,8 @@ func (h IssueWorkHandler) Handle(ctx context.Context, c commands.IssueWork) erro
 	evs, err := h.b.decideMiner(ctx, c.ID, c.MinerID, func(m aggregates.Miner) ([]events.Event, error) {
 		// A work stream that exists already holds this command's work (a
 		// redelivery: the append will be a duplicate) or another's.
-		if w, ok := h.b.works.get(c.WorkID.String()); ok && w.MinerID != c.MinerID {
-			return nil, fmt.Errorf("%w: work id %s was issued to miner %s", aggregates.ErrInvalid, c.WorkID, w.MinerID)
+		if w, ok := h.b.works.get(c.WorkID, h.b.now()); ok && w.miner != c.MinerID {
+			return nil, fmt.Errorf("%w: work id %s was issued to miner %s", aggregates.ErrInvalid, c.WorkID, w.miner)
 		}
 		return aggregates.DecideIssueWork(m, c)
 	}, events.NoStream)
@@ -179,7 +180,7 @@ func (h IssueWorkHandler) Handle(ctx context.Context, c commands.IssueWork) erro
 	}
 	for _, e := range evs {
 		if w, ok := e.(events.WorkIssued); ok {
-			h.b.works.put(w.WorkID.String(), w)
+			h.b.works.put(w.WorkID, refOf(w), h.b.now())
 		}
 	}
 	return nil

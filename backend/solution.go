@@ -25,6 +25,14 @@ type SubmitSolutionHandler struct{ b *Backend }
 // worker's registration are one atomic append. A redelivered command finds
 // its solution stream written and stops there.
 func (h SubmitSolutionHandler) Handle(ctx context.Context, c commands.SubmitSolution) error {
+	err := h.handle(ctx, c)
+	if err == nil || commands.IsPermanent(err) || errors.Is(err, aggregates.ErrInvalid) {
+		h.b.waits.done(c.ID) // handled for good: no redelivery will wait on
+	}
+	return err
+}
+
+func (h SubmitSolutionHandler) handle(ctx context.Context, c commands.SubmitSolution) error {
 	b := h.b
 	net, ok := b.network(c.Network)
 	if !ok {
@@ -38,6 +46,7 @@ func (h SubmitSolutionHandler) Handle(ctx context.Context, c commands.SubmitSolu
 	// malformed one is rejected by the aggregate without any lookup.
 	sol, perr := biblepay.ParseSolution(c.Solution, b.cfg.MaxBlockHex)
 	var minerVersion int64 = -1
+	var workDeadline time.Time
 	for attempt := range maxAttempts {
 		fresh := attempt > 0
 		if fresh {
@@ -51,12 +60,12 @@ func (h SubmitSolutionHandler) Handle(ctx context.Context, c commands.SubmitSolu
 			check.BibleHashTakenBy = takenBy
 		}
 		if perr == nil {
-			w, err := b.loadWork(ctx, sol.WorkID, c, net)
+			w, deadline, err := b.loadWork(ctx, sol.WorkID, c.ID)
 			if err != nil {
 				return err
 			}
-			check.Work = w
-			check.WorkWaitOver = w == nil && !b.now().Before(c.ReceivedAt.Add(b.cfg.WorkWait))
+			check.Work, workDeadline = w, deadline
+			check.WorkWaitOver = w == nil && !b.now().Before(deadline)
 			m, err := b.loadMiner(ctx, c.MinerID, fresh)
 			if err != nil {
 				return err
@@ -73,7 +82,7 @@ func (h SubmitSolutionHandler) Handle(ctx context.Context, c commands.SubmitSolu
 			evs, err = aggregates.DecideSolution(check)
 		}
 		if errors.Is(err, aggregates.ErrWorkNotYetKnown) {
-			return fmt.Errorf("backend: solution %s: %w (retrying until %s)", c.ID, err, c.ReceivedAt.Add(b.cfg.WorkWait).Format(time.RFC3339))
+			return fmt.Errorf("backend: solution %s: %w (retrying until %s)", c.ID, err, workDeadline.Format(time.RFC3339))
 		}
 		if err != nil {
 			return err
@@ -136,41 +145,47 @@ func (b *Backend) solutionRecorded(ctx context.Context, id uuid.UUID, network, b
 // workPoll is how often a handler looks again for work not yet recorded.
 const workPoll = 50 * time.Millisecond
 
-// loadWork returns the recorded work of a share, or nil. When it is not
-// recorded yet and the wait is not over, it keeps looking for a while
-// within this delivery (a quarter of WorkWait at most), so that a bus that
-// redelivers at once does not burn its delivery limit before the deadline.
-func (b *Backend) loadWork(ctx context.Context, workID uuid.UUID, c commands.SubmitSolution, _ *NetworkConfig) (*events.WorkIssued, error) {
-	key := workID.String()
-	if w, ok := b.works.get(key); ok {
-		return &w, nil
+// loadWork returns the recorded work of a share, or nil and until when
+// the backend waits for it: WorkWait from when this backend first found it
+// missing for this command (see workWaits). While the work is missing and
+// the wait is not over, it keeps looking within this delivery (a quarter
+// of WorkWait at most), so that a bus that redelivers at once does not burn
+// its delivery limit before the deadline.
+func (b *Backend) loadWork(ctx context.Context, workID, cmdID uuid.UUID) (*events.WorkIssued, time.Time, error) {
+	if r, ok := b.works.get(workID, b.now()); ok {
+		return r.issued(workID), time.Time{}, nil
 	}
-	deadline := c.ReceivedAt.Add(b.cfg.WorkWait)
-	stopLooking := b.now().Add(b.cfg.WorkWait / 4)
+	deadline := b.waits.start(cmdID, b.now()).Add(b.cfg.WorkWait)
+	// The look within a delivery is bounded by the monotonic clock: it is
+	// how long this consumer holds the message, not a fact of the ledger.
+	stopLooking := time.Now().Add(b.cfg.WorkWait / 4)
 	for {
+		if r, ok := b.works.get(workID, b.now()); ok { // recorded by this backend meanwhile
+			return r.issued(workID), deadline, nil
+		}
 		envs, err := b.store.ReadStream(ctx, events.StreamWork(workID), 0, 1)
 		if err != nil {
-			return nil, err
+			return nil, deadline, err
 		}
 		if len(envs) > 0 {
 			e, err := events.Decode(envs[0])
 			if err != nil {
-				return nil, err
+				return nil, deadline, err
 			}
 			w, ok := e.(events.WorkIssued)
 			if !ok {
-				return nil, fmt.Errorf("backend: %s holds a %s", envs[0].Stream, envs[0].Type)
+				return nil, deadline, fmt.Errorf("backend: %s holds a %s", envs[0].Stream, envs[0].Type)
 			}
-			b.works.put(key, w)
-			return &w, nil
+			r := refOf(w)
+			b.works.put(workID, r, b.now())
+			return r.issued(workID), deadline, nil
 		}
-		now := b.now()
-		if !now.Before(deadline) || !now.Before(stopLooking) {
-			return nil, nil
+		if !b.now().Before(deadline) || !time.Now().Before(stopLooking) {
+			return nil, deadline, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, deadline, ctx.Err()
 		case <-time.After(workPoll):
 		}
 	}
@@ -271,8 +286,21 @@ func coinbaseFact(f *aggregates.SolutionFacts, cb *rpcclient.HexBlockCoinbase, e
 	return nil
 }
 
-// appendShare stores a share's write through the group commit when it runs
-// (Run starts it), or directly.
+// appendGrouped stores a command's decided events atomically, through the
+// group commit when it runs, with event ids derived from key.
+func (b *Backend) appendGrouped(ctx context.Context, key string, meta events.Metadata, evs []events.Event, expect func(string) events.ExpectedVersion) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	writes, err := plan(key, meta, evs, expect)
+	if err != nil {
+		return err
+	}
+	return b.appendShare(ctx, writes)
+}
+
+// appendShare stores a command's write through the group commit when it
+// runs (Run starts it), or directly.
 func (b *Backend) appendShare(ctx context.Context, writes []events.StreamWrite) error {
 	if b.cfg.BatchAppends > 1 && b.groupRunning.Load() {
 		return b.group.Append(ctx, writes)
