@@ -230,8 +230,8 @@ func parseCompactMetadata(b []byte) (m events.Metadata, ok bool) {
 		}
 		rest = rest[1:]
 		val, ok := quoted()
-		if !ok || !utf8.Valid(val) {
-			return m, false
+		if !ok || !utf8.Valid(val) || hasControl(val) {
+			return m, false // JSON forbids raw control characters in strings: let encoding/json refuse them
 		}
 		switch string(key) {
 		case "command_id":
@@ -251,6 +251,16 @@ func parseCompactMetadata(b []byte) (m events.Metadata, ok bool) {
 		}
 	}
 	return m, true
+}
+
+// hasControl reports whether b holds a byte JSON allows in a string only escaped.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // NilIfEmpty makes an empty byte slice nil, so envelopes read back compare
