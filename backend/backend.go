@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/events"
@@ -171,6 +173,12 @@ type Config struct {
 	WorkCacheAge time.Duration
 	// WorkCacheMax bounds the works held in memory (default 200,000).
 	WorkCacheMax int
+	// ResendGrace is how long a payout that an earlier process planned but
+	// never recorded a send for is left alone before it is looked up again
+	// and sent (default 10 s): the process may have died with its sendmany
+	// in flight, and the node may still be executing it. Payouts planned by
+	// this process do not wait: its sends are synchronous.
+	ResendGrace time.Duration
 	// FinderShareWait is how long the chain follower holds back a pool block
 	// whose winning share is not stored yet (the node can see the block
 	// before the pool has handled the share), so that the round it closes
@@ -217,6 +225,13 @@ type Backend struct {
 	// of the ledger).
 	heldBackMu sync.Mutex
 	heldBack   map[string]time.Time
+
+	// plannedHere are the payouts this process planned; orphanSeen is when
+	// it first saw an unsettled payout of an earlier process (monotonic
+	// wall time, like heldBack: waits, not facts of the ledger).
+	payoutsMu   sync.Mutex
+	plannedHere map[uuid.UUID]bool
+	orphanSeen  map[uuid.UUID]time.Time
 
 	// Handlers lists what the backend does on each command.
 	Handlers Handlers

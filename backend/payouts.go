@@ -93,8 +93,48 @@ func (b *Backend) PayoutCycle(ctx context.Context, network string) error {
 	if err := b.view.WaitForAppend(ctx, res); err != nil {
 		return err
 	}
+	b.markPlannedHere(planned.PayoutID)
 	b.log.Info("payout planned", "network", network, "payout", planned.PayoutID, "recipients", len(planned.Items), "total_sat", planned.TotalSat)
 	return b.send(ctx, net, aggregates.Payout{}.Apply(planned))
+}
+
+// markPlannedHere records that this process planned a payout (and so sends
+// it itself, synchronously).
+func (b *Backend) markPlannedHere(id uuid.UUID) {
+	b.payoutsMu.Lock()
+	defer b.payoutsMu.Unlock()
+	if b.plannedHere == nil {
+		b.plannedHere = map[uuid.UUID]bool{}
+	}
+	b.plannedHere[id] = true
+}
+
+func (b *Backend) resendGrace() time.Duration {
+	if b.cfg.ResendGrace > 0 {
+		return b.cfg.ResendGrace
+	}
+	return 10 * time.Second
+}
+
+// waitBeforeResend reports whether a planned payout that is not in the
+// wallet must not be sent yet: it was planned by an earlier process (which
+// may have died with its sendmany still executing in the node), and
+// ResendGrace has not passed since this process first saw it unsettled.
+func (b *Backend) waitBeforeResend(id uuid.UUID) bool {
+	b.payoutsMu.Lock()
+	defer b.payoutsMu.Unlock()
+	if b.plannedHere[id] {
+		return false
+	}
+	if b.orphanSeen == nil {
+		b.orphanSeen = map[uuid.UUID]time.Time{}
+	}
+	first, ok := b.orphanSeen[id]
+	if !ok {
+		b.orphanSeen[id] = time.Now()
+		return true
+	}
+	return time.Since(first) < b.resendGrace()
 }
 
 // payoutState reads a payout's state and stream version from the store.
@@ -280,6 +320,9 @@ func (b *Backend) settle(ctx context.Context, net *NetworkConfig) error {
 			}); err != nil {
 				return err
 			}
+		case p.Status == aggregates.PayoutPlanned && b.waitBeforeResend(id):
+			b.log.Warn("payout planned by an earlier process and not in the wallet; waiting in case its send is still being executed",
+				"network", net.Name, "payout", id, "grace", b.resendGrace())
 		case p.Status == aggregates.PayoutPlanned:
 			b.log.Warn("payout planned but never sent (crash?); not in the wallet, sending it now", "network", net.Name, "payout", id)
 			if err := b.send(ctx, net, p); err != nil {

@@ -278,7 +278,7 @@ func TestPayoutCrashAtEveryStep(t *testing.T) {
 			// Restart: a new backend folds the log and runs the payer.
 			nc := backend.NetworkConfig{Name: network, PoolAddress: h.pool, Node: h.node, Maturity: 5, FollowFrom: 1,
 				MinPayoutSat: 1, PayoutConfirmations: 1, FeeBps: 100}
-			b2, err := backend.New(store, backend.Config{Networks: []backend.NetworkConfig{nc}, Logger: quietLogger()})
+			b2, err := backend.New(store, backend.Config{Networks: []backend.NetworkConfig{nc}, Logger: quietLogger(), ResendGrace: time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,6 +288,7 @@ func TestPayoutCrashAtEveryStep(t *testing.T) {
 				if err := h.cycle(); err != nil {
 					t.Fatal(err)
 				}
+				time.Sleep(5 * time.Millisecond) // past ResendGrace
 			}
 			var paid int64
 			for _, p := range h.payouts() {
@@ -326,4 +327,67 @@ func TestPauseResumeAndTrigger(t *testing.T) {
 		t.Fatalf("after resume %+v", ps)
 	}
 	h.checkNeverTwice()
+}
+
+// TestResendWaitsForAnInFlightSend: a payer dies with its sendmany still
+// being executed by the node. The restarted payer must not send again at
+// once: it waits ResendGrace, finds the late transaction in the wallet and
+// records it, so the miners are paid once.
+func TestResendWaitsForAnInFlightSend(t *testing.T) {
+	store := newSQLiteStore(t)
+	h := newHarness(t, store, nil)
+	h.startView()
+	h.credited()
+	crashpoint.SetHook(func(name string) {
+		if name == crashpoint.PayoutBeforeSend {
+			panic(crash{name})
+		}
+	})
+	func() {
+		defer func() { recover() }()
+		h.cycle()
+	}()
+	crashpoint.SetHook(nil)
+	h.stop()
+	planned := h.payouts()
+	if len(planned) != 1 || planned[0].Status != aggregates.PayoutPlanned {
+		t.Fatalf("after the crash: %+v", planned)
+	}
+
+	nc := backend.NetworkConfig{Name: network, PoolAddress: h.pool, Node: h.node, Maturity: 5, FollowFrom: 1,
+		MinPayoutSat: 1, PayoutConfirmations: 1, FeeBps: 100}
+	b2, err := backend.New(store, backend.Config{Networks: []backend.NetworkConfig{nc}, Logger: quietLogger(), ResendGrace: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.b = b2
+	h.startView()
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.walletSends()); n != 0 {
+		t.Fatalf("the restarted payer sent at once (%d sends) although the dead one's send may be in flight", n)
+	}
+	// The dead process's request is executed by the node only now.
+	p := planned[0]
+	amounts := map[string]int64{}
+	var subtract []string
+	for _, it := range p.Items {
+		amounts[it.Address] += it.AmountSat
+		subtract = append(subtract, it.Address)
+	}
+	if _, err := h.node.SendMany(context.Background(), amounts, 1, p.ID.String(), subtract); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.payouts(); got[0].Status != aggregates.PayoutSent {
+		t.Fatalf("late send not recorded: %+v", got[0])
+	}
+	h.checkNeverTwice()
+	if n := len(h.walletSends()); n != 1 {
+		t.Fatalf("%d wallet sends, want 1", n)
+	}
 }

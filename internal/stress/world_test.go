@@ -298,7 +298,7 @@ func (w *world) startBackend(crash string, n int) *proc {
 		"--poll-interval", "100ms", "--log-format", "text",
 		// The seeded pool blocks have no winning share in the ledger: do
 		// not hold them back waiting for one.
-		"--finder-share-wait", "0")
+		"--finder-share-wait", "0", "--payout-resend-grace", "1s")
 	cmd.Env = append(os.Environ(), "PUREPOOL_CRASHPOINT="+crash)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
