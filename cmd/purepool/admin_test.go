@@ -25,7 +25,7 @@ func TestAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() }) // after the topology is deleted (cleanups run last-in first-out)
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,11 @@ func TestAdmin(t *testing.T) {
 	if err := rabbitmq.DeclareTopology(ch, top); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = rabbitmq.DeleteTopology(ch, top) })
+	t.Cleanup(func() {
+		if err := rabbitmq.DeleteTopology(ch, top); err != nil {
+			t.Errorf("delete topology: %v", err)
+		}
+	})
 
 	const miner = "B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTH"
 	payout := "0b8c1c3e-3f2a-4c55-9a59-6bb0a7d2e9f1"
