@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -47,24 +46,9 @@ func (s *Store) Subscribe(ctx context.Context, after uint64, handle func(context
 
 	pos := after
 	for {
-		for {
-			page, err := s.ReadAll(ctx, pos, pageSize)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("postgres: subscribe: %w", err)
-			}
-			if len(page) == 0 {
-				break
-			}
-			if err := handle(ctx, page); err != nil {
-				return err
-			}
-			pos = page[len(page)-1].Position
-			if len(page) < pageSize {
-				break
-			}
+		var err error
+		if pos, err = events.CatchUp(ctx, s.ReadAll, pos, pageSize, handle); err != nil {
+			return err // the handler's error as it is, or the read error wrapped
 		}
 		select {
 		case <-ctx.Done():

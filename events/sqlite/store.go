@@ -332,24 +332,9 @@ func (s *Store) Subscribe(ctx context.Context, after uint64, handle func(context
 		// Take the wake-up channel before reading, so an append that
 		// commits after the read below still wakes this loop.
 		woken := s.woken()
-		for {
-			page, err := s.ReadAll(ctx, pos, pageSize)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("sqlite: subscribe: %w", err)
-			}
-			if len(page) == 0 {
-				break
-			}
-			if err := handle(ctx, page); err != nil {
-				return err
-			}
-			pos = page[len(page)-1].Position
-			if len(page) < pageSize {
-				break
-			}
+		var err error
+		if pos, err = events.CatchUp(ctx, s.ReadAll, pos, pageSize, handle); err != nil {
+			return err // the handler's error as it is, or the read error wrapped
 		}
 		timer.Reset(poll)
 		select {
