@@ -595,13 +595,16 @@ func TestStoreSurvivesServerRestart(t *testing.T) {
 	if err := fake.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	// gRPC backs off between reconnects (1 s base, growing, with jitter), so
+	// the first calls after the restart may still fail fast: poll until the
+	// context's deadline rather than for a fixed second.
 	var got []events.Envelope
 	var err error
-	for i := 0; i < 20; i++ {
+	for ctx.Err() == nil {
 		if got, err = s.ReadStream(ctx, "r", 0, 10); err == nil {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after restart: %v, %v", got, err)
