@@ -101,6 +101,8 @@ func StreamFor(e events.Event) string {
 		return events.StreamPayout(e.PayoutID)
 	case events.PayoutHalted:
 		return events.StreamPayout(e.PayoutID)
+	case events.PayoutConflicted:
+		return events.StreamPayout(e.PayoutID)
 	case events.PayoutsPaused:
 		return events.StreamPayoutSchedule(e.Network)
 	case events.PayoutsResumed:

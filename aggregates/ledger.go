@@ -277,6 +277,17 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 			}
 		}
 		delete(n.Unsettled, e.PayoutID)
+	case events.PayoutConflicted:
+		// The transaction will never pay: what was counted as paid goes
+		// back to the balances, to be paid by a later payout.
+		n := l.Network(e.Network)
+		if p, ok := n.Payouts[e.PayoutID]; ok && (p.Status == PayoutSent || p.Status == PayoutConfirmed) {
+			*p = p.Apply(e)
+			for _, it := range p.Items {
+				n.Paid[it.MinerID] -= it.AmountSat
+				n.Balances[it.MinerID] += it.AmountSat
+			}
+		}
 	case events.PayoutHalted:
 		n := l.Network(e.Network)
 		if p, ok := n.Payouts[e.PayoutID]; ok {

@@ -130,6 +130,17 @@ func TestLedgerRoundsCarryAndBalances(t *testing.T) {
 	if n.Paid[uid("b")] != 742 || n.Balances[uid("b")] != 0 {
 		t.Fatalf("paid %v balances %v", n.Paid, n.Balances)
 	}
+	// Its transaction is double spent: nothing was paid, the money is owed
+	// again and a new payout may be planned.
+	f.add(events.PayoutConflicted{Network: "main", PayoutID: p1.PayoutID, TxID: "tx"})
+	if n.Paid[uid("b")] != 0 || n.Balances[uid("b")] != 742 || len(n.UnsettledPayouts()) != 0 {
+		t.Fatalf("after the conflict: paid %v balances %v", n.Paid, n.Balances)
+	}
+	p2 := plan(n.PayoutCount)
+	f.add(events.PayoutSent{Network: "main", PayoutID: p2.PayoutID, TxID: "tx2"})
+	if p2.TotalSat != 990 || n.Paid[uid("b")] != 742 || n.Balances[uid("b")] != 0 {
+		t.Fatalf("repaid %+v: paid %v balances %v", p2, n.Paid, n.Balances)
+	}
 	// A late reorganisation after payout leaves a debt the backend must flag.
 	evs, _ = aggregates.DecideOrphan(n.Block("h1"), "x", t0)
 	f.add(evs...)

@@ -21,6 +21,9 @@ const (
 	PayoutFailed    = "failed"
 	PayoutHalted    = "halted"
 	PayoutConfirmed = "confirmed"
+	// PayoutConflicted: its transaction can no longer confirm; nothing was
+	// paid and the amounts went back to the balances.
+	PayoutConflicted = "conflicted"
 )
 
 // Payout is the state of a payout-{id} stream.
@@ -35,9 +38,14 @@ type Payout struct {
 	Reason   string
 }
 
-// Settled reports a payout whose outcome is known (sent, confirmed or failed).
+// Settled reports a payout whose outcome is known (sent, confirmed, failed
+// or conflicted).
 func (p Payout) Settled() bool {
-	return p.Status == PayoutSent || p.Status == PayoutConfirmed || p.Status == PayoutFailed
+	switch p.Status {
+	case PayoutSent, PayoutConfirmed, PayoutFailed, PayoutConflicted:
+		return true
+	}
+	return false
 }
 
 // Apply folds one event of the payout's stream.
@@ -53,6 +61,8 @@ func (p Payout) Apply(e events.Event) Payout {
 		p.Status, p.Reason = PayoutHalted, e.Reason
 	case events.PayoutConfirmed:
 		p.Status = PayoutConfirmed
+	case events.PayoutConflicted:
+		p.Status, p.Reason = PayoutConflicted, e.Reason
 	}
 	return p
 }
@@ -140,6 +150,8 @@ func DecidePayoutSent(p Payout, txid string, feeSat int64, reconciled bool, at t
 		return nil, fmt.Errorf("%w: payout %s was sent in %s, not %s", ErrConflict, p.ID, p.TxID, txid)
 	case PayoutFailed:
 		return nil, fmt.Errorf("%w: payout %s was recorded as failed, yet %s pays it", ErrConflict, p.ID, txid)
+	case PayoutConflicted:
+		return nil, fmt.Errorf("%w: payout %s was recorded as conflicted, yet %s pays it", ErrConflict, p.ID, txid)
 	}
 	return nil, fmt.Errorf("%w: payout %s was never planned", ErrConflict, p.ID)
 }
@@ -151,7 +163,7 @@ func DecidePayoutFailed(p Payout, reason string, reconciled bool, at time.Time) 
 		return []events.Event{events.PayoutFailed{Network: p.Network, PayoutID: p.ID, Reason: reason, Reconciled: reconciled, At: at}}, nil
 	case PayoutFailed:
 		return nil, nil
-	case PayoutSent, PayoutConfirmed:
+	case PayoutSent, PayoutConfirmed, PayoutConflicted:
 		return nil, fmt.Errorf("%w: payout %s was sent in %s", ErrConflict, p.ID, p.TxID)
 	}
 	return nil, fmt.Errorf("%w: payout %s was never planned", ErrConflict, p.ID)
@@ -177,6 +189,30 @@ func DecidePayoutConfirmed(p Payout, confirmations int64, at time.Time) ([]event
 		return []events.Event{events.PayoutConfirmed{Network: p.Network, PayoutID: p.ID, TxID: p.TxID, Confirmations: confirmations, At: at}}, nil
 	case PayoutConfirmed:
 		return nil, nil
+	}
+	return nil, fmt.Errorf("%w: payout %s is %q, not sent", ErrConflict, p.ID, p.Status)
+}
+
+// DecidePayoutConflicted records that a sent payout's transaction can no
+// longer confirm (the chain spends its inputs), which returns the amounts to
+// the balances. The caller has made sure the conflict is buried deep enough
+// not to be undone. Only the transaction the payout was sent in can be
+// conflicted; recording it again changes nothing. A confirmed payout can
+// still be conflicted by a reorganisation deeper than its confirmations.
+func DecidePayoutConflicted(p Payout, txid string, conflicts []string, reason string, at time.Time) ([]events.Event, error) {
+	switch p.Status {
+	case PayoutSent, PayoutConfirmed:
+		if txid != p.TxID {
+			return nil, fmt.Errorf("%w: payout %s was sent in %s, not %s", ErrConflict, p.ID, p.TxID, txid)
+		}
+		return []events.Event{events.PayoutConflicted{Network: p.Network, PayoutID: p.ID, TxID: txid, Conflicts: conflicts, Reason: reason, At: at}}, nil
+	case PayoutConflicted:
+		if txid == p.TxID {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: payout %s was sent in %s, not %s", ErrConflict, p.ID, p.TxID, txid)
+	case PayoutNone:
+		return nil, fmt.Errorf("%w: payout %s was never planned", ErrConflict, p.ID)
 	}
 	return nil, fmt.Errorf("%w: payout %s is %q, not sent", ErrConflict, p.ID, p.Status)
 }

@@ -49,6 +49,7 @@ func TestPayoutTransitions(t *testing.T) {
 	failed := planned.Apply(events.PayoutFailed{})
 	halted := planned.Apply(events.PayoutHalted{})
 	confirmed := sent.Apply(events.PayoutConfirmed{})
+	conflicted := sent.Apply(events.PayoutConflicted{TxID: "tx1"})
 	none := aggregates.Payout{ID: uid("p")}
 	type dec func(aggregates.Payout) ([]events.Event, error)
 	send := func(tx string) dec {
@@ -61,6 +62,11 @@ func TestPayoutTransitions(t *testing.T) {
 	}
 	halt := func(p aggregates.Payout) ([]events.Event, error) { return aggregates.DecidePayoutHalted(p, "x", t0) }
 	confirm := func(p aggregates.Payout) ([]events.Event, error) { return aggregates.DecidePayoutConfirmed(p, 3, t0) }
+	conflict := func(tx string) dec {
+		return func(p aggregates.Payout) ([]events.Event, error) {
+			return aggregates.DecidePayoutConflicted(p, tx, []string{"c"}, "double spent", t0)
+		}
+	}
 	tests := []struct {
 		name  string
 		state aggregates.Payout
@@ -87,6 +93,17 @@ func TestPayoutTransitions(t *testing.T) {
 		{"never planned failed", none, fail, "", aggregates.ErrConflict},
 		{"never planned halted", none, halt, "", aggregates.ErrConflict},
 		{"no txid", planned, send(""), "", aggregates.ErrInvalid},
+		{"sent → conflicted", sent, conflict("tx1"), events.TypePayoutConflicted, nil},
+		{"confirmed → conflicted (deep reorg)", confirmed, conflict("tx1"), events.TypePayoutConflicted, nil},
+		{"conflicted again", conflicted, conflict("tx1"), "", nil},
+		{"conflicted, another tx", sent, conflict("tx2"), "", aggregates.ErrConflict},
+		{"planned conflicted", planned, conflict("tx1"), "", aggregates.ErrConflict},
+		{"halted conflicted", halted, conflict("tx1"), "", aggregates.ErrConflict},
+		{"failed conflicted", failed, conflict("tx1"), "", aggregates.ErrConflict},
+		{"never planned conflicted", none, conflict("tx1"), "", aggregates.ErrConflict},
+		{"conflicted, then sent", conflicted, send("tx1"), "", aggregates.ErrConflict},
+		{"conflicted, then failed", conflicted, fail, "", aggregates.ErrConflict},
+		{"conflicted, then confirmed", conflicted, confirm, "", aggregates.ErrConflict},
 	}
 	for _, tt := range tests {
 		evs, err := tt.d(tt.state)

@@ -58,6 +58,7 @@ var fastDecoders = map[string]func([]byte) (events.Event, error){
 	events.TypePayoutConfirmed:    fast[events.PayoutConfirmed],
 	events.TypePayoutFailed:       fast[events.PayoutFailed],
 	events.TypePayoutHalted:       fast[events.PayoutHalted],
+	events.TypePayoutConflicted:   fast[events.PayoutConflicted],
 	events.TypePayoutsPaused:      fast[events.PayoutsPaused],
 	events.TypePayoutsResumed:     fast[events.PayoutsResumed],
 }

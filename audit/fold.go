@@ -291,6 +291,13 @@ func (a *auditor) check(pos uint64, e events.Event) {
 		} else if p.Status == aggregates.PayoutFailed {
 			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "payout failed twice: its amounts would return twice")
 		}
+	case events.PayoutConflicted:
+		p := a.payout(e.Network, e.PayoutID)
+		if _, err := aggregates.DecidePayoutConflicted(p, e.TxID, e.Conflicts, e.Reason, e.At); err != nil {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
+		} else if p.Status == aggregates.PayoutConflicted {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "payout conflicted twice: its amounts would return twice")
+		}
 	case events.PayoutHalted:
 		p := a.payout(e.Network, e.PayoutID)
 		if _, err := aggregates.DecidePayoutHalted(p, e.Reason, e.At); err != nil {
@@ -378,18 +385,30 @@ func (a *auditor) tally(pos uint64, e events.Event) {
 			acc.PaidSat += it.AmountSat
 			a.moved(acc, pos)
 		}
-	case events.PayoutFailed:
+	case events.PayoutFailed, events.PayoutConflicted:
 		// The ledger has applied it: the payout's items are its plan.
-		if n, ok := a.ledger.Networks[e.Network]; ok {
-			if p, ok := n.Payouts[e.PayoutID]; ok {
+		network, id := payoutOf(e)
+		if n, ok := a.ledger.Networks[network]; ok {
+			if p, ok := n.Payouts[id]; ok {
 				for _, it := range p.Items {
-					acc := a.account(e.Network, it.MinerID)
+					acc := a.account(network, it.MinerID)
 					acc.PaidSat -= it.AmountSat
 					a.moved(acc, pos)
 				}
 			}
 		}
 	}
+}
+
+// payoutOf names the payout an event returning a payout's amounts is about.
+func payoutOf(e events.Event) (network string, id uuid.UUID) {
+	switch e := e.(type) {
+	case events.PayoutFailed:
+		return e.Network, e.PayoutID
+	case events.PayoutConflicted:
+		return e.Network, e.PayoutID
+	}
+	return "", uuid.Nil
 }
 
 // finish runs the checks on the final state and fills the report.
@@ -497,6 +516,8 @@ func (a *auditor) finishNetwork(n *aggregates.NetworkLedger) {
 			t.PayoutsSent++
 		case aggregates.PayoutFailed:
 			t.PayoutsFailed++
+		case aggregates.PayoutConflicted:
+			t.PayoutsConflicted++
 		default:
 			t.PayoutsUnsettled++
 		}

@@ -140,12 +140,14 @@ type Totals struct {
 	FeeSat           int64  `json:"fee_sat"`
 	ReversedSat      int64  `json:"reversed_sat"` // miners' credits taken back
 	FeeReversedSat   int64  `json:"fee_reversed_sat"`
-	PaidSat          int64  `json:"paid_sat"` // planned, not failed
+	PaidSat          int64  `json:"paid_sat"` // planned, not failed nor conflicted
 	BalanceSat       int64  `json:"balance_sat"`
 	Payouts          int    `json:"payouts"`
 	PayoutsSent      int    `json:"payouts_sent"` // sent or confirmed
 	PayoutsFailed    int    `json:"payouts_failed"`
-	PayoutsUnsettled int    `json:"payouts_unsettled"` // planned or halted
+	// PayoutsConflicted: sent, then double spent by the chain (repaid later).
+	PayoutsConflicted int `json:"payouts_conflicted"`
+	PayoutsUnsettled  int `json:"payouts_unsettled"` // planned or halted
 }
 
 // Report is the outcome of an audit.
@@ -241,7 +243,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  reward %s BBP = credited %s + fee %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CreditedSat), FormatBBP(n.FeeSat))
 		fmt.Fprintf(&b, "  reversed %s (fee %s), paid %s, balances %s BBP\n",
 			FormatBBP(n.ReversedSat), FormatBBP(n.FeeReversedSat), FormatBBP(n.PaidSat), FormatBBP(n.BalanceSat))
-		fmt.Fprintf(&b, "  payouts %d: sent %d, failed %d, unsettled %d\n", n.Payouts, n.PayoutsSent, n.PayoutsFailed, n.PayoutsUnsettled)
+		fmt.Fprintf(&b, "  payouts %d: sent %d, failed %d, conflicted %d, unsettled %d\n", n.Payouts, n.PayoutsSent, n.PayoutsFailed, n.PayoutsConflicted, n.PayoutsUnsettled)
 	}
 	if r.WalletChecked > 0 {
 		fmt.Fprintf(&b, "wallet: %d payout transactions checked\n", r.WalletChecked)

@@ -26,6 +26,9 @@ const (
 	LineReversal     = "reversal"
 	LinePayout       = "payout"
 	LinePayoutFailed = "payout_failed" // the payout's amount returns to the balance
+	// LinePayoutConflicted: the payout's transaction was double spent by
+	// the chain; its amount returns to the balance.
+	LinePayoutConflicted = "payout_conflicted"
 )
 
 // StatementLine is one movement of a miner's balance, with its proof: the
@@ -134,6 +137,15 @@ func (c *statementCollector) apply(pos uint64, e events.Event, _ *aggregates.Led
 			s.PaidSat -= amt
 			c.add(StatementLine{Position: pos, At: e.At, Kind: LinePayoutFailed, PayoutID: e.PayoutID, Reason: e.Reason, AmountSat: amt})
 		}
+	case events.PayoutConflicted:
+		if e.Network != s.Network {
+			return
+		}
+		for _, i := range c.payouts[e.PayoutID] {
+			amt := -s.Lines[i].AmountSat
+			s.PaidSat -= amt
+			c.add(StatementLine{Position: pos, At: e.At, Kind: LinePayoutConflicted, PayoutID: e.PayoutID, TxID: e.TxID, Reason: e.Reason, AmountSat: amt})
+		}
 	}
 }
 
@@ -218,6 +230,8 @@ func (s *Statement) WriteText(w io.Writer) error {
 			}
 		case LinePayoutFailed:
 			fmt.Fprintf(&b, "returned  payout %s failed: %s", l.PayoutID, l.Reason)
+		case LinePayoutConflicted:
+			fmt.Fprintf(&b, "returned  payout %s: transaction %s conflicted: %s", l.PayoutID, l.TxID, l.Reason)
 		}
 		fmt.Fprintf(&b, "  %s BBP  balance %s BBP\n", signedBBP(l.AmountSat), FormatBBP(l.BalanceSat))
 	}

@@ -21,7 +21,8 @@ type Wallet interface {
 // verifyWallet asks the wallet about every payout recorded as sent: the
 // transaction must exist, not be conflicted, and pay exactly the payout's
 // addresses their amounts, less at most the network fee the payout
-// recorded (the fee is subtracted from the amounts, spread over them).
+// recorded (the fee is subtracted from the amounts, spread over them). A
+// payout recorded as conflicted must be conflicted in the wallet too.
 func (a *auditor) verifyWallet(ctx context.Context, w Wallet) error {
 	names := make([]string, 0, len(a.ledger.Networks))
 	for name := range a.ledger.Networks {
@@ -32,8 +33,11 @@ func (a *auditor) verifyWallet(ctx context.Context, w Wallet) error {
 		n := a.ledger.Networks[name]
 		ids := make([]uuid.UUID, 0, len(n.Payouts))
 		for id, p := range n.Payouts {
-			if (p.Status == aggregates.PayoutSent || p.Status == aggregates.PayoutConfirmed) && p.TxID != "" {
-				ids = append(ids, id)
+			switch p.Status {
+			case aggregates.PayoutSent, aggregates.PayoutConfirmed, aggregates.PayoutConflicted:
+				if p.TxID != "" {
+					ids = append(ids, id)
+				}
 			}
 		}
 		sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
@@ -58,6 +62,14 @@ func (a *auditor) verifyPayout(ctx context.Context, w Wallet, network string, p 
 		return fmt.Errorf("audit: gettransaction %s: %w", p.TxID, err)
 	}
 	a.rep.WalletChecked++
+	if p.Status == aggregates.PayoutConflicted {
+		// Its amounts went back to the balances: if the transaction paid
+		// after all, those miners are paid twice.
+		if tx.Confirmations >= 0 {
+			a.violation(KindWalletMismatch, 0, network, subject, "payout recorded as conflicted, but the wallet has transaction %s with %d confirmations", p.TxID, tx.Confirmations)
+		}
+		return nil
+	}
 	if tx.Confirmations < 0 {
 		a.violation(KindWalletMismatch, 0, network, subject, "transaction %s is conflicted (%d confirmations)", p.TxID, tx.Confirmations)
 	}

@@ -114,3 +114,44 @@ func TestVerifyPayoutsAgainstTheWallet(t *testing.T) {
 		t.Fatalf("ledger-only audit: %v", rep.Violations)
 	}
 }
+
+// A payout recorded as conflicted must be conflicted in the wallet: if its
+// transaction paid after all, the amounts the ledger gave back are owed
+// twice.
+func TestVerifyConflictedPayoutsAgainstTheWallet(t *testing.T) {
+	srv, c := fundedNode(t)
+	ctx := context.Background()
+	doubleSpend := func(_, txid string) ([]string, error) {
+		conflict, err := srv.Node.DoubleSpend(txid)
+		if err != nil {
+			return nil, err
+		}
+		// The wallet lost the coins to the double spend; top it up.
+		for range 2 {
+			if _, err := srv.Node.Fund(1_900_000 * biblepay.Coin); err != nil {
+				return nil, err
+			}
+		}
+		return []string{conflict}, nil
+	}
+	h := ledgergen.Generate(ledgergen.Config{Seed: 31, Network: "test", Send: sender(t, c, nil), Conflict: doubleSpend})
+	rep, err := audit.Run(ctx, h, audit.Options{Wallet: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := rep.Networks[0]
+	if !rep.OK() || n.PayoutsConflicted == 0 || rep.WalletChecked != n.PayoutsSent+n.PayoutsConflicted {
+		t.Fatalf("checked %d of %d sent and %d conflicted payouts; violations %v", rep.WalletChecked, n.PayoutsSent, n.PayoutsConflicted, rep.Violations)
+	}
+
+	// The ledger says conflicted, but the wallet's transaction stands.
+	h = ledgergen.Generate(ledgergen.Config{Seed: 31, Network: "test", Send: sender(t, c, nil),
+		Conflict: func(string, string) ([]string, error) { return []string{"feed"}, nil }})
+	rep, err = audit.Run(ctx, h, audit.Options{Wallet: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(rep); got[audit.KindWalletMismatch] != rep.Networks[0].PayoutsConflicted || len(got) != 1 {
+		t.Fatalf("violations %v", rep.Violations)
+	}
+}

@@ -232,6 +232,10 @@ type Backend struct {
 	payoutsMu   sync.Mutex
 	plannedHere map[uuid.UUID]bool
 	orphanSeen  map[uuid.UUID]time.Time
+	// conflictSeen is the chain height at which this process first saw a
+	// sent payout's transaction conflicted, for conflicts whose depth the
+	// wallet does not tell (-1 confirmations, no conflicting transaction).
+	conflictSeen map[uuid.UUID]int64
 
 	// Handlers lists what the backend does on each command.
 	Handlers Handlers

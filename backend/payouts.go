@@ -180,6 +180,9 @@ func (b *Backend) recordPayout(ctx context.Context, id uuid.UUID, decide func(ag
 				b.log.Info("payout sent", "network", e.Network, "payout", id, "txid", e.TxID, "fee_sat", e.FeeSat, "reconciled", e.Reconciled)
 			case events.PayoutFailed:
 				b.log.Warn("payout failed; the amounts return to the balances", "network", e.Network, "payout", id, "reason", e.Reason)
+			case events.PayoutConflicted:
+				b.log.Warn("payout conflicted: its transaction was double spent by the chain; the amounts return to the balances and are paid again",
+					"network", e.Network, "payout", id, "txid", e.TxID, "conflicts", e.Conflicts)
 			case events.PayoutHalted:
 				b.log.Error("PAYOUT HALTED: its outcome is unknown; no payout of this network goes out until it is reconciled",
 					"network", e.Network, "payout", id, "reason", e.Reason)
@@ -335,7 +338,9 @@ func (b *Backend) settle(ctx context.Context, net *NetworkConfig) error {
 	return nil
 }
 
-// confirmPayouts records PayoutConfirmed for sent payouts deep enough.
+// confirmPayouts records PayoutConfirmed for sent payouts deep enough, and
+// PayoutConflicted for those whose transaction the chain has double spent
+// (see conflictDepth).
 func (b *Backend) confirmPayouts(ctx context.Context, net *NetworkConfig) error {
 	var sent []aggregates.Payout
 	b.view.Read(func(l *aggregates.Ledger) {
@@ -353,14 +358,10 @@ func (b *Backend) confirmPayouts(ctx context.Context, net *NetworkConfig) error 
 			continue
 		}
 		if tx.Confirmations < 0 {
-			// The payout transaction conflicts with the chain (a
-			// reorganisation took its inputs): the miners were not paid,
-			// though the ledger says so. The catalogue has no event for
-			// this yet; a human must act.
-			b.log.Error("PAYOUT TRANSACTION CONFLICTED: recorded as sent but no longer valid on the chain",
-				"network", net.Name, "payout", p.ID, "txid", p.TxID, "confirmations", tx.Confirmations, "conflicts", tx.WalletConflicts)
+			errs = errors.Join(errs, b.conflicted(ctx, net, p, tx))
 			continue
 		}
+		b.forgetConflict(p.ID)
 		if tx.Confirmations < net.PayoutConfirmations {
 			continue
 		}
@@ -370,6 +371,64 @@ func (b *Backend) confirmPayouts(ctx context.Context, net *NetworkConfig) error 
 		}))
 	}
 	return errs
+}
+
+// conflicted handles a sent payout whose transaction conflicts with the
+// chain: a transaction in a block spends its inputs (a reorganisation took
+// them, or the coins were double spent), so it can never confirm and the
+// miners were not paid. Once the conflict is PayoutConfirmations deep — as
+// deep as a payout must be to count as confirmed, so the chain will not
+// bring the transaction back — PayoutConflicted returns the amounts to the
+// balances and a later payout pays them. Until then it is only logged.
+func (b *Backend) conflicted(ctx context.Context, net *NetworkConfig, p aggregates.Payout, tx *rpcclient.Transaction) error {
+	depth, err := b.conflictDepth(ctx, net, p.ID, tx.Confirmations)
+	if err != nil {
+		return err
+	}
+	if depth < net.PayoutConfirmations {
+		b.log.Error("PAYOUT TRANSACTION CONFLICTED: recorded as sent but no longer valid on the chain; its amounts return to the balances once the conflict is buried",
+			"network", net.Name, "payout", p.ID, "txid", p.TxID, "confirmations", tx.Confirmations, "conflicts", tx.WalletConflicts,
+			"depth", depth, "needed", net.PayoutConfirmations)
+		return nil
+	}
+	conflicts := append([]string(nil), tx.WalletConflicts...)
+	reason := fmt.Sprintf("conflicted %d blocks deep", depth)
+	if err := b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
+		return aggregates.DecidePayoutConflicted(p, p.TxID, conflicts, reason, b.now())
+	}); err != nil {
+		return err
+	}
+	b.forgetConflict(p.ID)
+	return nil
+}
+
+// conflictDepth is how deep a conflicted transaction's conflict is: the
+// wallet says so in its negative confirmations (bitcoind reports minus the
+// depth of the conflicting transaction), except for -1, which is also what
+// it reports when the inputs simply vanished with an orphaned block; then
+// the depth counts the blocks since this process first saw the conflict.
+func (b *Backend) conflictDepth(ctx context.Context, net *NetworkConfig, id uuid.UUID, confirmations int64) (int64, error) {
+	height, err := net.Node.GetBlockCount(ctx)
+	if err != nil {
+		return 0, err
+	}
+	b.payoutsMu.Lock()
+	defer b.payoutsMu.Unlock()
+	if b.conflictSeen == nil {
+		b.conflictSeen = map[uuid.UUID]int64{}
+	}
+	first, ok := b.conflictSeen[id]
+	if !ok {
+		first = height
+		b.conflictSeen[id] = height
+	}
+	return max(-confirmations, height-first+1), nil
+}
+
+func (b *Backend) forgetConflict(id uuid.UUID) {
+	b.payoutsMu.Lock()
+	defer b.payoutsMu.Unlock()
+	delete(b.conflictSeen, id)
 }
 
 // ReconcilePayout settles a halted (or crash-planned) payout on an

@@ -11,6 +11,7 @@ import (
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/backend"
 	"github.com/purepool/purepool/backend/crashpoint"
+	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/rpcclient"
@@ -67,6 +68,9 @@ func (h *harness) cycle() error {
 	return h.b.PayoutCycle(context.Background(), network)
 }
 
+// notAPayout is the comment of a wallet send a test makes itself.
+const notAPayout = "not a payout"
+
 // checkNeverTwice asserts that every payout the wallet sent is recorded as
 // sent in exactly one transaction, and every recorded send is in the wallet.
 func (h *harness) checkNeverTwice() {
@@ -85,9 +89,18 @@ func (h *harness) checkNeverTwice() {
 			if len(txs) != 0 {
 				h.t.Fatalf("payout %s recorded failed; the wallet sent %v", p.ID, txs)
 			}
+		case aggregates.PayoutConflicted:
+			// Repaid by a later payout: its transaction must never confirm.
+			tx, err := h.node.GetTransaction(context.Background(), p.TxID)
+			if len(txs) != 1 || txs[p.TxID] == 0 || err != nil || tx.Confirmations >= 0 {
+				h.t.Fatalf("payout %s recorded conflicted in %s; the wallet has %v (%+v, %v)", p.ID, p.TxID, txs, tx, err)
+			}
 		}
 	}
 	for comment := range sends {
+		if comment == notAPayout {
+			continue
+		}
 		if !recorded[comment] {
 			h.t.Fatalf("the wallet sent %q, which no payout records", comment)
 		}
@@ -389,5 +402,119 @@ func TestResendWaitsForAnInFlightSend(t *testing.T) {
 	h.checkNeverTwice()
 	if n := len(h.walletSends()); n != 1 {
 		t.Fatalf("%d wallet sends, want 1", n)
+	}
+}
+
+// A payout whose transaction the chain double spends was never received:
+// once the conflict is as deep as a payout must be to count as confirmed
+// (3 blocks here), PayoutConflicted gives the amounts back and a later
+// payout pays them. The wallet tells the conflict's depth when a chain
+// transaction spends the payout's own inputs; when the inputs vanished
+// instead (here: the payout spent the change of a send that was double
+// spent, and the wallet says -1), the backend counts the blocks since it
+// first saw the conflict.
+func TestConflictedPayoutIsPaidAgain(t *testing.T) {
+	cases := []struct {
+		name string
+		// parentSend: a send of the wallet's own first leaves the payout
+		// only its change, and it is that send which is double spent.
+		parentSend bool
+		// waits is the payout passes, each followed by a block, that still
+		// leave the payout sent once the conflicting transaction is three
+		// blocks deep.
+		waits int
+	}{
+		{"the wallet tells the depth", false, 0},
+		{"the backend counts the blocks", true, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, newSQLiteStore(t), func(nc *backend.NetworkConfig, _ *backend.Config) { nc.PayoutConfirmations = 3 })
+			h.startView()
+			ctx := context.Background()
+			a, b := h.credited()
+			owedA, owedB := h.balance(a), h.balance(b)
+			var parent string
+			if c.parentSend {
+				var err error
+				if parent, err = h.node.SendToAddress(ctx, addrOf(99), biblepay.Coin, notAPayout, "", false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := h.cycle(); err != nil {
+				t.Fatal(err)
+			}
+			p0 := h.payouts()[0]
+			if p0.Status != aggregates.PayoutSent {
+				t.Fatalf("first payout %+v", p0)
+			}
+			victim := p0.TxID
+			if c.parentSend {
+				victim = parent
+			}
+			if _, err := h.srv.Node.DoubleSpend(victim); err != nil {
+				t.Fatal(err)
+			}
+			h.srv.Node.Generate(2)
+			tx, err := h.node.GetTransaction(ctx, p0.TxID)
+			if err != nil || tx.Confirmations >= 0 {
+				t.Fatalf("the payout's transaction after the double spend: %+v, %v", tx, err)
+			}
+			// Until the conflict is buried, nothing changes: another
+			// reorganisation might still undo it.
+			for i := range c.waits {
+				if err := h.cycle(); err != nil {
+					t.Fatal(err)
+				}
+				if ps := h.payouts(); len(ps) != 1 || ps[0].Status != aggregates.PayoutSent || h.balance(a) != 0 {
+					t.Fatalf("pass %d after the double spend: payouts %+v, balance %d", i+1, ps, h.balance(a))
+				}
+				h.srv.Node.Generate(1)
+			}
+			// Buried: the amounts come back. The same pass plans a new
+			// payout, which the emptied wallet cannot fund.
+			if err := h.cycle(); err != nil {
+				t.Fatal(err)
+			}
+			ps := h.payouts()
+			if len(ps) != 2 || ps[0].Status != aggregates.PayoutConflicted || ps[1].Status != aggregates.PayoutFailed {
+				t.Fatalf("after the conflict was buried: %+v", ps)
+			}
+			if h.balance(a) != owedA || h.balance(b) != owedB {
+				t.Fatalf("balances %d %d, want %d %d back", h.balance(a), h.balance(b), owedA, owedB)
+			}
+			evs := h.decoded(events.StreamPayout(p0.ID))
+			if cf, ok := evs[len(evs)-1].(events.PayoutConflicted); !ok || cf.TxID != p0.TxID {
+				t.Fatalf("last event of the payout: %+v", evs[len(evs)-1])
+			}
+			h.checkNeverTwice()
+
+			// The operator tops the wallet up by what the double spend took
+			// and a new pool block is found; the next payout pays the
+			// returned amounts with the new credits, once.
+			if _, err := h.srv.Node.Fund(owedA + owedB); err != nil {
+				t.Fatal(err)
+			}
+			h.accept(a, 1)
+			h.minePoolBlock(a)
+			h.srv.Node.Generate(5)
+			h.sync()
+			dueA, dueB := h.balance(a), h.balance(b)
+			if dueA <= owedA || dueB != owedB {
+				t.Fatalf("due %d %d after the new block (owed %d %d)", dueA, dueB, owedA, owedB)
+			}
+			if err := h.cycle(); err != nil {
+				t.Fatal(err)
+			}
+			ps = h.payouts()
+			last := ps[len(ps)-1]
+			if len(ps) != 3 || last.Status != aggregates.PayoutSent || last.TotalSat != dueA+dueB || h.balance(a) != 0 || h.balance(b) != 0 {
+				t.Fatalf("repayment %+v; balances %d %d", ps, h.balance(a), h.balance(b))
+			}
+			if got := h.walletSends()[last.ID.String()][last.TxID]; got != dueA+dueB-last.FeeSat {
+				t.Fatalf("the wallet sent %d, due %d less fee %d", got, dueA+dueB, last.FeeSat)
+			}
+			h.checkNeverTwice()
+		})
 	}
 }

@@ -40,6 +40,7 @@ func every() []Event {
 		PayoutConfirmed{Network: "main", PayoutID: id, TxID: "tx", Confirmations: 6, At: at},
 		PayoutFailed{Network: "main", PayoutID: id, Reason: "insufficient funds", At: at},
 		PayoutHalted{Network: "main", PayoutID: id, Reason: "timeout", At: at},
+		PayoutConflicted{Network: "main", PayoutID: id, TxID: "tx", Conflicts: []string{"tx2"}, Reason: "inputs spent", At: at},
 		PayoutsPaused{Network: "main", Reason: "maintenance", At: at},
 		PayoutsResumed{Network: "main", At: at},
 	}

@@ -18,7 +18,7 @@ package events
 //	chain-{network}               ChainBlockRecorded (every block's hash, for reorg detection)
 //	block-{network}-{blockHash}   BlockDiscovered, RoundClosed, BlockConfirmed, BlockMatured,
 //	                              MinerCredited…, FeeCredited, BlockOrphaned, CreditReversed…
-//	payout-{payoutID}             PayoutPlanned, PayoutSent | PayoutFailed | PayoutHalted, PayoutConfirmed
+//	payout-{payoutID}             PayoutPlanned, PayoutSent | PayoutFailed | PayoutHalted, PayoutConfirmed | PayoutConflicted
 //	payouts-{network}             PayoutsPaused, PayoutsResumed
 
 import (
@@ -52,6 +52,7 @@ const (
 	TypePayoutConfirmed    = "PayoutConfirmed"
 	TypePayoutFailed       = "PayoutFailed"
 	TypePayoutHalted       = "PayoutHalted"
+	TypePayoutConflicted   = "PayoutConflicted"
 	TypePayoutsPaused      = "PayoutsPaused"
 	TypePayoutsResumed     = "PayoutsResumed"
 )
@@ -380,6 +381,23 @@ type PayoutHalted struct {
 	At       time.Time `json:"at"`
 }
 
+// PayoutConflicted: the payout's transaction, recorded as sent, can no
+// longer confirm: a transaction in the chain spends its inputs (a
+// reorganisation took them, e.g. the coinbase it spent was orphaned). It is
+// recorded only once the conflict is buried under the network's payout
+// confirmations, so the transaction cannot come back. The miners were not
+// paid: the amounts return to their balances, and a later payout pays them.
+type PayoutConflicted struct {
+	Network  string    `json:"network"`
+	PayoutID uuid.UUID `json:"payout_id"`
+	TxID     string    `json:"txid"`
+	// Conflicts are the wallet's walletconflicts for the transaction (may be
+	// empty: the node does not always know the conflicting transaction).
+	Conflicts []string  `json:"conflicts,omitempty"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+}
+
 // PayoutsPaused: an admin stopped the network's payout schedule.
 type PayoutsPaused struct {
 	Network string    `json:"network"`
@@ -416,6 +434,7 @@ func (PayoutSent) EventType() string         { return TypePayoutSent }
 func (PayoutConfirmed) EventType() string    { return TypePayoutConfirmed }
 func (PayoutFailed) EventType() string       { return TypePayoutFailed }
 func (PayoutHalted) EventType() string       { return TypePayoutHalted }
+func (PayoutConflicted) EventType() string   { return TypePayoutConflicted }
 func (PayoutsPaused) EventType() string      { return TypePayoutsPaused }
 func (PayoutsResumed) EventType() string     { return TypePayoutsResumed }
 
@@ -444,6 +463,7 @@ var decoders = map[string]func() Event{
 	TypePayoutConfirmed:    func() Event { return &PayoutConfirmed{} },
 	TypePayoutFailed:       func() Event { return &PayoutFailed{} },
 	TypePayoutHalted:       func() Event { return &PayoutHalted{} },
+	TypePayoutConflicted:   func() Event { return &PayoutConflicted{} },
 	TypePayoutsPaused:      func() Event { return &PayoutsPaused{} },
 	TypePayoutsResumed:     func() Event { return &PayoutsResumed{} },
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -14,8 +15,8 @@ import (
 
 // PayoutLookup returns the items of a payout planned before the events being
 // folded (the incremental writer reads them from the payout_items table).
-// A PayoutFailed names only its payout; its items say whose balances get the
-// amounts back.
+// A PayoutFailed or PayoutConflicted names only its payout; its items say
+// whose balances get the amounts back.
 type PayoutLookup func(ctx context.Context, network string, payoutID uuid.UUID) ([]events.PayoutItem, error)
 
 // ErrUnknownPayout is returned when a PayoutFailed names a payout whose
@@ -422,35 +423,39 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		payouts.put(p, "reason", e.Reason)
 		payouts.put(p, "halted_at", t)
 
-	case events.PayoutFailed:
-		t := at(e.At, env)
-		its, ok := c.items[e.PayoutID]
+	case events.PayoutFailed, events.PayoutConflicted:
+		// Either way nothing was paid: the amounts return to the balances.
+		// A conflicted payout keeps its txid; failed_at is when the
+		// amounts came back, for both.
+		network, id, status, reason, kind, why := returned(e)
+		t := at(eventTime(e), env)
+		its, ok := c.items[id]
 		if !ok {
 			if c.lookup == nil {
-				return fmt.Errorf("%w: %s", ErrUnknownPayout, e.PayoutID)
+				return fmt.Errorf("%w: %s", ErrUnknownPayout, id)
 			}
 			var err error
-			if its, err = c.lookup(ctx, e.Network, e.PayoutID); err != nil {
+			if its, err = c.lookup(ctx, network, id); err != nil {
 				return err
 			}
 			if len(its) == 0 {
-				return fmt.Errorf("%w: %s", ErrUnknownPayout, e.PayoutID)
+				return fmt.Errorf("%w: %s", ErrUnknownPayout, id)
 			}
 		}
-		p := payouts.get(e.Network, e.PayoutID)
-		payouts.put(p, "status", "failed")
-		payouts.put(p, "reason", e.Reason)
+		p := payouts.get(network, id)
+		payouts.put(p, "status", status)
+		payouts.put(p, "reason", reason)
 		payouts.put(p, "failed_at", t)
 		var total int64
 		for _, it := range its {
 			total += it.AmountSat
-			r := miners.get(e.Network, it.MinerID)
+			r := miners.get(network, it.MinerID)
 			miners.put(r, "paid_sat", -it.AmountSat)
 			miners.put(r, "balance_sat", it.AmountSat)
-			entry(e.Network, it.MinerID, "payout_failed", it.AmountSat, "", 0, e.PayoutID,
-				fmt.Sprintf("payout %s failed (%s): %s BBP returned to the balance", short(e.PayoutID.String()), e.Reason, FormatBBP(it.AmountSat)), t)
+			entry(network, it.MinerID, kind, it.AmountSat, "", 0, id,
+				fmt.Sprintf("payout %s %s: %s BBP returned to the balance", short(id.String()), why, FormatBBP(it.AmountSat)), t)
 		}
-		pool.put(touchPool(e.Network, t), "paid_sat", -total)
+		pool.put(touchPool(network, t), "paid_sat", -total)
 
 	case events.PayoutsPaused:
 		pr := touchPool(e.Network, at(e.At, env))
@@ -463,6 +468,36 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		pool.put(pr, "payouts_reason", "")
 	}
 	return nil
+}
+
+// returned describes an event that returns a payout's amounts: its
+// payout, the payout's new status and reason, the ledger entry's kind and
+// why the money came back.
+func returned(e events.Event) (network string, id uuid.UUID, status, reason, kind, why string) {
+	switch e := e.(type) {
+	case events.PayoutFailed:
+		return e.Network, e.PayoutID, "failed", e.Reason, "payout_failed", "failed (" + e.Reason + ")"
+	case events.PayoutConflicted:
+		reason := fmt.Sprintf("transaction %s conflicted", e.TxID)
+		if len(e.Conflicts) > 0 {
+			reason += " by " + strings.Join(e.Conflicts, ", ")
+		}
+		if e.Reason != "" {
+			reason += ": " + e.Reason
+		}
+		return e.Network, e.PayoutID, "conflicted", reason, "payout_conflicted", "conflicted (its transaction " + short(e.TxID) + " was double spent)"
+	}
+	return "", uuid.Nil, "", "", "", ""
+}
+
+func eventTime(e events.Event) time.Time {
+	switch e := e.(type) {
+	case events.PayoutFailed:
+		return e.At
+	case events.PayoutConflicted:
+		return e.At
+	}
+	return time.Time{}
 }
 
 func short(s string) string {

@@ -180,7 +180,7 @@ var tables = []*table{
 		{name: "event_id", kind: kUUID}, {name: "account_id", kind: kUUID},
 		{name: "network", kind: kText, merge: mSet},
 		{name: "position", kind: kInt, merge: mSet},
-		{name: "kind", kind: kText, merge: mSet},      // credit, reversal, payout, payout_failed, fee, fee_reversal
+		{name: "kind", kind: kText, merge: mSet},      // credit, reversal, payout, payout_failed, payout_conflicted, fee, fee_reversal
 		{name: "amount_sat", kind: kInt, merge: mSet}, // signed: + adds to the balance
 		{name: "block_hash", kind: kText, merge: mSet},
 		{name: "height", kind: kInt, merge: mSet},
@@ -190,7 +190,7 @@ var tables = []*table{
 	}, indexes: []index{{"account", []string{"network", "account_id", "position"}}}},
 	{name: TPayouts, cols: []column{
 		{name: "network", kind: kText}, {name: "payout_id", kind: kUUID},
-		{name: "status", kind: kText, merge: mNonEmpty}, // planned, sent, confirmed, failed, halted
+		{name: "status", kind: kText, merge: mNonEmpty}, // planned, sent, confirmed, failed, halted, conflicted
 		{name: "total_sat", kind: kInt, merge: mNonZero},
 		{name: "items", kind: kInt, merge: mNonZero},
 		{name: "txid", kind: kText, merge: mNonEmpty},
@@ -200,7 +200,7 @@ var tables = []*table{
 		{name: "planned_at", kind: kTime, merge: mCoalesce},
 		{name: "sent_at", kind: kTime, merge: mCoalesce},
 		{name: "confirmed_at", kind: kTime, merge: mCoalesce},
-		{name: "failed_at", kind: kTime, merge: mCoalesce},
+		{name: "failed_at", kind: kTime, merge: mCoalesce}, // the amounts returned: failed or conflicted
 		{name: "halted_at", kind: kTime, merge: mCoalesce},
 	}, indexes: []index{{"planned", []string{"network", "planned_at"}}}},
 	{name: TPayoutItems, insertOnly: true, cols: []column{

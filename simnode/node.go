@@ -311,6 +311,18 @@ func (n *Node) Reorg(depth int) ([]string, error) {
 	if depth < 1 || depth >= len(n.chain) {
 		return nil, fmt.Errorf("reorg depth %d outside 1..%d", depth, len(n.chain)-1)
 	}
+	orphaned, err := n.reorg(depth, nil)
+	if err != nil {
+		return orphaned, err
+	}
+	return orphaned, n.save()
+}
+
+// reorg disconnects depth blocks (none for 0), puts the orphaned blocks'
+// and the old mempool's transactions that still fit back into the mempool,
+// except those first double spends, then first, and mines depth+1 network
+// blocks.
+func (n *Node) reorg(depth int, first []biblepay.Tx) ([]string, error) {
 	var orphaned []string
 	var back []biblepay.Tx
 	for range depth {
@@ -323,18 +335,176 @@ func (n *Node) Reorg(depth int) ([]string, error) {
 	}
 	old := n.mempool
 	n.mempool = nil
-	for _, tx := range back {
+	// What first spends is taken from everything else: a transaction
+	// spending it is dropped, and so (its inputs missing) are its
+	// descendants. first goes in last, after the parents it may spend.
+	taken := map[biblepay.OutPoint]bool{}
+	for _, tx := range first {
+		for _, i := range tx.Inputs {
+			taken[i.PrevOut] = true
+		}
+	}
+	keep := func(tx biblepay.Tx) {
+		for _, i := range tx.Inputs {
+			if taken[i.PrevOut] {
+				return
+			}
+		}
 		n.acceptToMempool(tx)
 	}
+	for _, tx := range back {
+		keep(tx)
+	}
 	for _, m := range old {
-		n.acceptToMempool(m.tx)
+		keep(m.tx)
+	}
+	for _, tx := range first {
+		if !n.acceptToMempool(tx) {
+			return orphaned, fmt.Errorf("transaction %s does not fit the chain", tx.TxID())
+		}
 	}
 	for range depth + 1 {
 		if _, err := n.mineNetworkBlock(); err != nil {
 			return orphaned, err
 		}
 	}
-	return orphaned, n.save()
+	return orphaned, nil
+}
+
+// DoubleSpend makes a wallet send conflicted, the way a real double spend
+// does (sim_doublespend): the rest of the network mines a transaction that
+// spends the same inputs to one of its own addresses. The send's block
+// (a send still in the mempool is mined first) and those above it are
+// orphaned, and the double spend is mined in their place. The send and anything spending its outputs leave the chain and
+// the mempool; the wallet then reports it with negative confirmations (the
+// conflicting transaction's depth) and the conflicting txid in
+// walletconflicts. It returns the conflicting transaction's id.
+func (n *Node) DoubleSpend(txid string) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	wt, ok := n.wallet.txs[txid]
+	if !ok || !wt.FromMe || wt.Tx.IsCoinbase() {
+		return "", fmt.Errorf("%s is not a send of this wallet", txid)
+	}
+	if n.inMempool(txid) {
+		// Mined first, so its inputs (perhaps the change of sends still in
+		// the mempool) are all in the chain when the double spend replaces it.
+		if _, err := n.mineNetworkBlock(); err != nil {
+			return "", err
+		}
+	}
+	b, ok := n.txBlock[txid]
+	if !ok {
+		return "", fmt.Errorf("%s is neither in the chain nor in the mempool", txid)
+	}
+	depth := int(n.tip().height - b.height + 1)
+	if depth >= len(n.chain) {
+		return "", fmt.Errorf("%s is in the genesis block", txid)
+	}
+	// The inputs' values, as the chain had them before the send.
+	spentValue := map[biblepay.OutPoint]int64{}
+	for _, b := range n.chain {
+		for _, tx := range b.txs {
+			h := tx.Hash()
+			for i, o := range tx.Outputs {
+				spentValue[biblepay.OutPoint{Hash: h, Index: uint32(i)}] = o.Value
+			}
+		}
+	}
+	var in int64
+	inputs := make([]biblepay.TxIn, len(wt.Tx.Inputs))
+	for i, txin := range wt.Tx.Inputs {
+		v, ok := spentValue[txin.PrevOut]
+		if !ok {
+			return "", fmt.Errorf("%s spends an output the chain does not hold", txid)
+		}
+		in += v
+		inputs[i] = biblepay.TxIn{PrevOut: txin.PrevOut, Sequence: 0xffffffff}
+	}
+	const fee = 10_000 // 0.0001 BBP, the network's relay minimum
+	if in <= fee {
+		return "", fmt.Errorf("%s spends too little to double spend", txid)
+	}
+	n.netCount++
+	conflict := biblepay.Tx{Version: 1, Inputs: inputs, Outputs: []biblepay.TxOut{{
+		Value: in - fee, ScriptPubKey: biblepay.PayToPubKeyHashScript(n.networkAddress(n.netCount)),
+	}}}
+	if _, err := n.reorg(depth, []biblepay.Tx{conflict}); err != nil {
+		return "", err
+	}
+	return conflict.TxID(), n.save()
+}
+
+// Fund has the rest of the network pay the wallet amount satoshis in an
+// ordinary transaction, mined at once (sim_fund): an operator topping up
+// the pool's wallet. Unlike a pool block it is no coinbase, so the pool
+// credits no one for it. It spends a mature coinbase of a network block.
+func (n *Node) Fund(amount int64) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	const fee = 10_000
+	if amount <= 0 {
+		return "", fmt.Errorf("amount %d is not positive", amount)
+	}
+	view := n.mempoolView()
+	for h := int64(0); h <= n.tip().height-n.cfg.Maturity; h++ {
+		cb := n.chain[h].txs[0]
+		op := biblepay.OutPoint{Hash: cb.Hash(), Index: 0}
+		c, ok := view[op]
+		if !ok || c.Out.Value < amount+fee {
+			continue
+		}
+		if _, mine := n.wallet.addressOf(c.Out.ScriptPubKey); mine {
+			continue
+		}
+		script, err := n.cfg.Network.ScriptForAddress(n.wallet.defaultAddr)
+		if err != nil {
+			return "", err
+		}
+		tx := biblepay.Tx{Version: 1,
+			Inputs: []biblepay.TxIn{{PrevOut: op, Sequence: 0xffffffff}},
+			Outputs: []biblepay.TxOut{
+				{Value: amount, ScriptPubKey: script},
+				{Value: c.Out.Value - amount - fee, ScriptPubKey: c.Out.ScriptPubKey},
+			}}
+		if !n.acceptToMempool(tx) {
+			return "", errors.New("the funding transaction does not fit the mempool")
+		}
+		if _, err := n.mineNetworkBlock(); err != nil {
+			return "", err
+		}
+		return tx.TxID(), n.save()
+	}
+	return "", fmt.Errorf("no mature network coinbase holds %d satoshis", amount+fee)
+}
+
+func (n *Node) inMempool(txid string) bool {
+	for _, m := range n.mempool {
+		if m.txid == txid {
+			return true
+		}
+	}
+	return false
+}
+
+// conflictOf finds the main-chain transaction that spends one of a wallet
+// transaction's inputs, newest block first.
+func (n *Node) conflictOf(wt *walletTx) (string, *block) {
+	ins := make(map[biblepay.OutPoint]bool, len(wt.Tx.Inputs))
+	for _, i := range wt.Tx.Inputs {
+		ins[i.PrevOut] = true
+	}
+	for h := len(n.chain) - 1; h >= 0; h-- {
+		b := n.chain[h]
+		for j, tx := range b.txs[1:] {
+			for _, i := range tx.Inputs {
+				if ins[i.PrevOut] {
+					return b.txids[j+1], b
+				}
+			}
+		}
+	}
+	return "", nil
 }
 
 // acceptToMempool keeps a transaction whose inputs are all unspent.

@@ -279,3 +279,69 @@ func TestHTTPEnvelope(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestDoubleSpendConflictsASend(t *testing.T) {
+	srv, c := start(t, simnode.Config{})
+	ctx := context.Background()
+	if _, err := srv.Node.MinePoolBlock(ctx, srv.Node.WalletAddress(), "g"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Node.Generate(int(srv.Node.Maturity()))
+	to := srv.Node.Network().Address([20]byte{3})
+	first, err := c.SendToAddress(ctx, to, biblepay.Coin, "first", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := c.SendToAddress(ctx, to, 2*biblepay.Coin, "spends first's change", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Node.Generate(1)
+	if tx, _ := c.GetTransaction(ctx, first); tx.Confirmations != 1 {
+		t.Fatalf("before: %+v", tx)
+	}
+
+	var res struct {
+		Conflict string `json:"conflict"`
+	}
+	if err := c.Call(ctx, "sim_doublespend", []any{first}, &res); err != nil || res.Conflict == "" {
+		t.Fatalf("sim_doublespend: %+v, %v", res, err)
+	}
+	// One block orphaned, two mined; the conflicting spend is in the first.
+	tx, err := c.GetTransaction(ctx, first)
+	if err != nil || tx.Confirmations != -2 || len(tx.WalletConflicts) != 1 || tx.WalletConflicts[0] != res.Conflict {
+		t.Fatalf("conflicted send: %+v, %v (conflict %s)", tx, err, res.Conflict)
+	}
+	// The child spent outputs that never made it: conflicted, no culprit.
+	if tx, err := c.GetTransaction(ctx, child); err != nil || tx.Confirmations != -1 || len(tx.WalletConflicts) != 0 {
+		t.Fatalf("child of the conflicted send: %+v, %v", tx, err)
+	}
+	srv.Node.Generate(3)
+	if tx, _ := c.GetTransaction(ctx, first); tx.Confirmations != -5 {
+		t.Fatalf("conflict depth after 3 more blocks: %d, want -5", tx.Confirmations)
+	}
+	if w, _ := c.GetWalletInfo(ctx); w.Balance != 0 {
+		t.Fatalf("the wallet's only coin was double spent, yet its balance is %d", w.Balance)
+	}
+
+	// The operator tops the wallet up: an ordinary receive, no coinbase.
+	var funding string
+	if err := c.Call(ctx, "sim_fund", []any{5}, &funding); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := c.GetWalletInfo(ctx); int64(w.Balance) != 5*biblepay.Coin {
+		t.Fatalf("balance after funding 5 BBP: %d", w.Balance)
+	}
+	if tx, err := c.GetTransaction(ctx, funding); err != nil || tx.Confirmations != 1 || len(tx.Details) != 1 || tx.Details[0].Category != "receive" {
+		t.Fatalf("funding transaction: %+v, %v", tx, err)
+	}
+	if err := c.Call(ctx, "sim_fund", []any{-1}, nil); err == nil {
+		t.Fatal("sim_fund -1 succeeded")
+	}
+
+	for _, bad := range []any{first, "00", 7} {
+		if err := c.Call(ctx, "sim_doublespend", []any{bad}, nil); err == nil {
+			t.Errorf("sim_doublespend %v succeeded", bad)
+		}
+	}
+}

@@ -339,6 +339,8 @@ func init() {
 		"listtransactions":     rpcListTransactions,
 		"sim_generate":         rpcSimGenerate,
 		"sim_reorg":            rpcSimReorg,
+		"sim_doublespend":      rpcSimDoubleSpend,
+		"sim_fund":             rpcSimFund,
 		"sim_failnextsend":     rpcSimFailNextSend,
 		"sim_sendthenerror":    rpcSimSendThenError,
 		"sim_sendthentimeout":  rpcSimSendThenTimeout,
@@ -1049,6 +1051,36 @@ func rpcSimReorg(c *call) (any, error) {
 		return nil, &rpcError{CodeInvalidParameter, err.Error()}
 	}
 	return map[string]any{"orphaned": orphaned, "height": c.n.Height()}, nil
+}
+
+func rpcSimDoubleSpend(c *call) (any, error) {
+	if err := c.count(1, 1, "txid"); err != nil {
+		return nil, err
+	}
+	txid, err := c.str(0)
+	if err != nil {
+		return nil, err
+	}
+	conflict, err := c.n.DoubleSpend(txid)
+	if err != nil {
+		return nil, &rpcError{CodeInvalidAddress, err.Error()}
+	}
+	return map[string]any{"conflict": conflict, "height": c.n.Height()}, nil
+}
+
+func rpcSimFund(c *call) (any, error) {
+	if err := c.count(1, 1, "amount"); err != nil {
+		return nil, err
+	}
+	p, err := c.payment(c.n.WalletAddress(), c.params[0])
+	if err != nil {
+		return nil, err
+	}
+	txid, err := c.n.Fund(p.amount)
+	if err != nil {
+		return nil, &rpcError{CodeWallet, err.Error()}
+	}
+	return txid, nil
 }
 
 func rpcSimFailNextSend(c *call) (any, error) {

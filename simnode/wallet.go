@@ -235,10 +235,15 @@ func (n *Node) createSend(pays []payment, subtract map[string]bool, minConf int6
 
 // txState is where a wallet transaction stands.
 type txState struct {
-	conf       int64  // confirmations; 0 in the mempool or orphaned, -1 conflicted
+	// conf is the confirmations: 0 in the mempool or orphaned; negative
+	// when conflicted, as bitcoind reports it: minus the depth of the
+	// conflicting transaction's block, or -1 if no chain transaction spends
+	// its inputs (they vanished with an orphaned block).
+	conf       int64
 	block      *block // the main-chain block holding it, or its orphaned block
 	inMempool  bool
 	conflicted bool
+	conflicts  []string // the main-chain transactions spending its inputs
 }
 
 func (n *Node) txState(wt *walletTx) txState {
@@ -253,7 +258,12 @@ func (n *Node) txState(wt *walletTx) txState {
 	if wt.Tx.IsCoinbase() {
 		return txState{block: n.blocks[wt.BlockHash]}
 	}
-	return txState{conf: -1, conflicted: true}
+	st := txState{conf: -1, conflicted: true, conflicts: []string{}}
+	if id, b := n.conflictOf(wt); b != nil {
+		st.conf = -(n.tip().height - b.height + 1)
+		st.conflicts = append(st.conflicts, id)
+	}
+	return st
 }
 
 // fee of a wallet send: inputs minus outputs. Inputs are looked up among
@@ -322,11 +332,15 @@ func (n *Node) entries(wt *walletTx, withCommon bool) []map[string]any {
 }
 
 func (n *Node) commonTxFields(wt *walletTx, st txState) map[string]any {
+	conflicts := st.conflicts
+	if conflicts == nil {
+		conflicts = []string{}
+	}
 	m := map[string]any{
 		"confirmations":   st.conf,
 		"bcconfirmations": st.conf,
 		"txid":            wt.TxID,
-		"walletconflicts": []string{},
+		"walletconflicts": conflicts,
 		"time":            wt.TimeReceived,
 		"timereceived":    wt.TimeReceived,
 	}

@@ -353,8 +353,8 @@ func (h *Handler) statementCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range s.Payouts {
 		amount := -p.AmountSat
-		if p.Status == "failed" {
-			amount = 0 // nothing left the balance: the column sums to it
+		if p.Status == "failed" || p.Status == "conflicted" {
+			amount = 0 // the amount came back to the balance: the column sums to it
 		}
 		_ = cw.Write([]string{"payout", p.PlannedAt.UTC().Format(time.RFC3339), "", "", "", "", "", "", "",
 			projections.FormatBBP(amount), i64(amount), p.PayoutID, p.Status, p.TxID})

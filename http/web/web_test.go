@@ -176,8 +176,18 @@ func newFixtureOn(t *testing.T, i int) *fixture {
 
 func serve(t *testing.T, h *ledgergen.History, r *projections.Reader) *fixture {
 	t.Helper()
-	// Ten minutes after the shares of the last chain block.
-	now := h.Config.Start.Add(time.Duration(h.Config.ChainBlocks-1) * h.Config.Spacing).Add(10 * time.Minute)
+	// Ten minutes after the last accepted share (the last chain block may
+	// have none), so that the pool has active workers.
+	var now time.Time
+	for _, env := range h.Envelopes {
+		if env.Type == events.TypeSolutionAccepted {
+			ev, err := events.Decode(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now = ev.(events.SolutionAccepted).At.Add(10 * time.Minute)
+		}
+	}
 	wh, err := web.NewHandler(web.Config{
 		Networks:  map[string]web.Network{"main": {PoolURL: "https://pool.example.org", MinPayoutSat: 10 * 100_000_000, FeeBps: 100}, "test": {PoolURL: "http://testpool.example.org", PoolPort: 8080}},
 		Now:       func() time.Time { return now },

@@ -97,6 +97,15 @@ func (g *gen) expect(e events.Event) {
 			m.BalanceSat += it.AmountSat
 			ex.PaidSat -= it.AmountSat
 		}
+	case events.PayoutConflicted:
+		p := ex.Payouts[e.PayoutID]
+		p.Status = "conflicted"
+		for _, it := range p.Items { // never paid: the amounts return to the balances
+			m := ex.Miners[it.MinerID]
+			m.PaidSat -= it.AmountSat
+			m.BalanceSat += it.AmountSat
+			ex.PaidSat -= it.AmountSat
+		}
 	case events.PayoutsPaused:
 		ex.PayoutsPaused = true
 	case events.PayoutsResumed:

@@ -444,7 +444,7 @@ func (g *gen) lateReorg() {
 
 // payoutOutcomes is the cycle of payout fates, so that even a short
 // history has every kind.
-var payoutOutcomes = []string{"confirmed", "failed", "halted", "confirmed", "sent"}
+var payoutOutcomes = []string{"confirmed", "failed", "halted", "confirmed", "sent", "conflicted"}
 
 func (g *gen) payout() {
 	cfg := g.cfg
@@ -484,8 +484,11 @@ func (g *gen) payout() {
 	outcome := payoutOutcomes[g.payouts%len(payoutOutcomes)]
 	g.payouts++
 	fee := 2260 * int64(len(plan.Items))
+	if outcome == "conflicted" && cfg.Send != nil && cfg.Conflict == nil {
+		outcome = "sent" // a real wallet's send that cannot be double spent
+	}
 	switch outcome {
-	case "confirmed", "sent":
+	case "confirmed", "sent", "conflicted":
 		txid := g.hex64()
 		if cfg.Send != nil {
 			txid, fee = must2(cfg.Send(cfg.Network, plan.Items))
@@ -507,6 +510,13 @@ func (g *gen) payout() {
 		g.lastTxID = txid
 		if outcome == "confirmed" && sent[0].(events.PayoutSent).TxID != "" {
 			g.emit(must(aggregates.DecidePayoutConfirmed(*n.Payouts[id], 6, g.now))...)
+		}
+		if outcome == "conflicted" && sent[0].(events.PayoutSent).TxID != "" {
+			conflicts := []string{g.hex64()}
+			if cfg.Conflict != nil {
+				conflicts = must(cfg.Conflict(cfg.Network, txid))
+			}
+			g.emit(must(aggregates.DecidePayoutConflicted(*n.Payouts[id], txid, conflicts, "double spent by the chain", g.now))...)
 		}
 	case "failed":
 		g.emit(must(aggregates.DecidePayoutFailed(p, "insufficient funds", false, g.now))...)

@@ -72,6 +72,11 @@ type Config struct {
 	// (e.g. through a simulated node's wallet) and returns its transaction
 	// id and network fee; by default both are made up.
 	Send func(network string, items []events.PayoutItem) (txid string, feeSat int64, err error)
+	// Conflict, if set with Send, makes a sent payout's transaction
+	// conflicted for the history's conflicted payouts (e.g. a simulated
+	// node's double spend) and returns the conflicting transactions;
+	// without it, a history with Send has no conflicted payouts.
+	Conflict func(network, txid string) (conflicts []string, err error)
 }
 
 // Defaults fills the zero fields of c.

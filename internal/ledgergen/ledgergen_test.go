@@ -86,7 +86,7 @@ func TestGenerate_ConsistentHistory(t *testing.T) {
 			t.Errorf("payout %s: %+v, the ledger's %+v", id, *p, got)
 		}
 	}
-	for _, s := range []string{"confirmed", "failed", "sent"} {
+	for _, s := range []string{"confirmed", "failed", "sent", "conflicted"} {
 		if statuses[s] == 0 {
 			t.Errorf("no %s payout: %v", s, statuses)
 		}
