@@ -355,7 +355,21 @@ func (d *DB) checkpointOf(ctx context.Context, q interface {
 // returned. Events at or below the stored checkpoint are skipped, so a batch
 // delivered twice changes nothing. It returns the new checkpoint.
 func (d *DB) ApplyBatch(ctx context.Context, expected uint64, envs []events.Envelope) (uint64, error) {
-	tx, err := d.SQL.BeginTx(ctx, nil)
+	var beginner interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = d.SQL
+	if d.Dialect == MySQL {
+		// A blue/green switch holds this lock from its last catch-up to
+		// its RENAME (see switchTo); the batch commits before it unlocks.
+		conn, unlock, err := d.projectorLock(ctx)
+		if err != nil {
+			return expected, err
+		}
+		defer conn.Close()
+		defer unlock()
+		beginner = conn
+	}
+	tx, err := beginner.BeginTx(ctx, nil)
 	if err != nil {
 		return expected, fmt.Errorf("projections: begin: %w", err)
 	}
@@ -372,6 +386,40 @@ func (d *DB) ApplyBatch(ctx context.Context, expected uint64, envs []events.Enve
 		return expected, fmt.Errorf("projections: commit: %w", err)
 	}
 	return pos, nil
+}
+
+// projectorLockName is the MariaDB named lock that orders projector batches
+// and blue/green switches.
+const projectorLockName = "purepool_readmodel_projector"
+
+// projectorLock takes the MariaDB named lock on a connection of its own
+// (named locks belong to a session, and survive the implicit commit of a
+// RENAME). It waits as long as ctx allows, a minute per try.
+func (d *DB) projectorLock(ctx context.Context) (*sql.Conn, func(), error) {
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("projections: lock: %w", err)
+	}
+	for {
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", projectorLockName).Scan(&got); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("projections: lock: %w", err)
+		}
+		if got.Valid && got.Int64 == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			conn.Close()
+			return nil, nil, ctx.Err()
+		}
+	}
+	unlock := func() {
+		// Without ctx: a cancelled batch must still give the lock back
+		// (closing the session would too, but the pool keeps it open).
+		conn.ExecContext(context.Background(), "DO RELEASE_LOCK(?)", projectorLockName) //nolint:errcheck
+	}
+	return conn, unlock, nil
 }
 
 // applyInTx is ApplyBatch inside tx on generation g. With expected nil the

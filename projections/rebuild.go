@@ -28,6 +28,9 @@ type RebuildOptions struct {
 	// caught up, just before the switch (tests use it to append events
 	// and to read concurrently).
 	BeforeSwitch func(ctx context.Context) error
+	// duringSwitch, if set (tests), runs inside the switch after its last
+	// catch-up, while live projectors are held off.
+	duringSwitch func(ctx context.Context) error
 }
 
 // RebuildStats describe a finished rebuild.
@@ -106,7 +109,7 @@ func (d *DB) Rebuild(ctx context.Context, store events.Store, opt RebuildOptions
 			return st, err
 		}
 	}
-	n, pos, err = d.switchTo(ctx, store, g, pos, opt.PageSize)
+	n, pos, err = d.switchTo(ctx, store, g, pos, opt.PageSize, opt.duringSwitch)
 	st.CaughtUp += n
 	st.Position = pos
 	st.Total = time.Since(start)
@@ -430,10 +433,16 @@ func (d *DB) catchUp(ctx context.Context, store events.Store, g gen, pos uint64,
 }
 
 // switchTo makes g the generation readers and projectors use, after a last
-// catch-up. PostgreSQL and SQLite do both in one transaction; MariaDB's
-// RENAME TABLE commits on its own, and running projectors notice the moved
-// checkpoint and resubscribe.
-func (d *DB) switchTo(ctx context.Context, store events.Store, g gen, pos uint64, pageSize int) (int, uint64, error) {
+// catch-up. PostgreSQL and SQLite do both in one transaction. MariaDB's
+// RENAME TABLE cannot run in a transaction nor under LOCK TABLES, so the
+// switch holds the projectors' named lock (see ApplyBatch) from the last
+// catch-up to the rename: no live batch lands in the old tables after the
+// catch-up, so readers never see the views go back. Running projectors then
+// notice the moved checkpoint and resubscribe.
+func (d *DB) switchTo(ctx context.Context, store events.Store, g gen, pos uint64, pageSize int, during func(context.Context) error) (int, uint64, error) {
+	if during == nil {
+		during = func(context.Context) error { return nil }
+	}
 	switch d.Dialect {
 	case Postgres:
 		tx, err := d.SQL.BeginTx(ctx, nil)
@@ -449,6 +458,9 @@ func (d *DB) switchTo(ctx context.Context, store events.Store, g gen, pos uint64
 		}
 		n, pos, err := d.catchUp(ctx, store, g, pos, pageSize, tx)
 		if err != nil {
+			return n, pos, err
+		}
+		if err := during(ctx); err != nil {
 			return n, pos, err
 		}
 		if err := d.pointViews(ctx, tx, g); err != nil {
@@ -476,6 +488,9 @@ func (d *DB) switchTo(ctx context.Context, store events.Store, g gen, pos uint64
 		if err != nil {
 			return n, pos, err
 		}
+		if err := during(ctx); err != nil {
+			return n, pos, err
+		}
 		for _, t := range append(append([]*table{}, tables...), checkpointTable) {
 			if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+t.name); err != nil {
 				return n, pos, fmt.Errorf("projections: switch: %w", err)
@@ -487,8 +502,17 @@ func (d *DB) switchTo(ctx context.Context, store events.Store, g gen, pos uint64
 		return n, pos, tx.Commit()
 
 	default: // MySQL
+		conn, unlock, err := d.projectorLock(ctx)
+		if err != nil {
+			return 0, pos, err
+		}
+		defer conn.Close()
+		defer unlock()
 		n, pos, err := d.catchUp(ctx, store, g, pos, pageSize, nil)
 		if err != nil {
+			return n, pos, err
+		}
+		if err := during(ctx); err != nil {
 			return n, pos, err
 		}
 		var parts, drops []string
