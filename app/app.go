@@ -27,6 +27,9 @@ import (
 	"time"
 
 	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/backend"
@@ -83,8 +86,13 @@ type Pool struct {
 	consumer  commands.Consumer
 	backend   *backend.Backend
 	frontend  *pphttp.Server
+	site      *web.Handler
 	addrs     []net.Addr
 	fundEvery time.Duration
+
+	projectorMetrics *projections.Prometheus
+	metricsRegistry  *prometheus.Registry
+	metricsLn        net.Listener
 
 	closers []func() error
 }
@@ -175,6 +183,11 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (_ *Pool, err err
 			return nil, err
 		}
 	}
+	if opt.Roles.Projector {
+		if err := pool.buildProjectorMetrics(); err != nil {
+			return nil, err
+		}
+	}
 	return pool, nil
 }
 
@@ -201,6 +214,63 @@ func (p *Pool) ReadModel() *projections.DB { return p.readModel }
 
 // Addrs are the frontend's bound listen addresses.
 func (p *Pool) Addrs() []net.Addr { return p.addrs }
+
+// MetricsAddr is the bound address of projector.metrics_listen (nil when
+// it is not served).
+func (p *Pool) MetricsAddr() net.Addr {
+	if p.metricsLn == nil {
+		return nil
+	}
+	return p.metricsLn.Addr()
+}
+
+// buildProjectorMetrics gives the projector its Prometheus metrics: in the
+// website's registry when the frontend runs in this process (its /metrics
+// then shows them), and on projector.metrics_listen when set. The listener
+// is bound here so that a taken port fails Open.
+func (p *Pool) buildProjectorMetrics() error {
+	reg := NewMetricsRegistry()
+	if p.site != nil {
+		reg = p.site.Registry()
+	}
+	m, err := projections.NewPrometheus(reg, p.store)
+	if err != nil {
+		return err
+	}
+	p.projectorMetrics, p.metricsRegistry = m, reg
+	if addr := p.cfg.Projector.MetricsListen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return &config.KeyError{Key: "projector.metrics_listen", Err: err}
+		}
+		p.metricsLn = ln
+		// Serve closes it too; a second close only reports that.
+		p.onClose(func() error { _ = ln.Close(); return nil })
+	}
+	return nil
+}
+
+// NewMetricsRegistry is a Prometheus registry with the Go runtime's and the
+// process's collectors, as a role's own /metrics serves them.
+func NewMetricsRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// ServeMetrics serves reg at /metrics on ln until ctx ends; it returns nil
+// then. It closes ln.
+func ServeMetrics(ctx context.Context, ln net.Listener, reg prometheus.Gatherer) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
 
 func (p *Pool) openStore(ctx context.Context) error {
 	raw := EventsURL(p.cfg)
@@ -424,11 +494,16 @@ func (p *Pool) buildFrontend() error {
 	if len(p.addrs) == 0 {
 		return &config.KeyError{Key: "frontend.listen", Err: errors.New("nothing to listen on: set listen or tls_listen")}
 	}
+	proxies, err := fc.TrustedProxyPrefixes()
+	if err != nil {
+		return &config.KeyError{Key: "frontend.trusted_proxies", Err: err}
+	}
 	hc := pphttp.Config{
 		Networks:       map[string]pphttp.NetworkConfig{},
 		MaxHeaderBytes: fc.MaxHeaderBytes,
 		RateLimit:      fc.RatePerMinute,
 		RateWindow:     time.Minute,
+		TrustedProxies: proxies,
 	}
 	wc := web.Config{PoolName: p.cfg.PoolName, Networks: map[string]web.Network{}, Logger: p.log.With("role", "website")}
 	for _, n := range p.cfg.Networks {
@@ -456,7 +531,7 @@ func (p *Pool) buildFrontend() error {
 		return err
 	}
 	srv.Action, srv.Web = action, site
-	p.frontend = srv
+	p.frontend, p.site = srv, site
 	return nil
 }
 
@@ -490,8 +565,11 @@ func (p *Pool) Run(ctx context.Context) error {
 		})
 	}
 	if p.opt.Roles.Projector {
-		r := &projections.Runner{Store: p.store, DB: p.readModel, Logger: p.log.With("role", "projector")}
+		r := &projections.Runner{Store: p.store, DB: p.readModel, Logger: p.log.With("role", "projector"), Metrics: p.projectorMetrics}
 		actor("projector", r.Run)
+		if p.metricsLn != nil {
+			actor("projector metrics", func(ctx context.Context) error { return ServeMetrics(ctx, p.metricsLn, p.metricsRegistry) })
+		}
 	}
 	if p.frontend != nil {
 		actor("frontend", p.frontend.Run)

@@ -10,6 +10,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -32,12 +34,13 @@ type Config struct {
 	// (the wallet strips nothing else, spec §1.1).
 	PoolURL string `toml:"pool_url"`
 	// DataDir holds the embedded default's SQLite files.
-	DataDir  string    `toml:"data_dir"`
-	Store    Store     `toml:"store"`
-	Broker   Broker    `toml:"broker"`
-	Frontend Frontend  `toml:"frontend"`
-	Backend  Backend   `toml:"backend"`
-	Networks []Network `toml:"network"`
+	DataDir   string    `toml:"data_dir"`
+	Store     Store     `toml:"store"`
+	Broker    Broker    `toml:"broker"`
+	Frontend  Frontend  `toml:"frontend"`
+	Backend   Backend   `toml:"backend"`
+	Projector Projector `toml:"projector"`
+	Networks  []Network `toml:"network"`
 }
 
 // Store names the event store and the read-model database.
@@ -69,6 +72,11 @@ type Frontend struct {
 	MaxHeaderBytes int      `toml:"max_header_bytes"`
 	RatePerMinute  int      `toml:"rate_limit_per_minute"`
 	ReadTimeout    Duration `toml:"read_timeout"`
+	// TrustedProxies are the reverse proxies in front of the frontend, as
+	// CIDRs or single addresses; a request from one of them is attributed
+	// to the client its X-Forwarded-For names. Empty: wallets connect
+	// directly and the header is ignored.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // Backend configures the event writer's periodic work.
@@ -78,6 +86,13 @@ type Backend struct {
 	FinderShareWait Duration `toml:"finder_share_wait"`
 	FundingCheck    Duration `toml:"funding_check"`
 	VardiffInterval Duration `toml:"vardiff_interval"`
+}
+
+// Projector configures the process that builds the read models.
+type Projector struct {
+	// MetricsListen serves the projector's Prometheus /metrics on its own
+	// address (host:port); empty serves none.
+	MetricsListen string `toml:"metrics_listen"`
 }
 
 // Network is one BiblePay network the pool serves.
@@ -283,8 +298,16 @@ func (c Config) Validate() error {
 	if c.Frontend.MaxHeaderBytes < 64<<10 {
 		return &KeyError{Key: "frontend.max_header_bytes", Err: errors.New("must be at least 65536: a Solution header carries a whole block")}
 	}
+	if _, err := c.Frontend.TrustedProxyPrefixes(); err != nil {
+		return &KeyError{Key: "frontend.trusted_proxies", Err: err}
+	}
 	if (c.Frontend.TLSCert == "") != (c.Frontend.TLSKey == "") {
 		return &KeyError{Key: "frontend.tls_cert", Err: errors.New("tls_cert and tls_key go together")}
+	}
+	if c.Projector.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.Projector.MetricsListen); err != nil {
+			return &KeyError{Key: "projector.metrics_listen", Err: fmt.Errorf("want host:port, e.g. 127.0.0.1:9101: %w", err)}
+		}
 	}
 	if len(c.Networks) == 0 {
 		return &KeyError{Key: "network", Err: errors.New("at least one [[network]] is needed")}
@@ -333,6 +356,30 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// TrustedProxyPrefixes reads frontend.trusted_proxies: each entry a CIDR
+// ("10.0.0.0/8", "2001:db8::/32") or a single address ("192.0.2.10").
+func (f Frontend) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range f.TrustedProxies {
+		var p netip.Prefix
+		var err error
+		if strings.Contains(s, "/") {
+			p, err = netip.ParsePrefix(s)
+		} else {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(s); err == nil && a.Zone() != "" {
+				err = errors.New("an address with a zone")
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("entry %d %q: want a CIDR (10.0.0.0/8) or an address (192.0.2.10): %w", i, s, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func checkStoreURL(s string, schemes ...string) error {

@@ -30,8 +30,8 @@ func TestExample_ParsesAndDocumentsEveryKey(t *testing.T) {
 	// Every toml key of the structs appears in the example.
 	for _, key := range []string{"pool_name", "pool_url", "data_dir", "events", "readmodel", "url", "exchange",
 		"queue", "prefetch", "listen", "tls_listen", "tls_cert", "tls_key", "max_header_bytes",
-		"rate_limit_per_minute", "read_timeout", "chain_poll", "solution_retry_deadline", "finder_share_wait", "funding_check",
-		"vardiff_interval", "name", "pool_address", "node_url", "fee_bps", "scheme", "pplns_window", "maturity",
+		"rate_limit_per_minute", "read_timeout", "trusted_proxies", "chain_poll", "solution_retry_deadline", "finder_share_wait", "funding_check",
+		"vardiff_interval", "metrics_listen", "name", "pool_address", "node_url", "fee_bps", "scheme", "pplns_window", "maturity",
 		"min_payout", "payout_interval", "max_recipients", "default_target", "stale_tolerance",
 		"vardiff_shares_per_minute", "payout_confirmations"} {
 		if !strings.Contains(Example, "\n"+key+" = ") {
@@ -82,6 +82,14 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"tls half", "[frontend]\ntls_cert = \"c.pem\"\n" + minimal, "frontend.tls_cert"},
 		{"small headers", "[frontend]\nmax_header_bytes = 100\n" + minimal, "frontend.max_header_bytes"},
 		{"duplicate network", minimal + minimal, "network[1].name"},
+		{"metrics listen without port", "[projector]\nmetrics_listen = \"127.0.0.1\"\n" + minimal, "projector.metrics_listen"},
+		{"unknown projector key", "[projector]\nbatch = 5\n" + minimal, "projector.batch"},
+		{"bad proxy CIDR", "[frontend]\ntrusted_proxies = [\"10.0.0.0/33\"]\n" + minimal, "frontend.trusted_proxies"},
+		{"proxy not an address", "[frontend]\ntrusted_proxies = [\"127.0.0.1\", \"nginx\"]\n" + minimal, "frontend.trusted_proxies"},
+		{"proxy with a port", "[frontend]\ntrusted_proxies = [\"127.0.0.1:80\"]\n" + minimal, "frontend.trusted_proxies"},
+		{"proxy with a zone", "[frontend]\ntrusted_proxies = [\"fe80::1%eth0\"]\n" + minimal, "frontend.trusted_proxies"},
+		{"empty proxy", "[frontend]\ntrusted_proxies = [\"\"]\n" + minimal, "frontend.trusted_proxies"},
+		{"missing env in proxy", "[frontend]\ntrusted_proxies = [\"${PUREPOOL_NO_SUCH_VAR}\"]\n" + minimal, "frontend.trusted_proxies[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +111,50 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 	}
 	if _, err := Parse(minimal + `payout_interval = "soon"` + "\n"); err == nil {
 		t.Error("a bad duration must be refused")
+	}
+}
+
+func TestParse_ProjectorMetrics(t *testing.T) {
+	c, err := Parse(minimal)
+	if err != nil || c.Projector.MetricsListen != "" {
+		t.Fatalf("default metrics_listen = %q, %v; want none", c.Projector.MetricsListen, err)
+	}
+	for _, addr := range []string{"127.0.0.1:9101", ":9101", "[::1]:9101"} {
+		c, err := Parse("[projector]\nmetrics_listen = \"" + addr + "\"\n" + minimal)
+		if err != nil || c.Projector.MetricsListen != addr {
+			t.Errorf("metrics_listen %q: %q, %v", addr, c.Projector.MetricsListen, err)
+		}
+	}
+}
+
+func TestParse_TrustedProxies(t *testing.T) {
+	c, err := Parse(minimal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Frontend.TrustedProxyPrefixes(); err != nil || len(got) != 0 {
+		t.Fatalf("default trusted proxies = %v, %v; want none", got, err)
+	}
+	t.Setenv("PUREPOOL_LB", "192.0.2.10")
+	c, err = Parse("[frontend]\ntrusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\", \"2001:db8::/32\", \"${PUREPOOL_LB}\"]\n" + minimal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Frontend.TrustedProxyPrefixes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"127.0.0.1/32", "10.0.0.0/8", "2001:db8::/32", "192.0.2.10/32"}
+	if len(got) != len(want) {
+		t.Fatalf("trusted proxies = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("trusted proxy %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if _, err := Parse("[frontend]\ntrusted_proxies = \"10.0.0.0/8\"\n" + minimal); err == nil {
+		t.Error("a string instead of a list must be refused")
 	}
 }
 

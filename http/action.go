@@ -80,7 +80,7 @@ type request struct {
 	threadID int
 	agent    string
 	os       string
-	remoteIP string
+	remoteIP string // the client's address (behind a trusted proxy: from X-Forwarded-For)
 	workID   string // the work answered or solved, for the log
 }
 
@@ -133,6 +133,9 @@ func (h *ActionHandler) logRequest(r *http.Request, req request, err error, star
 		slog.String("work_id", req.workID),
 		slog.Duration("duration", time.Since(start)),
 	}
+	if peer := remoteIP(r); peer != req.remoteIP {
+		attrs = append(attrs, slog.String("proxy", peer)) // the trusted proxy it came through
+	}
 	if err != nil {
 		// The cause may quote the miner's input: bounded like an answer.
 		attrs = append(attrs, slog.String("answer", msg), slog.String("error", sanitize(err.Error(), maxLoggedError)))
@@ -159,7 +162,7 @@ func header(r *http.Request, canonical, name string) (string, error) {
 // earlier pools did: action, network, worker id.
 func (h *ActionHandler) parse(w http.ResponseWriter, r *http.Request) (request, error) {
 	var req request
-	req.remoteIP = remoteIP(r)
+	req.remoteIP = trustedProxies(h.cfg.TrustedProxies).clientIP(r)
 	if size := headerSize(r); size > h.cfg.MaxHeaderBytes {
 		return req, refuse(fmt.Errorf("%d header bytes, limit %d", size, h.cfg.MaxHeaderBytes), MsgRequestTooLarge)
 	}
@@ -361,7 +364,7 @@ func headerSize(r *http.Request) int {
 	return n + 2
 }
 
-// remoteIP is the peer's address without the port.
+// remoteIP is the TCP peer's address without the port.
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/purepool/purepool/biblepay"
@@ -91,6 +92,13 @@ type Config struct {
 	RateWindow time.Duration
 	// PublishTimeout bounds the wait for the broker's confirmation.
 	PublishTimeout time.Duration
+	// TrustedProxies are the reverse proxies in front of the frontend
+	// (ParseTrustedProxy reads them). A request whose peer is in one of
+	// these ranges is attributed, for the rate limit, the log and the
+	// commands, to the right-most X-Forwarded-For address outside them.
+	// Empty (the default): wallets connect directly and the header is
+	// ignored, since any client can write it.
+	TrustedProxies []netip.Prefix
 }
 
 // withDefaults fills the zero fields and checks the networks.
@@ -131,6 +139,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
 	}
+	proxies := make([]netip.Prefix, len(c.TrustedProxies))
+	for i, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return c, fmt.Errorf("http: trusted proxy %d is not a valid prefix", i)
+		}
+		proxies[i] = normalizeProxy(p)
+	}
+	c.TrustedProxies = proxies
 	return c, nil
 }
 

@@ -90,18 +90,20 @@ func (t *trackingWriter) Write(b []byte) (int, error) {
 func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // rateLimit limits requests per client IP (IPv6 by /64), answering the
-// excess in the protocol's error format. The peer address is the key: the
-// pool faces wallets directly, and a forwarded-for header is the client's to forge.
-func rateLimit(limit int, window time.Duration, log *slog.Logger) func(http.Handler) http.Handler {
+// excess in the protocol's error format. The key is the TCP peer's address,
+// unless the peer is one of the operator's trusted proxies: then it is the
+// client the proxies name in X-Forwarded-For (trustedProxies.clientIP). A
+// header from anyone else is ignored, since the client can forge it.
+func rateLimit(limit int, window time.Duration, proxies trustedProxies, log *slog.Logger) func(http.Handler) http.Handler {
 	if limit < 0 {
 		return func(next http.Handler) http.Handler { return next }
 	}
 	return httprate.LimitBy(limit, window,
-		func(r *http.Request) (string, error) { return httprate.CanonicalizeIP(remoteIP(r)), nil },
+		func(r *http.Request) (string, error) { return rateKey(proxies, r), nil },
 		httprate.WithResponseHeaders(httprate.ResponseHeaders{}), // the wallet has no use for them
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			log.LogAttrs(r.Context(), slog.LevelWarn, "pool request rate limited",
-				slog.String("request_id", RequestID(r.Context())), slog.String("remote", remoteIP(r)))
+				slog.String("request_id", RequestID(r.Context())), slog.String("remote", proxies.clientIP(r)))
 			writeAnswer(w, ErrorAnswer(MsgRateLimited))
 		}),
 		httprate.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
@@ -110,4 +112,10 @@ func rateLimit(limit int, window time.Duration, log *slog.Logger) func(http.Hand
 			writeAnswer(w, ErrorAnswer(MsgInternal))
 		}),
 	)
+}
+
+// rateKey is the rate limiter's bucket of a request: its client's address,
+// an IPv6 one reduced to its /64 (one subscriber's network).
+func rateKey(proxies trustedProxies, r *http.Request) string {
+	return httprate.CanonicalizeIP(proxies.clientIP(r))
 }

@@ -65,7 +65,7 @@ func (s *Server) Handler() http.Handler {
 	cfg := s.Action.Config()
 	r := chi.NewRouter()
 	r.Use(withRequestID)
-	r.Handle("/Action.aspx", recoverProtocol(log, rateLimit(cfg.RateLimit, cfg.RateWindow, log)(s.Action)))
+	r.Handle("/Action.aspx", recoverProtocol(log, rateLimit(cfg.RateLimit, cfg.RateWindow, trustedProxies(cfg.TrustedProxies), log)(s.Action)))
 	r.Get("/healthz", s.healthz)
 	if s.Web != nil {
 		r.Mount("/", s.Web)

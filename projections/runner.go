@@ -27,6 +27,9 @@ type Runner struct {
 	OnApplied func(position uint64, n int)
 	// RetryDelay is the pause before resubscribing after an error. Default 1s.
 	RetryDelay time.Duration
+	// Metrics, if set, observes subscriptions, batches and errors
+	// (NewPrometheus publishes them).
+	Metrics RunnerMetrics
 }
 
 // Run projects until ctx ends. Transient errors (a database restart) are
@@ -45,17 +48,24 @@ func (r *Runner) Run(ctx context.Context) error {
 	if delay <= 0 {
 		delay = time.Second
 	}
-	for {
+	metrics := r.Metrics
+	if metrics == nil {
+		metrics = noMetrics{}
+	}
+	for restart := false; ; restart = true {
 		cp, err := r.DB.Checkpoint(ctx)
 		if err == nil {
 			log.Info("projector subscribing", "projection", Name, "after", cp)
+			metrics.Subscribed(cp, restart)
 			err = r.Store.Subscribe(ctx, cp, func(ctx context.Context, envs []events.Envelope) error {
 				for len(envs) > 0 {
 					n := min(len(envs), maxBatch)
+					start := time.Now()
 					next, err := r.DB.ApplyBatch(ctx, cp, envs[:n])
 					if err != nil {
 						return err
 					}
+					metrics.Applied(next, n, time.Since(start))
 					if r.OnApplied != nil && next != cp {
 						r.OnApplied(next, n)
 					}
@@ -74,8 +84,10 @@ func (r *Runner) Run(ctx context.Context) error {
 			log.Info("projector checkpoint moved; resubscribing", "err", err)
 			continue
 		case errors.As(err, &fold):
+			metrics.Failed(err)
 			return err
 		case err != nil:
+			metrics.Failed(err)
 			log.Warn("projector error; retrying", "err", err, "in", delay)
 		}
 		select {
@@ -85,6 +97,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// noMetrics observes nothing.
+type noMetrics struct{}
+
+func (noMetrics) Subscribed(uint64, bool)            {}
+func (noMetrics) Applied(uint64, int, time.Duration) {}
+func (noMetrics) Failed(error)                       {}
 
 // foldError marks an event that cannot be projected (permanent).
 type foldError struct{ err error }

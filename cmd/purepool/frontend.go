@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -64,6 +65,17 @@ func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	maxHeader := fs.Int("max-header-bytes", pphttp.DefaultMaxHeaderBytes, "largest request header block (a Solution carries a whole block)")
 	rateLimit := fs.Int("rate-limit", pphttp.DefaultRateLimit, "Action.aspx requests per IP per -rate-window (negative: no limit)")
 	rateWindow := fs.Duration("rate-window", pphttp.DefaultRateWindow, "rate limit window")
+	var trustedProxies []netip.Prefix
+	fs.Func("trusted-proxies", "reverse proxies in front of the frontend, CIDRs or addresses, e.g. 127.0.0.1,10.0.0.0/8 (repeatable): their X-Forwarded-For names the client for the rate limit and the log (default none: the header is ignored)", func(s string) error {
+		for _, part := range strings.Split(s, ",") {
+			p, err := pphttp.ParseTrustedProxy(part)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR or an address", strings.TrimSpace(part))
+			}
+			trustedProxies = append(trustedProxies, p)
+		}
+		return nil
+	})
 	publishTimeout := fs.Duration("publish-timeout", pphttp.DefaultPublishTimeout, "longest wait for the broker's confirmation")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	poolURL := fs.String("pool-url", "http://localhost", "what miners write as pool= (http://host or https://host), shown on the website")
@@ -92,6 +104,7 @@ func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		RateLimit:      *rateLimit,
 		RateWindow:     *rateWindow,
 		PublishTimeout: *publishTimeout,
+		TrustedProxies: trustedProxies,
 	}
 	for n, addr := range pools {
 		cfg.Networks[n] = pphttp.NetworkConfig{PoolAddress: addr, DefaultTarget: targets[n]}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+
+	"github.com/oklog/run"
 
 	"github.com/purepool/purepool/app"
 	"github.com/purepool/purepool/events"
@@ -27,6 +30,7 @@ func runProjector(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	rmURL := fs.String("readmodel-url", "", readModelURLHelp)
 	frontendRole := fs.String("frontend-role", "", "PostgreSQL role granted SELECT on the readmodel views (e.g. purepool_frontend)")
 	batch := fs.Int("batch", 2000, "most events per read-model transaction")
+	metricsListen := fs.String("metrics-listen", "", "Prometheus /metrics listen address, e.g. 127.0.0.1:9101 (empty: none)")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,8 +52,44 @@ func runProjector(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *logFormat == "text" {
 		handler = slog.NewTextHandler(stderr, nil)
 	}
-	r := &projections.Runner{Store: store, DB: rm, MaxBatch: *batch, Logger: slog.New(handler).With("role", "projector")}
-	return r.Run(ctx)
+	log := slog.New(handler).With("role", "projector")
+	r := &projections.Runner{Store: store, DB: rm, MaxBatch: *batch, Logger: log}
+	if *metricsListen == "" {
+		return r.Run(ctx)
+	}
+	reg := app.NewMetricsRegistry()
+	if r.Metrics, err = projections.NewPrometheus(reg, store); err != nil {
+		return err
+	}
+	// Bound before the projector starts: a taken port is an error now,
+	// not a log line later.
+	ln, err := net.Listen("tcp", *metricsListen)
+	if err != nil {
+		return fmt.Errorf("--metrics-listen: %w", err)
+	}
+	log.Info("projector metrics listening", "addr", ln.Addr().String())
+	var g run.Group
+	g.Add(actorUntil(ctx, r.Run))
+	g.Add(actorUntil(ctx, func(ctx context.Context) error { return app.ServeMetrics(ctx, ln, reg) }))
+	return g.Run()
+}
+
+// actorUntil is an oklog/run actor running f until ctx ends (then it
+// returns ctx's error, as the projector alone does) or the group stops it.
+// f ending on its own is an error: the projector and its metrics stop together.
+func actorUntil(ctx context.Context, f func(context.Context) error) (func() error, func(error)) {
+	actx, cancel := context.WithCancel(ctx)
+	execute := func() error {
+		err := f(actx)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err == nil && actx.Err() == nil:
+			return errors.New("stopped unexpectedly")
+		}
+		return err
+	}
+	return execute, func(error) { cancel() }
 }
 
 // openProjectorEnds opens the event store and the read model named by the
