@@ -40,6 +40,13 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the exponential backoff between
 	// connection attempts (defaults 100 ms and 10 s).
 	ReconnectMin, ReconnectMax time.Duration
+	// RefusedGrace is how long a Consumer that has consumed before keeps
+	// retrying a broker that refuses its login or permissions (403) before
+	// Consume gives up (default 2 minutes). A restarting RabbitMQ refuses
+	// logins for a moment while its user database loads; a revoked
+	// permission stays. The first connection gives up at once: a refusal
+	// there is a configuration error to report, not to wait out.
+	RefusedGrace time.Duration
 	// Dial overrides how TCP connections are made (tests cut them with it).
 	Dial   func(network, addr string) (net.Conn, error)
 	Logger *slog.Logger
@@ -69,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = max(10*time.Second, c.ReconnectMin)
+	}
+	if c.RefusedGrace <= 0 {
+		c.RefusedGrace = 2 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -133,8 +143,8 @@ func (b *backoff) wait(ctx context.Context) error {
 	}
 }
 
-// isAccessRefused reports a broker 403: retrying cannot help, the user's
-// permissions are wrong.
+// isAccessRefused reports a broker 403: the user's login or permissions
+// are refused (or, for a moment, a restarting broker cannot check them).
 func isAccessRefused(err error) bool {
 	var ae *amqp.Error
 	return errors.As(err, &ae) && ae.Code == amqp.AccessRefused || errors.Is(err, amqp.ErrCredentials)

@@ -54,20 +54,36 @@ func NewConsumer(cfg Config) (*Consumer, error) {
 
 // Consume delivers commands to h until ctx ends (it then returns
 // ctx.Err()), reconnecting with backoff whenever the connection or channel
-// is lost. A refused login or permission (403) is returned at once, since
-// retrying cannot fix it.
+// is lost. A refused login or permission (403) is returned at once on the
+// first connection (a configuration error); once consuming has worked, it
+// is retried for RefusedGrace, since a restarting broker refuses logins for
+// a moment.
 func (c *Consumer) Consume(ctx context.Context, h commands.Handler) error {
 	log := c.cfg.Logger.With("component", "rabbitmq.consumer", "conn", c.cfg.Name, "queue", c.cfg.Topology.Queue)
 	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
+	var consumed bool          // a session has consumed
+	var refusedSince time.Time // start of the current run of refusals
 	for {
 		started := time.Now()
-		err := c.session(ctx, h)
+		err := c.session(ctx, h, &consumed)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if isAccessRefused(err) {
-			return fmt.Errorf("rabbitmq: consume %s: %w", c.cfg.Topology.Queue, err)
+			if refusedSince.IsZero() {
+				refusedSince = started
+			}
+			if !consumed || time.Since(refusedSince) > c.cfg.RefusedGrace {
+				return fmt.Errorf("rabbitmq: consume %s: %w", c.cfg.Topology.Queue, err)
+			}
+			log.Error("the broker refuses the login or permissions; retrying (a restarting broker does this for a moment)",
+				"err", err, "refused_for", time.Since(refusedSince).Round(time.Millisecond), "grace", c.cfg.RefusedGrace)
+			if b.wait(ctx) != nil {
+				return ctx.Err()
+			}
+			continue
 		}
+		refusedSince = time.Time{}
 		if time.Since(started) > time.Minute {
 			b.reset()
 		}
@@ -78,8 +94,9 @@ func (c *Consumer) Consume(ctx context.Context, h commands.Handler) error {
 	}
 }
 
-// session runs one connection's worth of consuming.
-func (c *Consumer) session(ctx context.Context, h commands.Handler) error {
+// session runs one connection's worth of consuming; it sets *consumed
+// once the broker has accepted the consumer.
+func (c *Consumer) session(ctx context.Context, h commands.Handler, consumed *bool) error {
 	conn, err := c.cfg.dial()
 	if err != nil {
 		return err
@@ -100,6 +117,7 @@ func (c *Consumer) session(ctx context.Context, h commands.Handler) error {
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
+	*consumed = true
 	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
 	var wg sync.WaitGroup
