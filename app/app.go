@@ -93,6 +93,7 @@ type Pool struct {
 	projectorMetrics *projections.Prometheus
 	metricsRegistry  *prometheus.Registry
 	metricsLn        net.Listener
+	backendMetricsLn net.Listener
 
 	closers []func() error
 }
@@ -177,6 +178,14 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (_ *Pool, err err
 		if err := pool.buildBackend(ctx); err != nil {
 			return nil, err
 		}
+		if addr := cfg.Backend.MetricsListen; addr != "" {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return nil, &config.KeyError{Key: "backend.metrics_listen", Err: err}
+			}
+			pool.backendMetricsLn = ln
+			pool.onClose(func() error { _ = ln.Close(); return nil })
+		}
 	}
 	if opt.Roles.Frontend {
 		if err := pool.buildFrontend(); err != nil {
@@ -214,6 +223,15 @@ func (p *Pool) ReadModel() *projections.DB { return p.readModel }
 
 // Addrs are the frontend's bound listen addresses.
 func (p *Pool) Addrs() []net.Addr { return p.addrs }
+
+// BackendMetricsAddr is the bound address of backend.metrics_listen (nil
+// when it is not served).
+func (p *Pool) BackendMetricsAddr() net.Addr {
+	if p.backendMetricsLn == nil {
+		return nil
+	}
+	return p.backendMetricsLn.Addr()
+}
 
 // MetricsAddr is the bound address of projector.metrics_listen (nil when
 // it is not served).
@@ -563,6 +581,12 @@ func (p *Pool) Run(ctx context.Context) error {
 		actor("backend", func(ctx context.Context) error {
 			return p.backend.Run(ctx, backend.RunOptions{Consumer: p.consumer, Consumers: loops, FundingInterval: p.fundEvery})
 		})
+		if p.backendMetricsLn != nil {
+			// The backend's gauges live in the default registry.
+			actor("backend metrics", func(ctx context.Context) error {
+				return ServeMetrics(ctx, p.backendMetricsLn, prometheus.DefaultGatherer)
+			})
+		}
 	}
 	if p.opt.Roles.Projector {
 		r := &projections.Runner{Store: p.store, DB: p.readModel, Logger: p.log.With("role", "projector"), Metrics: p.projectorMetrics}

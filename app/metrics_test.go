@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/purepool/purepool/app"
+	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/config"
 	"github.com/purepool/purepool/internal/ledgergen"
+	"github.com/purepool/purepool/simnode"
 )
 
 // scrape reads the unlabelled samples of a /metrics page.
@@ -111,4 +114,79 @@ pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
 	if _, err := scrape(url); err == nil {
 		t.Error("metrics still served after Run returned")
 	}
+}
+
+// The backend role serves its gauges on backend.metrics_listen: what the
+// pool owes and what its wallet holds, per network.
+func TestBackendMetricsListen(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	node, err := simnode.Start(simnode.Config{Network: biblepay.Networks["test"], Seed: 5, NetworkHashRate: 0.5}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	if _, err := node.Node.MinePoolBlock(ctx, node.Node.WalletAddress(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Node.Generate(int(node.Node.Maturity())); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(`data_dir = "` + filepath.ToSlash(t.TempDir()) + `"
+[frontend]
+listen = "127.0.0.1:0"
+[backend]
+metrics_listen = "127.0.0.1:0"
+funding_check = "50ms"
+[[network]]
+name = "test"
+pool_address = "` + node.Node.WalletAddress() + `"
+node_url = "` + node.URL + `"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every role in one process (the in-process bus needs it).
+	pool, err := app.Open(ctx, cfg, app.Options{Roles: app.AllRoles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if pool.BackendMetricsAddr() == nil {
+		t.Fatal("no backend metrics listener")
+	}
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(ctx) }()
+	const sample = `purepool_backend_wallet_balance_sat{network="test"} `
+	url := "http://" + pool.BackendMetricsAddr().String() + "/metrics"
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		page, err := scrapeText(url)
+		var balance float64
+		for _, line := range strings.Split(page, "\n") {
+			if v, ok := strings.CutPrefix(line, sample); ok {
+				balance, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		// The wallet holds the one matured coinbase.
+		if err == nil && balance == float64(simnode.DefaultBlockReward) && strings.Contains(page, "go_goroutines") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed the wallet's %d: %v\n%s", simnode.DefaultBlockReward, err, page)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+func scrapeText(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }

@@ -86,6 +86,10 @@ type Backend struct {
 	FinderShareWait Duration `toml:"finder_share_wait"`
 	FundingCheck    Duration `toml:"funding_check"`
 	VardiffInterval Duration `toml:"vardiff_interval"`
+	// MetricsListen serves the backend's Prometheus /metrics (what the pool
+	// owes, the wallet's balance, the shortfall; Go runtime) on its own
+	// address (host:port); empty serves none.
+	MetricsListen string `toml:"metrics_listen"`
 }
 
 // Projector configures the process that builds the read models.
@@ -304,9 +308,12 @@ func (c Config) Validate() error {
 	if (c.Frontend.TLSCert == "") != (c.Frontend.TLSKey == "") {
 		return &KeyError{Key: "frontend.tls_cert", Err: errors.New("tls_cert and tls_key go together")}
 	}
-	if c.Projector.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(c.Projector.MetricsListen); err != nil {
-			return &KeyError{Key: "projector.metrics_listen", Err: fmt.Errorf("want host:port, e.g. 127.0.0.1:9101: %w", err)}
+	for key, addr := range map[string]string{"projector.metrics_listen": c.Projector.MetricsListen, "backend.metrics_listen": c.Backend.MetricsListen} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return &KeyError{Key: key, Err: fmt.Errorf("want host:port, e.g. 127.0.0.1:9101: %w", err)}
 		}
 	}
 	if len(c.Networks) == 0 {

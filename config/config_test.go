@@ -83,6 +83,7 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"small headers", "[frontend]\nmax_header_bytes = 100\n" + minimal, "frontend.max_header_bytes"},
 		{"duplicate network", minimal + minimal, "network[1].name"},
 		{"metrics listen without port", "[projector]\nmetrics_listen = \"127.0.0.1\"\n" + minimal, "projector.metrics_listen"},
+		{"backend metrics listen without port", "[backend]\nmetrics_listen = \"localhost\"\n" + minimal, "backend.metrics_listen"},
 		{"unknown projector key", "[projector]\nbatch = 5\n" + minimal, "projector.batch"},
 		{"bad proxy CIDR", "[frontend]\ntrusted_proxies = [\"10.0.0.0/33\"]\n" + minimal, "frontend.trusted_proxies"},
 		{"proxy not an address", "[frontend]\ntrusted_proxies = [\"127.0.0.1\", \"nginx\"]\n" + minimal, "frontend.trusted_proxies"},
