@@ -26,7 +26,7 @@ func BenchmarkPool(b *testing.B) {
 		b.Skip("load benchmark: set PUREPOOL_LOAD=1")
 	}
 	s := startStack(b, envInt("PUREPOOL_LOAD_WORKERS", 64))
-	pool := s.node.Node.WalletAddress()
+	pool := s.pool
 	bare := bareServer(b, pphttp.WorkAnswer(pool, shareTarget, "eef5cbcb-f673-4203-a791-f773b177f1df", "0b9f6e0a-3f1e-4c55-9d2f-4f0c1d2e3a4b"))
 	for _, target := range []struct{ name, url string }{{"bare", bare}, {"pool", s.poolURL}} {
 		b.Run("ReadyToMine/"+target.name, func(b *testing.B) {
@@ -37,7 +37,7 @@ func BenchmarkPool(b *testing.B) {
 					return
 				}
 				if t.statusOK(raw) {
-					if _, err := simminer.ParseWork(raw, s.node.Node.Network()); err != nil {
+					if _, err := simminer.ParseWork(raw, s.net); err != nil {
 						t.protoErrs[err.Error()]++
 					}
 				}
@@ -62,7 +62,7 @@ func benchParallel(b *testing.B, url string, s *stack, op func(context.Context, 
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		m, err := simminer.New(simminer.Config{Pool: url, Worker: minerAddress(int(benchMiner.Add(1))%60000) + "/bench",
-			Network: s.node.Node.Network(), Node: s.rpc, Timeout: 60 * time.Second})
+			Network: s.net, Node: s.rpc, Timeout: 60 * time.Second})
 		if err != nil {
 			b.Error(err)
 			return

@@ -268,6 +268,26 @@ func waitOutcomes(ctx context.Context, store events.Store, acked []string, timeo
 	return out, last, nil
 }
 
+// countOutcomes counts the work handouts and solution outcomes stored so far.
+func countOutcomes(ctx context.Context, store events.Store) (works, outcomes int, err error) {
+	var after uint64
+	for {
+		page, err := store.ReadAll(ctx, after, 5000)
+		if err != nil || len(page) == 0 {
+			return works, outcomes, err
+		}
+		for _, env := range page {
+			after = env.Position
+			switch env.Type {
+			case events.TypeWorkIssued:
+				works++
+			case events.TypeSolutionAccepted, events.TypeSolutionRejected:
+				outcomes++
+			}
+		}
+	}
+}
+
 // bareServer answers every request with a fixed work answer, as a bare
 // net/http handler: the ceiling the same miners reach on this machine.
 func bareServer(tb testing.TB, answer []byte) string {
@@ -350,7 +370,7 @@ func TestPoolUnderLoad(t *testing.T) {
 	workers := envInt("PUREPOOL_LOAD_WORKERS", 64)
 
 	s := startStack(t, workers)
-	pool := s.node.Node.WalletAddress()
+	pool := s.pool
 
 	// Baseline: the same miners against a bare net/http handler that
 	// answers a fixed work.
@@ -369,15 +389,22 @@ func TestPoolUnderLoad(t *testing.T) {
 		}
 	}
 	heap := StartHeapSampler(time.Second)
-	cpu0 := processCPU()
+	cpu0, backendCPU0 := processCPU(), s.backendCPU()
 	began := time.Now()
 	got, took := runMiners(t, miners, s.poolURL, s.rpc, duration, maxRounds,
 		func(ctx context.Context, m *simminer.Miner, deadline time.Time) *tally {
 			return mineRounds(ctx, m, s.rpc, deadline, maxRounds)
 		})
-	cpuLoad := processCPU() - cpu0
+	cpuLoad, backendCPU := processCPU()-cpu0, s.backendCPU()-backendCPU0
 
 	ctx := context.Background()
+	// What the backend had stored when the load ended: it tells the rate
+	// under load from the rate of the drain after it.
+	worksAtEnd, storedAtEnd, err := countOutcomes(ctx, s.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drainFrom := time.Now()
 	outcomes, lastOutcome, werr := waitOutcomes(ctx, s.store, got.acked, 5*time.Minute)
 	drained := time.Since(began)
 	samples := heap.Stop()
@@ -432,8 +459,15 @@ func TestPoolUnderLoad(t *testing.T) {
 		float64(got.work.Percentile(0.99))/float64(base.work.Percentile(0.99)))
 	t.Logf("solutions: %d acknowledged, %d accepted, %d rejected %v; end to end (start → last outcome stored, %s after the load ended): %.0f accepted/s",
 		len(got.acked), accepted, rejected, reasons, lastOutcome.Sub(began.Add(took)).Round(time.Millisecond), perSecond(accepted, e2e))
+	if n := len(got.acked); storedAtEnd < n && lastOutcome.After(drainFrom) {
+		t.Logf("backend: %d work handouts and %d solution outcomes stored during the load (%.0f/s), the other %d outcomes in the drain after it (%.0f/s)",
+			worksAtEnd, storedAtEnd, perSecond(storedAtEnd, took), n-storedAtEnd, perSecond(n-storedAtEnd, lastOutcome.Sub(drainFrom)))
+	}
 	t.Logf("this process's CPU during the load: %s over %s (%.2f cores; PostgreSQL and RabbitMQ are other processes)",
 		cpuLoad.Round(time.Millisecond), took.Round(time.Millisecond), cpuLoad.Seconds()/took.Seconds())
+	if s.proc != nil {
+		t.Logf("the backend process's CPU during the load: %s (%.2f cores)", backendCPU.Round(time.Millisecond), backendCPU.Seconds()/took.Seconds())
+	}
 	t.Logf("memory: %s (load and drain took %s); after a GC at the end: HeapInuse %s, %d outcomes stored",
 		Summarize(samples), drained.Round(time.Second), MiB(live.HeapInuse), len(outcomes))
 	var timeline strings.Builder
@@ -445,6 +479,9 @@ func TestPoolUnderLoad(t *testing.T) {
 	t.Logf("HeapInuse every 10 s:%s", timeline.String())
 	t.Logf("non-200: %s; protocol errors: %s; transport failures: %s; mining errors %d; blocks %d (%d refused)",
 		sortedCounts(got.non200), sortedCounts(got.protoErrs), sortedCounts(got.transport), got.mineErrs, got.blocks, got.blockErrs)
+	if s.proc != nil {
+		s.proc.stop() // its log's warnings and errors join the count
+	}
 	t.Logf("pool warnings and errors logged:%s", s.logs)
 
 	if werr != nil {

@@ -39,9 +39,22 @@ type stack struct {
 	node    *simnode.Server
 	rpc     *rpcclient.Client // the miners' client of the node
 	poolURL string
-	backend *backend.Backend
-	logs    *levelCounter
-	stop    func()
+	backend *backend.Backend // nil when the backend runs as a process
+	proc    *childProcess    // the backend process, if it is one
+	// nodeProc is the node's process, if it is one (node is then nil).
+	nodeProc *childProcess
+	pool     string // the pool's address (the node's wallet)
+	net      biblepay.Network
+	logs     *levelCounter
+	stop     func()
+}
+
+// backendCPU is the backend process's CPU time so far (0 in process).
+func (s *stack) backendCPU() time.Duration {
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.CPU()
 }
 
 func envInt(name string, def int) int {
@@ -66,19 +79,47 @@ func startStack(t testing.TB, workers int) *stack {
 	logs := &levelCounter{counts: map[string]int{}}
 	log := slog.New(logs)
 
-	node, err := simnode.Start(simnode.Config{Network: biblepay.Networks[network], Seed: 11, Logger: log}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The node and the backend run as processes of their own, as deployed
+	// (PUREPOOL_LOAD_BACKEND=inproc: in this process). In this process the
+	// Go scheduler shares the CPU among goroutines, and the thousands of
+	// the miners and the frontend starve the backend's 64 handlers and the
+	// node's RPC while the load lasts: it would measure the load
+	// generator, not the pool.
+	inproc := os.Getenv("PUREPOOL_LOAD_BACKEND") == "inproc"
+	var node *simnode.Server
+	var nodeProc *childProcess
+	var end nodeEnd
+	if inproc {
+		n, err := simnode.Start(simnode.Config{Network: biblepay.Networks[network], Seed: 11, Logger: log}, "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		node, end = n, nodeEnd{url: n.URL}
+	} else {
+		nodeProc, end = startNodeProcess(t, logs)
 	}
-	t.Cleanup(func() { node.Close() })
 	rpcFor := func(conns int) *rpcclient.Client {
-		c, err := rpcclient.New(rpcclient.Config{URL: node.URL, Network: biblepay.Networks[network], Timeout: 30 * time.Second,
+		c, err := rpcclient.New(rpcclient.Config{URL: end.url, User: end.user, Password: end.password, Network: biblepay.Networks[network], Timeout: 30 * time.Second,
 			HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
+	var info struct {
+		WalletAddress string `json:"walletaddress"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := rpcFor(1).Call(ctx, "sim_info", nil, &info)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || (nodeProc != nil && nodeProc.exited()) {
+			t.Fatalf("the node does not answer: %v", err)
+		}
+	}
+	pool := info.WalletAddress
 
 	// Events and the read model in one fresh PostgreSQL database.
 	url := testenv.NewPostgresDB(t)
@@ -153,15 +194,20 @@ func startStack(t testing.TB, workers int) *stack {
 		t.Fatal(err)
 	}
 
-	// The backend as `purepool backend` wires it.
-	pool := node.Node.WalletAddress()
-	b, err := backend.New(store, backend.Config{
-		Networks: []backend.NetworkConfig{{Name: network, PoolAddress: pool, Node: rpcFor(4 * max(workers, 16)),
-			FollowFrom: 1, StaleTolerance: 1, PinfoTTL: time.Second}},
-		Logger: log,
-	})
-	if err != nil {
-		t.Fatal(err)
+	// The backend (see the node above for where it runs).
+	var b *backend.Backend
+	var proc *childProcess
+	if inproc {
+		b, err = backend.New(store, backend.Config{
+			Networks: []backend.NetworkConfig{{Name: network, PoolAddress: pool, Node: rpcFor(4 * max(workers, 16)),
+				FollowFrom: 1, StaleTolerance: 1, PinfoTTL: time.Second}},
+			Logger: log,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		proc = startBackendProcess(t, storeURL, amqpURL, top.Queue, pool, end, workers, logs)
 	}
 
 	// The frontend: read model lookups, publishes to RabbitMQ. The rate
@@ -182,11 +228,14 @@ func startStack(t testing.TB, workers int) *stack {
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	for name, run := range map[string]func(context.Context) error{
-		"backend":   func(ctx context.Context) error { return b.Run(ctx, backend.RunOptions{Consumer: cons, Consumers: 1}) },
+	roles := map[string]func(context.Context) error{
 		"projector": (&projections.Runner{Store: store, DB: rm, Logger: log}).Run,
 		"frontend":  front.Run,
-	} {
+	}
+	if inproc {
+		roles["backend"] = func(ctx context.Context) error { return b.Run(ctx, backend.RunOptions{Consumer: cons, Consumers: 1}) }
+	}
+	for name, run := range roles {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -196,7 +245,8 @@ func startStack(t testing.TB, workers int) *stack {
 		}()
 	}
 	var once sync.Once
-	s := &stack{store: store, node: node, rpc: rpcFor(2048), poolURL: "http://" + addr.String(), backend: b, logs: logs}
+	s := &stack{store: store, node: node, rpc: rpcFor(2048), poolURL: "http://" + addr.String(), backend: b, proc: proc, nodeProc: nodeProc,
+		pool: pool, net: biblepay.Networks[network], logs: logs}
 	s.stop = func() {
 		once.Do(func() {
 			cancel()
@@ -240,6 +290,22 @@ func (l *levelCounter) Handle(_ context.Context, r slog.Record) error {
 		l.first[key] = b.String()
 	}
 	return nil
+}
+
+// count adds one occurrence of key, keeping the first example.
+func (l *levelCounter) count(key, example string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.counts[key]++
+	if l.first == nil {
+		l.first = map[string]string{}
+	}
+	if _, ok := l.first[key]; !ok {
+		if len(example) > 400 {
+			example = example[:400]
+		}
+		l.first[key] = " " + example
+	}
 }
 
 func (l *levelCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
