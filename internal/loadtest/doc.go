@@ -22,8 +22,8 @@
 // default 64 like `purepool backend --consumers`), PUREPOOL_LOAD_RM_CONNS
 // (the frontend's read-model connections, default 16; 0 leaves database/sql
 // unbounded), PUREPOOL_LOAD_PG_CONNS (the event store's pgxpool size;
-// default pgx's max(4, cores), as `purepool backend`; in-process backend
-// only), PUREPOOL_LOAD_BACKEND=inproc (the node and the backend in this
+// default pgx's max(4, cores), as `purepool backend`),
+// PUREPOOL_LOAD_BACKEND=inproc (the node and the backend in this
 // process, as before), PUREPOOL_LOAD_HEAPPROFILE and
 // PUREPOOL_LOAD_CPUPROFILE (files to write this process's profiles to).
 //
