@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -16,32 +15,9 @@ import (
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/config"
 	"github.com/purepool/purepool/internal/ledgergen"
+	"github.com/purepool/purepool/internal/testenv"
 	"github.com/purepool/purepool/simnode"
 )
-
-// scrape reads the unlabelled samples of a /metrics page.
-func scrape(url string) (map[string]float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, errors.New(resp.Status)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out, sc.Err()
-}
 
 // The projector role serves its metrics on projector.metrics_listen: they
 // follow the events of the store.
@@ -91,7 +67,7 @@ pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
 	var got map[string]float64
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got, err = scrape(url)
+		got, err = testenv.ScrapeMetrics(url)
 		if err == nil && got["purepool_projector_events_total"] == n && got["purepool_projector_position"] == n &&
 			got["purepool_projector_store_head"] == n && got["purepool_projector_lag_events"] == 0 {
 			break
@@ -111,7 +87,7 @@ pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if _, err := scrape(url); err == nil {
+	if _, err := testenv.ScrapeMetrics(url); err == nil {
 		t.Error("metrics still served after Run returned")
 	}
 }

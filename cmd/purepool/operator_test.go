@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"net/http"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/purepool/purepool/biblepay"
-	eventsqlite "github.com/purepool/purepool/events/sqlite"
 	"github.com/purepool/purepool/internal/ledgergen"
+	"github.com/purepool/purepool/internal/testenv"
 )
 
 func TestFrontend_TrustedProxiesFlag(t *testing.T) {
@@ -45,21 +42,7 @@ var metricsAddrRE = regexp.MustCompile(`projector metrics listening".* addr=(\S+
 func TestProjector_MetricsListen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	storePath := filepath.Join(dir, "events.db")
-	s, err := eventsqlite.Open(ctx, storePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h := ledgergen.Generate(ledgergen.Config{Seed: 9, Miners: 3, ChainBlocks: 30, SharesPerBlock: 3})
-	for _, w := range h.Writes(200) {
-		if _, err := s.Append(ctx, w...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
+	storePath, h := sqliteHistory(t, dir, ledgergen.Config{Seed: 9, Miners: 3, ChainBlocks: 30, SharesPerBlock: 3}, 200)
 	n := float64(len(h.Envelopes))
 
 	var out bytes.Buffer
@@ -77,10 +60,11 @@ func TestProjector_MetricsListen(t *testing.T) {
 			"--metrics-listen", "127.0.0.1:0", "--log-format", "text"}, &stdout, logs)
 	}()
 	var got map[string]float64
+	var err error
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := metricsAddrRE.FindStringSubmatch(logs.String()); m != nil {
-			got, err = scrapeMetrics("http://" + m[1] + "/metrics")
+			got, err = testenv.ScrapeMetrics("http://" + m[1] + "/metrics")
 			if err == nil && got["purepool_projector_events_total"] == n && got["purepool_projector_position"] == n &&
 				got["purepool_projector_lag_events"] == 0 {
 				break
@@ -95,25 +79,4 @@ func TestProjector_MetricsListen(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("projector exit %d after cancel\n%s", code, logs.String())
 	}
-}
-
-// scrapeMetrics reads the unlabelled samples of a /metrics page.
-func scrapeMetrics(url string) (map[string]float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out, sc.Err()
 }

@@ -17,21 +17,7 @@ import (
 func TestProjectionsCommands(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	storePath := filepath.Join(dir, "events.db")
-	s, err := eventsqlite.Open(ctx, storePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h := ledgergen.Generate(ledgergen.Config{Seed: 5, Miners: 4, ChainBlocks: 60, SharesPerBlock: 4})
-	for _, w := range h.Writes(400) {
-		if _, err := s.Append(ctx, w...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
+	storePath, h := sqliteHistory(t, dir, ledgergen.Config{Seed: 5, Miners: 4, ChainBlocks: 60, SharesPerBlock: 4}, 400)
 	n := len(h.Envelopes)
 	store := "sqlite://" + storePath
 	rm := "sqlite:" + filepath.Join(dir, "rm.db")
@@ -112,4 +98,27 @@ func statusLine(out string) string {
 		return ""
 	}
 	return strings.Join(f[:4], " ")
+}
+
+// sqliteHistory writes a generated history into a new SQLite event store
+// in dir, in appends of batch events, and returns the store's path.
+func sqliteHistory(t *testing.T, dir string, cfg ledgergen.Config, batch int) (string, *ledgergen.History) {
+	t.Helper()
+	ctx := context.Background()
+	storePath := filepath.Join(dir, "events.db")
+	s, err := eventsqlite.Open(ctx, storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := ledgergen.Generate(cfg)
+	for _, w := range h.Writes(batch) {
+		if _, err := s.Append(ctx, w...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return storePath, h
 }

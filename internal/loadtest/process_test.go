@@ -1,78 +1,35 @@
 package loadtest
 
 import (
-	"bufio"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/purepool/purepool/internal/testenv"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// purepoolBinary builds ./cmd/purepool once per test binary run, into a
-// directory removed when the test ends.
-func purepoolBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "purepool-load-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "purepool")
-		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/purepool/purepool/cmd/purepool").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(binPath)) })
-	return binPath
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.RemoveBinaries()
+	os.Exit(code)
 }
 
 // childProcess is a purepool role (`purepool backend`, `purepool
 // simnode`) running as a child process, apart from the load generator.
 type childProcess struct {
+	*testenv.Process
 	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
 	logs *levelCounter
 	once sync.Once
 }
 
-// startChild starts `purepool args...`, its warnings and errors counted
-// into logs when it stops.
 func startChild(t testing.TB, name string, logs *levelCounter, args ...string) *childProcess {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	lf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(purepoolBinary(t), args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &childProcess{name: name, cmd: cmd, log: logPath, done: make(chan struct{}), logs: logs}
-	go func() { p.err = cmd.Wait(); lf.Close(); close(p.done) }()
+	p := &childProcess{Process: testenv.StartProcess(t, name, nil, testenv.PurepoolBinary(t), args...), name: name, logs: logs}
 	t.Cleanup(p.stop)
 	return p
 }
@@ -105,56 +62,18 @@ func startNodeProcess(t testing.TB, logs *levelCounter) (*childProcess, nodeEnd)
 	return p, end
 }
 
-func (p *childProcess) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// CPU is the process's CPU time so far (user + system, from /proc).
-func (p *childProcess) CPU() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name (which may hold spaces): utime and
-	// stime are the 12th and 13th, in clock ticks (100 per second).
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
-}
-
 var logLine = regexp.MustCompile(`level=(WARN|ERROR) msg="?([^"]*?)"? [a-z_]+=`)
 
 // stop ends the process (SIGTERM, then SIGKILL) and counts its warnings
 // and errors.
 func (p *childProcess) stop() {
 	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		f, err := os.Open(p.log)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if m := logLine.FindStringSubmatch(sc.Text()); m != nil {
-				p.logs.count(p.name+" process: "+m[1]+" "+m[2], sc.Text())
+		_ = p.Stop(30 * time.Second)
+		p.EachLine(func(line string) bool {
+			if m := logLine.FindStringSubmatch(line); m != nil {
+				p.logs.count(p.name+" process: "+m[1]+" "+m[2], line)
 			}
-		}
+			return true
+		})
 	})
 }

@@ -115,7 +115,7 @@ func startStack(t testing.TB, workers int) *stack {
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) || (nodeProc != nil && nodeProc.exited()) {
+		if time.Now().After(deadline) || (nodeProc != nil && nodeProc.Exited()) {
 			t.Fatalf("the node does not answer: %v", err)
 		}
 	}

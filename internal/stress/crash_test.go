@@ -218,7 +218,7 @@ func runOnce(t *testing.T, r crashRun, reference *outcome, stats *matrixStats) *
 		p := start(r.Crash)
 		w.waitFor(t, p, 60*time.Second, "the crash at "+r.Crash, func() bool { return p.exited() })
 		if !p.crashed() {
-			t.Fatalf("backend exited with %v, not through the crash point:\n%s", p.err, p.tail(3000))
+			t.Fatalf("backend exited with %v, not through the crash point:\n%s", p.Err(), p.tail(3000))
 		}
 		fired = r.Crash
 	}
@@ -263,7 +263,7 @@ func (w *world) waitFor(t *testing.T, p *proc, timeout time.Duration, what strin
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if p.exited() && !cond() {
-			t.Fatalf("backend exited (%v) before %s:\n%s", p.err, what, p.tail(4000))
+			t.Fatalf("backend exited (%v) before %s:\n%s", p.Err(), what, p.tail(4000))
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s:\n%s", timeout, what, p.tail(4000))

@@ -4,13 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,28 +80,13 @@ func TestRestartsUnderLoad(t *testing.T) {
 	pool := srv.Node.WalletAddress()
 
 	// The backend process.
-	dir := t.TempDir()
 	nproc := 0
 	startBackend := func(crash string) *proc {
 		nproc++
-		logPath := filepath.Join(dir, fmt.Sprintf("backend-%d.log", nproc))
-		lf, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "backend", "--store", pg.URL(), "--amqp-url", mq.URL(), "--amqp-queue", topo.Queue,
+		return &proc{testenv.StartProcess(t, fmt.Sprintf("backend-%d", nproc), []string{crashpoint.Env + "=" + crash}, bin,
+			"backend", "--store", pg.URL(), "--amqp-url", mq.URL(), "--amqp-queue", topo.Queue,
 			"--network", network, "--pool-address", pool, "--node-url", srv.URL, "--maturity", fmt.Sprint(maturity),
-			"--stale-tolerance", "1", "--payout-interval", "0", "--poll-interval", "200ms", "--consumers", "8", "--log-format", "text")
-		cmd.Env = append(os.Environ(), crashpoint.Env+"="+crash)
-		cmd.Stdout, cmd.Stderr = lf, lf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p := &proc{cmd: cmd, done: make(chan struct{}), log: logPath}
-		go func() { p.err = cmd.Wait(); lf.Close(); close(p.done) }()
-		t.Cleanup(func() { p.kill() })
-		return p
+			"--stale-tolerance", "1", "--payout-interval", "0", "--poll-interval", "200ms", "--consumers", "8", "--log-format", "text")}
 	}
 	crashed := startBackend(crashpoint.SolutionBeforeAppend)
 
@@ -201,12 +182,12 @@ func TestRestartsUnderLoad(t *testing.T) {
 
 	// The backend dies at its first solution; its successor handles it.
 	select {
-	case <-crashed.done:
+	case <-crashed.Done():
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the backend did not reach %s:\n%s", crashpoint.SolutionBeforeAppend, crashed.tail(3000))
 	}
 	if !crashed.crashed() {
-		t.Fatalf("backend exited with %v, not at the crash point:\n%s", crashed.err, crashed.tail(3000))
+		t.Fatalf("backend exited with %v, not at the crash point:\n%s", crashed.Err(), crashed.tail(3000))
 	}
 	// The backend must survive both restarts by itself. Should it exit
 	// anyway, it is started again, as systemd's Restart=always would, so
@@ -228,11 +209,11 @@ func TestRestartsUnderLoad(t *testing.T) {
 			select {
 			case <-superviseCtx.Done():
 				return
-			case <-cur.done:
+			case <-cur.Done():
 			}
 			time.Sleep(300 * time.Millisecond) // systemd's RestartSec
 			beMu.Lock()
-			exits = append(exits, fmt.Sprintf("%v: %s", cur.err, lastLine(cur.tail(600))))
+			exits = append(exits, fmt.Sprintf("%v: %s", cur.Err(), lastLine(cur.tail(600))))
 			be = startBackend("")
 			beMu.Unlock()
 		}

@@ -1,7 +1,6 @@
 package stress_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,12 +8,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +16,7 @@ import (
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/backend"
+	"github.com/purepool/purepool/backend/crashpoint"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
@@ -238,139 +233,48 @@ func (w *world) ledger(ctx context.Context) *aggregates.Ledger {
 // ---------------------------------------------------------------------------
 // The purepool binary as a child process.
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-	buildDir  string
-)
-
-// purepoolBinary builds ./cmd/purepool once per test binary run.
-func purepoolBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "purepool-stress-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "purepool")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/purepool/purepool/cmd/purepool")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func purepoolBinary(t testing.TB) string { return testenv.PurepoolBinary(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	testenv.RemoveBinaries()
 	os.Exit(code)
 }
 
 // proc is a running backend process.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  string
-}
+type proc struct{ *testenv.Process }
 
 // startBackend starts `purepool backend` against the world's store and node
 // (jobs only: the chain follower and the payer). crash arms a crash point.
 func (w *world) startBackend(crash string, n int) *proc {
 	w.t.Helper()
-	logPath := filepath.Join(w.t.TempDir(), fmt.Sprintf("backend-%d.log", n))
-	lf, err := os.Create(logPath)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	cmd := exec.Command(purepoolBinary(w.t), "backend",
+	return &proc{testenv.StartProcess(w.t, fmt.Sprintf("backend-%d", n), []string{crashpoint.Env + "=" + crash}, purepoolBinary(w.t), "backend",
 		"--store", w.storeURL, "--network", network, "--pool-address", w.pool, "--node-url", w.srv.URL,
 		"--maturity", fmt.Sprint(maturity), "--follow-from", "1", "--fee-bps", "100", "--stale-tolerance", "1",
 		"--min-payout", "1", "--max-recipients", "2", "--payout-interval", "150ms", "--payout-confirmations", "1",
 		"--poll-interval", "100ms", "--log-format", "text",
 		// The seeded pool blocks have no winning share in the ledger: do
 		// not hold them back waiting for one.
-		"--finder-share-wait", "0", "--payout-resend-grace", "1s")
-	cmd.Env = append(os.Environ(), "PUREPOOL_CRASHPOINT="+crash)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() { p.err = cmd.Wait(); lf.Close(); close(p.done) }()
-	w.t.Cleanup(func() { p.kill() })
-	return p
+		"--finder-share-wait", "0", "--payout-resend-grace", "1s")}
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill SIGKILLs the process and waits for it.
-func (p *proc) kill() {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-p.done
-}
+func (p *proc) exited() bool         { return p.Exited() }
+func (p *proc) kill()                { p.Kill() }
+func (p *proc) tail(n int) string    { return p.Tail(n) }
+func (p *proc) logHas(s string) bool { return p.LogHas(s) }
 
 // stop asks the process to shut down cleanly.
 func (p *proc) stop(t testing.TB) {
 	if p.exited() {
-		t.Fatalf("backend exited early (%v):\n%s", p.err, p.tail(3000))
+		t.Fatalf("backend exited early (%v):\n%s", p.Err(), p.tail(3000))
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		p.kill()
-		t.Fatalf("backend ignored SIGTERM:\n%s", p.tail(3000))
+	if err := p.Stop(30 * time.Second); err != nil {
+		t.Fatalf("%v:\n%s", err, p.tail(3000))
 	}
 }
 
 // crashed reports an exit through a crash point (status 137 by os.Exit).
-func (p *proc) crashed() bool {
-	return p.cmd.ProcessState != nil && p.cmd.ProcessState.ExitCode() == 137
-}
-
-func (p *proc) tail(n int) string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
-
-// logHas reports whether the process logged a line containing s.
-func (p *proc) logHas(s string) bool {
-	f, err := os.Open(p.log)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), s) {
-			return true
-		}
-	}
-	return false
-}
+func (p *proc) crashed() bool { return p.ExitCode() == 137 }
 
 // ---------------------------------------------------------------------------
 // Outcomes.
