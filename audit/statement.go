@@ -129,23 +129,24 @@ func (c *statementCollector) apply(pos uint64, e events.Event, _ *aggregates.Led
 				Status: aggregates.PayoutPlanned})
 		}
 	case events.PayoutFailed:
-		if e.Network != s.Network {
-			return
-		}
-		for _, i := range c.payouts[e.PayoutID] {
-			amt := -s.Lines[i].AmountSat
-			s.PaidSat -= amt
-			c.add(StatementLine{Position: pos, At: e.At, Kind: LinePayoutFailed, PayoutID: e.PayoutID, Reason: e.Reason, AmountSat: amt})
+		if e.Network == s.Network {
+			c.returned(StatementLine{Position: pos, At: e.At, Kind: LinePayoutFailed, PayoutID: e.PayoutID, Reason: e.Reason})
 		}
 	case events.PayoutConflicted:
-		if e.Network != s.Network {
-			return
+		if e.Network == s.Network {
+			c.returned(StatementLine{Position: pos, At: e.At, Kind: LinePayoutConflicted, PayoutID: e.PayoutID, TxID: e.TxID, Reason: e.Reason})
 		}
-		for _, i := range c.payouts[e.PayoutID] {
-			amt := -s.Lines[i].AmountSat
-			s.PaidSat -= amt
-			c.add(StatementLine{Position: pos, At: e.At, Kind: LinePayoutConflicted, PayoutID: e.PayoutID, TxID: e.TxID, Reason: e.Reason, AmountSat: amt})
-		}
+	}
+}
+
+// returned adds the line that gives the miner back its part of a payout
+// that paid nothing (failed or conflicted); line names the payout.
+func (c *statementCollector) returned(line StatementLine) {
+	s := c.st
+	for _, i := range c.payouts[line.PayoutID] {
+		line.AmountSat = -s.Lines[i].AmountSat
+		s.PaidSat -= line.AmountSat
+		c.add(line)
 	}
 }
 

@@ -69,6 +69,41 @@ func TestStatement(t *testing.T) {
 	if sum != st.BalanceSat || n[audit.LineCredit] != credits[addr] || n[audit.LineReversal] != reversals[addr] || n[audit.LinePayout] == 0 {
 		t.Fatalf("lines %v, sum %d; log has %d credits, %d reversals", n, sum, credits[addr], reversals[addr])
 	}
+	// A failed or conflicted payout gives back exactly what its payout line
+	// took, once; the log says how many there are for this miner.
+	planned := map[string]int64{} // payout → this miner's amount
+	returned := map[string]int{}  // line kind → count in the log
+	for _, env := range h.Envelopes {
+		e, _ := events.Decode(env)
+		switch e := e.(type) {
+		case events.PayoutPlanned:
+			for _, it := range e.Items {
+				if it.MinerID == id {
+					planned[e.PayoutID.String()] += it.AmountSat
+				}
+			}
+		case events.PayoutFailed:
+			if planned[e.PayoutID.String()] > 0 {
+				returned[audit.LinePayoutFailed]++
+			}
+		case events.PayoutConflicted:
+			if planned[e.PayoutID.String()] > 0 {
+				returned[audit.LinePayoutConflicted]++
+			}
+		}
+	}
+	for _, l := range st.Lines {
+		if (l.Kind == audit.LinePayoutFailed || l.Kind == audit.LinePayoutConflicted) && l.AmountSat != planned[l.PayoutID.String()] {
+			t.Fatalf("%s line gives back %d, the payout took %d: %+v", l.Kind, l.AmountSat, planned[l.PayoutID.String()], l)
+		}
+		if l.Kind == audit.LinePayoutConflicted && l.TxID == "" {
+			t.Fatalf("conflicted line without its transaction: %+v", l)
+		}
+	}
+	if n[audit.LinePayoutFailed] != returned[audit.LinePayoutFailed] || n[audit.LinePayoutConflicted] != returned[audit.LinePayoutConflicted] ||
+		returned[audit.LinePayoutFailed]+returned[audit.LinePayoutConflicted] == 0 {
+		t.Fatalf("lines %v; the log returns %v to this miner", n, returned)
+	}
 
 	var text bytes.Buffer
 	if err := st.WriteText(&text); err != nil {

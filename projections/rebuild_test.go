@@ -70,9 +70,7 @@ func TestRebuild_BlueGreenWithLiveRunnerAndReaders(t *testing.T) {
 			store := newEventStore(t)
 			load(t, store, h, 0, split/2)
 
-			runner := &projections.Runner{Store: store, DB: db, MaxBatch: 300, RetryDelay: 20 * time.Millisecond, Logger: discardLogger()}
-			runErr := make(chan error, 1)
-			go func() { runErr <- runner.Run(ctx) }()
+			stopRunner := startRunner(ctx, t, db, store)
 			load(t, store, h, split/2, split) // live, while the runner follows
 			waitFor(t, "runner catch-up", func() bool {
 				cp, err := db.Checkpoint(ctx)
@@ -152,10 +150,7 @@ func TestRebuild_BlueGreenWithLiveRunnerAndReaders(t *testing.T) {
 				return err == nil && cp == uint64(len(h.Envelopes))
 			})
 			checkAgainst(t, db, h)
-			cancel()
-			if err := <-runErr; !errors.Is(err, context.Canceled) {
-				t.Fatalf("runner: %v", err)
-			}
+			stopRunner()
 		})
 	}
 }
@@ -253,9 +248,7 @@ func TestRebuild_SwitchHoldsOffLiveProjectors(t *testing.T) {
 			db := tt.open(t)
 			store := newEventStore(t)
 			load(t, store, h, 0, split)
-			runner := &projections.Runner{Store: store, DB: db, MaxBatch: 300, RetryDelay: 20 * time.Millisecond, Logger: discardLogger()}
-			runErr := make(chan error, 1)
-			go func() { runErr <- runner.Run(ctx) }()
+			stopRunner := startRunner(ctx, t, db, store)
 			waitFor(t, "runner catch-up", func() bool {
 				cp, err := db.Checkpoint(ctx)
 				return err == nil && cp == uint64(split)
@@ -286,10 +279,23 @@ func TestRebuild_SwitchHoldsOffLiveProjectors(t *testing.T) {
 				return err == nil && cp == uint64(len(h.Envelopes))
 			})
 			checkAgainst(t, db, h)
-			cancel()
-			if err := <-runErr; !errors.Is(err, context.Canceled) {
-				t.Fatalf("runner: %v", err)
-			}
+			stopRunner()
 		})
+	}
+}
+
+// startRunner runs a live projector; the returned stop ends it and checks
+// that it ran until then.
+func startRunner(ctx context.Context, t *testing.T, db *projections.DB, store events.Store) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	runner := &projections.Runner{Store: store, DB: db, MaxBatch: 300, RetryDelay: 20 * time.Millisecond, Logger: discardLogger()}
+	runErr := make(chan error, 1)
+	go func() { runErr <- runner.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-runErr; !errors.Is(err, context.Canceled) {
+			t.Fatalf("runner: %v", err)
+		}
 	}
 }
