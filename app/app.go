@@ -94,6 +94,7 @@ type Pool struct {
 	metricsRegistry  *prometheus.Registry
 	metricsLn        net.Listener
 	backendMetricsLn net.Listener
+	adminLn          net.Listener // the admin socket (in-process bus only)
 
 	closers []func() error
 }
@@ -177,6 +178,11 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (_ *Pool, err err
 	if opt.Roles.Backend {
 		if err := pool.buildBackend(ctx); err != nil {
 			return nil, err
+		}
+		if _, ok := pool.consumer.(*inproc.Bus); ok {
+			if err := pool.listenAdmin(); err != nil {
+				return nil, err
+			}
 		}
 		if addr := cfg.Backend.MetricsListen; addr != "" {
 			ln, err := net.Listen("tcp", addr)
@@ -581,6 +587,9 @@ func (p *Pool) Run(ctx context.Context) error {
 		actor("backend", func(ctx context.Context) error {
 			return p.backend.Run(ctx, backend.RunOptions{Consumer: p.consumer, Consumers: loops, FundingInterval: p.fundEvery})
 		})
+		if p.adminLn != nil {
+			actor("admin socket", p.serveAdmin)
+		}
 		if p.backendMetricsLn != nil {
 			// The backend's gauges live in the default registry.
 			actor("backend metrics", func(ctx context.Context) error {

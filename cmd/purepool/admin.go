@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/purepool/purepool/app"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/commands/rabbitmq"
@@ -90,6 +91,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reason := fs.String("reason", "", "why (disable-miner, pause-payouts); recorded in the ledger")
 	payout := fs.String("payout", "", "payout id (reconcile-payout)")
 	txid := fs.String("txid", "", "transaction id that paid the payout (reconcile-payout; empty: the backend asks the wallet)")
+	socket := fs.String("socket", "", "admin socket of a pool on the in-process bus (`purepool run` without broker.url; default with --config: data_dir/admin.sock)")
 	timeout := fs.Duration("timeout", 15*time.Second, "longest wait for the broker's confirmation")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
@@ -100,12 +102,13 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		*amqpURL, *exchange = cfg.Broker.URL, cfg.Broker.Exchange
-		if *amqpURL == "" {
-			return usageError{errors.New("the configuration has no broker.url: with the in-process bus there is no way in from outside; stop the pool and use RabbitMQ, or run admin commands against a RabbitMQ deployment")}
+		if *amqpURL == "" && *socket == "" {
+			// The in-process bus: the pool takes admin commands on its socket.
+			*socket = app.AdminSocketPath(cfg)
 		}
 	}
-	if *amqpURL == "" {
-		return usageError{errors.New("give --amqp-url or --config")}
+	if *amqpURL == "" && *socket == "" {
+		return usageError{errors.New("give --amqp-url, --socket or --config")}
 	}
 	id := uuid.New()
 	cmd, err := adminCommands[name].build(id, *network, *address, *reason, *payout, *txid, time.Now().UTC())
@@ -114,6 +117,15 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if _, ok := biblepay.LookupNetwork(*network); !ok {
 		return usageError{fmt.Errorf("--network %q is not main, test or regtest", *network)}
+	}
+	if *amqpURL == "" {
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		if err := app.SendAdmin(ctx, *socket, cmd); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s handed to the pool (the backend records it; see the logs or the website)\n", cmd.CommandName(), id)
+		return nil
 	}
 	msg, err := commands.Encode(cmd)
 	if err != nil {

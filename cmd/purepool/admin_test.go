@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/commands/rabbitmq"
+	"github.com/purepool/purepool/events"
+	eventsqlite "github.com/purepool/purepool/events/sqlite"
 	"github.com/purepool/purepool/internal/testenv"
 )
 
@@ -118,4 +122,59 @@ func uuidOf(t *testing.T, s string) uuid.UUID {
 		t.Fatalf("message id %q: %v", s, err)
 	}
 	return id
+}
+
+// With the in-process bus (`purepool run` without broker.url), `purepool
+// admin --config` hands the command to the running pool over its admin
+// socket in data_dir.
+func TestAdminOnTheInProcessBus(t *testing.T) {
+	srv, nodeURL := startNode(t)
+	dir := t.TempDir()
+	file := writeFile(t, "purepool.toml", embeddedConfig(dir, srv.Node.WalletAddress(), nodeURL))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, []string{"run", "--config", file, "--log-format", "text"}, &out, &errOut) }()
+	socket := filepath.Join(dir, "admin.sock")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(socket); err == nil {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("run exited %d: %s", code, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no admin socket: %s", errOut.String())
+		}
+	}
+	var aout, aerr bytes.Buffer
+	if code := Main(ctx, []string{"admin", "pause-payouts", "--config", file, "--network", "test", "--reason", "maintenance"}, &aout, &aerr); code != 0 ||
+		!strings.Contains(aout.String(), "PausePayouts") {
+		t.Fatalf("admin over the socket: exit %d: %s %s", code, aout.String(), aerr.String())
+	}
+	store, err := eventsqlite.Open(ctx, filepath.Join(dir, "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		envs, err := events.ReadWholeStream(ctx, store, events.StreamPayoutSchedule("test"))
+		if err == nil && len(envs) == 1 && envs[0].Type == events.TypePayoutsPaused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool never recorded the pause: %v %v\n%s", envs, err, errOut.String())
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("run exited %d: %s", code, errOut.String())
+	}
+	// Once the pool has stopped, nothing listens.
+	if code := Main(context.Background(), []string{"admin", "trigger-payout", "--config", file, "--network", "test"}, &aout, &aerr); code == 0 {
+		t.Fatal("an admin command reached a stopped pool")
+	}
 }

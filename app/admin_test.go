@@ -1,0 +1,94 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/purepool/purepool/app"
+	"github.com/purepool/purepool/biblepay"
+	"github.com/purepool/purepool/commands"
+	"github.com/purepool/purepool/config"
+	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/simnode"
+)
+
+// A pool on the in-process bus takes admin commands on its socket in
+// data_dir, and only admin commands.
+func TestAdminSocket(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	node, err := simnode.Start(simnode.Config{Network: biblepay.Networks["test"], Seed: 5, NetworkHashRate: 0.5}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	dir := t.TempDir()
+	cfg, err := config.Parse(`data_dir = "` + filepath.ToSlash(dir) + `"
+[frontend]
+listen = "127.0.0.1:0"
+[[network]]
+name = "test"
+pool_address = "` + node.Node.WalletAddress() + `"
+node_url = "` + node.URL + `"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := app.Open(ctx, cfg, app.Options{Roles: app.AllRoles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	socket := app.AdminSocketPath(cfg)
+	if fi, err := os.Stat(socket); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("admin socket %s: %v %v", socket, fi, err)
+	}
+	// A second pool on the same data_dir is refused.
+	var ke *config.KeyError
+	if p2, err := app.Open(ctx, cfg, app.Options{Roles: app.AllRoles}); !errors.As(err, &ke) || ke.Key != "data_dir" {
+		if p2 != nil {
+			p2.Close()
+		}
+		t.Fatalf("second pool on the data_dir: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(ctx) }()
+
+	id := uuid.New()
+	if err := app.SendAdmin(ctx, socket, commands.PausePayouts{ID: id, Network: "test", Reason: "maintenance", At: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		envs, err := events.ReadWholeStream(ctx, pool.Store(), events.StreamPayoutSchedule("test"))
+		if err == nil && len(envs) == 1 && envs[0].Type == events.TypePayoutsPaused && envs[0].Metadata.CommandID == id.String() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the paused schedule was never recorded: %v %v", envs, err)
+		}
+	}
+	// A miner's command is not an admin command.
+	work := commands.IssueWork{ID: uuid.New(), Network: "test", MinerID: uuid.New(), WorkID: uuid.New(), IssuedAt: time.Now().UTC()}
+	if err := app.SendAdmin(ctx, socket, work); err == nil || !strings.Contains(err.Error(), "not an admin command") {
+		t.Fatalf("IssueWork on the admin socket: %v", err)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	pool.Close()
+	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the admin socket outlived the pool: %v", err)
+	}
+	if err := app.SendAdmin(context.Background(), socket, commands.ResumePayouts{ID: uuid.New(), Network: "test"}); err == nil {
+		t.Fatal("an admin command reached a stopped pool")
+	}
+}
