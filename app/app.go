@@ -203,6 +203,14 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (_ *Pool, err err
 			return nil, err
 		}
 	}
+	if opt.Roles.Backend && pool.site != nil {
+		// One process: the website's /metrics shows the backend's too.
+		for _, c := range backend.Collectors() {
+			if err := pool.site.Registry().Register(c); err != nil {
+				return nil, fmt.Errorf("website metrics: %w", err)
+			}
+		}
+	}
 	return pool, nil
 }
 

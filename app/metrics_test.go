@@ -134,21 +134,24 @@ node_url = "` + node.URL + `"
 	done := make(chan error, 1)
 	go func() { done <- pool.Run(ctx) }()
 	const sample = `purepool_backend_wallet_balance_sat{network="test"} `
-	url := "http://" + pool.BackendMetricsAddr().String() + "/metrics"
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		page, err := scrapeText(url)
-		var balance float64
-		for _, line := range strings.Split(page, "\n") {
-			if v, ok := strings.CutPrefix(line, sample); ok {
-				balance, _ = strconv.ParseFloat(v, 64)
+	// On backend.metrics_listen, and (every role in one process) on the
+	// website's /metrics too.
+	for _, url := range []string{"http://" + pool.BackendMetricsAddr().String() + "/metrics", "http://" + pool.Addrs()[0].String() + "/metrics"} {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			page, err := scrapeText(url)
+			var balance float64
+			for _, line := range strings.Split(page, "\n") {
+				if v, ok := strings.CutPrefix(line, sample); ok {
+					balance, _ = strconv.ParseFloat(v, 64)
+				}
 			}
-		}
-		// The wallet holds the one matured coinbase.
-		if err == nil && balance == float64(simnode.DefaultBlockReward) && strings.Contains(page, "go_goroutines") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics never showed the wallet's %d: %v\n%s", simnode.DefaultBlockReward, err, page)
+			// The wallet holds the one matured coinbase.
+			if err == nil && balance == float64(simnode.DefaultBlockReward) && strings.Contains(page, "go_goroutines") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never showed the wallet's %d: %v\n%s", url, simnode.DefaultBlockReward, err, page)
+			}
 		}
 	}
 	cancel()

@@ -27,7 +27,14 @@ var (
 	}, []string{"network"})
 )
 
-func init() { prometheus.MustRegister(metricOwed, metricWallet, metricShortfall) }
+func init() { prometheus.MustRegister(Collectors()...) }
+
+// Collectors are the backend's Prometheus metrics (the funding gauges), for
+// a registry other than the default one to show them too (the website's,
+// when every role runs in one process).
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{metricOwed, metricWallet, metricShortfall}
+}
 
 // RunOptions says how Run consumes commands.
 type RunOptions struct {
