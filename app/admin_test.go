@@ -24,28 +24,7 @@ import (
 func TestAdminSocket(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	node, err := simnode.Start(simnode.Config{Network: biblepay.Networks["test"], Seed: 5, NetworkHashRate: 0.5}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	dir := t.TempDir()
-	cfg, err := config.Parse(`data_dir = "` + filepath.ToSlash(dir) + `"
-[frontend]
-listen = "127.0.0.1:0"
-[[network]]
-name = "test"
-pool_address = "` + node.Node.WalletAddress() + `"
-node_url = "` + node.URL + `"
-`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := app.Open(ctx, cfg, app.Options{Roles: app.AllRoles})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	_, cfg, pool := openWithNode(ctx, t, "")
 	socket := app.AdminSocketPath(cfg)
 	if fi, err := os.Stat(socket); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("admin socket %s: %v %v", socket, fi, err)
@@ -91,4 +70,34 @@ node_url = "` + node.URL + `"
 	if err := app.SendAdmin(context.Background(), socket, commands.ResumePayouts{ID: uuid.New(), Network: "test"}); err == nil {
 		t.Fatal("an admin command reached a stopped pool")
 	}
+}
+
+// openWithNode opens every role in one process (the in-process bus needs
+// it) against a fresh simulated node, on a data_dir of the test's; extra
+// is more configuration (tables before [[network]]).
+func openWithNode(ctx context.Context, t *testing.T, extra string) (*simnode.Server, config.Config, *app.Pool) {
+	t.Helper()
+	node, err := simnode.Start(simnode.Config{Network: biblepay.Networks["test"], Seed: 5, NetworkHashRate: 0.5}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	cfg, err := config.Parse(`data_dir = "` + filepath.ToSlash(t.TempDir()) + `"
+[frontend]
+listen = "127.0.0.1:0"
+` + extra + `
+[[network]]
+name = "test"
+pool_address = "` + node.Node.WalletAddress() + `"
+node_url = "` + node.URL + `"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := app.Open(ctx, cfg, app.Options{Roles: app.AllRoles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	return node, cfg, pool
 }

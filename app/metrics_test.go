@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/purepool/purepool/app"
-	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/config"
 	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/internal/testenv"
@@ -97,37 +96,15 @@ pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
 func TestBackendMetricsListen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	node, err := simnode.Start(simnode.Config{Network: biblepay.Networks["test"], Seed: 5, NetworkHashRate: 0.5}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
+	node, _, pool := openWithNode(ctx, t, `[backend]
+metrics_listen = "127.0.0.1:0"
+funding_check = "50ms"`)
 	if _, err := node.Node.MinePoolBlock(ctx, node.Node.WalletAddress(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := node.Node.Generate(int(node.Node.Maturity())); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse(`data_dir = "` + filepath.ToSlash(t.TempDir()) + `"
-[frontend]
-listen = "127.0.0.1:0"
-[backend]
-metrics_listen = "127.0.0.1:0"
-funding_check = "50ms"
-[[network]]
-name = "test"
-pool_address = "` + node.Node.WalletAddress() + `"
-node_url = "` + node.URL + `"
-`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every role in one process (the in-process bus needs it).
-	pool, err := app.Open(ctx, cfg, app.Options{Roles: app.AllRoles})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	if pool.BackendMetricsAddr() == nil {
 		t.Fatal("no backend metrics listener")
 	}
