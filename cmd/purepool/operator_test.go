@@ -42,7 +42,7 @@ var metricsAddrRE = regexp.MustCompile(`projector metrics listening".* addr=(\S+
 func TestProjector_MetricsListen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	storePath, h := sqliteHistory(t, dir, ledgergen.Config{Seed: 9, Miners: 3, ChainBlocks: 30, SharesPerBlock: 3}, 200)
+	store, h := sqliteLog(t, ledgergen.Config{Seed: 9, Miners: 3, ChainBlocks: 30, SharesPerBlock: 3})
 	n := float64(len(h.Envelopes))
 
 	var out bytes.Buffer
@@ -56,7 +56,7 @@ func TestProjector_MetricsListen(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		var stdout bytes.Buffer
-		done <- Main(pctx, []string{"projector", "--store", "sqlite://" + storePath, "--readmodel-url", "sqlite:" + filepath.Join(dir, "rm.db"),
+		done <- Main(pctx, []string{"projector", "--store", store, "--readmodel-url", "sqlite:" + filepath.Join(dir, "rm.db"),
 			"--metrics-listen", "127.0.0.1:0", "--log-format", "text"}, &stdout, logs)
 	}()
 	var got map[string]float64

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	eventsqlite "github.com/purepool/purepool/events/sqlite"
 	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/projections"
 )
@@ -17,9 +16,8 @@ import (
 func TestProjectionsCommands(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	storePath, h := sqliteHistory(t, dir, ledgergen.Config{Seed: 5, Miners: 4, ChainBlocks: 60, SharesPerBlock: 4}, 400)
+	store, h := sqliteLog(t, ledgergen.Config{Seed: 5, Miners: 4, ChainBlocks: 60, SharesPerBlock: 4})
 	n := len(h.Envelopes)
-	store := "sqlite://" + storePath
 	rm := "sqlite:" + filepath.Join(dir, "rm.db")
 
 	run := func(ctx context.Context, args ...string) (int, string, string) {
@@ -98,27 +96,4 @@ func statusLine(out string) string {
 		return ""
 	}
 	return strings.Join(f[:4], " ")
-}
-
-// sqliteHistory writes a generated history into a new SQLite event store
-// in dir, in appends of batch events, and returns the store's path.
-func sqliteHistory(t *testing.T, dir string, cfg ledgergen.Config, batch int) (string, *ledgergen.History) {
-	t.Helper()
-	ctx := context.Background()
-	storePath := filepath.Join(dir, "events.db")
-	s, err := eventsqlite.Open(ctx, storePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h := ledgergen.Generate(cfg)
-	for _, w := range h.Writes(batch) {
-		if _, err := s.Append(ctx, w...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return storePath, h
 }
