@@ -58,7 +58,10 @@ func (p *Pool) listenAdmin() error {
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return &config.KeyError{Key: "data_dir", Err: fmt.Errorf("admin socket: %w", err)}
+		// E.g. a data_dir path longer than a socket address may be (about
+		// 100 bytes): the pool runs, only without this way in.
+		p.log.Warn("no admin socket: `purepool admin` cannot reach this pool", "path", path, "err", err)
+		return nil
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()

@@ -101,3 +101,21 @@ node_url = "` + node.URL + `"
 	t.Cleanup(func() { pool.Close() })
 	return node, cfg, pool
 }
+
+// A data_dir too long for a socket address costs the admin socket, not the
+// pool.
+func TestAdminSocketPathTooLong(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	_, cfg, pool := openWithNode(ctx, t, "")
+	cfg.DataDir = long
+	p2, err := app.Open(ctx, cfg, app.Options{Roles: app.AllRoles})
+	if err != nil {
+		t.Fatalf("a long data_dir: %v", err)
+	}
+	defer p2.Close()
+	if p2.AdminSocketAddr() != nil || pool.AdminSocketAddr() == nil {
+		t.Fatalf("admin sockets: long data_dir %v, short %v", p2.AdminSocketAddr(), pool.AdminSocketAddr())
+	}
+}
