@@ -36,6 +36,8 @@ type Payout struct {
 	TxID     string
 	FeeSat   int64
 	Reason   string
+	// ConfirmedAt is when the payout was recorded as confirmed.
+	ConfirmedAt time.Time
 }
 
 // Settled reports a payout whose outcome is known (sent, confirmed, failed
@@ -60,7 +62,7 @@ func (p Payout) Apply(e events.Event) Payout {
 	case events.PayoutHalted:
 		p.Status, p.Reason = PayoutHalted, e.Reason
 	case events.PayoutConfirmed:
-		p.Status = PayoutConfirmed
+		p.Status, p.ConfirmedAt = PayoutConfirmed, e.At
 	case events.PayoutConflicted:
 		p.Status, p.Reason = PayoutConflicted, e.Reason
 	}

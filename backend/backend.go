@@ -179,6 +179,11 @@ type Config struct {
 	// in flight, and the node may still be executing it. Payouts planned by
 	// this process do not wait: its sends are synchronous.
 	ResendGrace time.Duration
+	// ConflictWatch is how long after its confirmation a payout is still
+	// watched for a conflict (default 24 h): a reorganisation deeper than
+	// payout_confirmations could still double spend it. Sent payouts are
+	// watched until they are confirmed or conflicted.
+	ConflictWatch time.Duration
 	// FinderShareWait is how long the chain follower holds back a pool block
 	// whose winning share is not stored yet (the node can see the block
 	// before the pool has handled the share), so that the round it closes

@@ -340,18 +340,23 @@ func (b *Backend) settle(ctx context.Context, net *NetworkConfig) error {
 
 // confirmPayouts records PayoutConfirmed for sent payouts deep enough, and
 // PayoutConflicted for those whose transaction the chain has double spent
-// (see conflictDepth).
+// (see conflictDepth): sent payouts, and confirmed ones for ConflictWatch.
 func (b *Backend) confirmPayouts(ctx context.Context, net *NetworkConfig) error {
-	var sent []aggregates.Payout
+	watch := b.cfg.ConflictWatch
+	if watch <= 0 {
+		watch = 24 * time.Hour
+	}
+	now := b.now()
+	var watched []aggregates.Payout
 	b.view.Read(func(l *aggregates.Ledger) {
 		for _, p := range l.Network(net.Name).Payouts {
-			if p.Status == aggregates.PayoutSent {
-				sent = append(sent, *p)
+			if p.Status == aggregates.PayoutSent || p.Status == aggregates.PayoutConfirmed && now.Sub(p.ConfirmedAt) < watch {
+				watched = append(watched, *p)
 			}
 		}
 	})
 	var errs error
-	for _, p := range sent {
+	for _, p := range watched {
 		tx, err := net.Node.GetTransaction(ctx, p.TxID)
 		if err != nil {
 			errs = errors.Join(errs, err)
@@ -362,7 +367,7 @@ func (b *Backend) confirmPayouts(ctx context.Context, net *NetworkConfig) error 
 			continue
 		}
 		b.forgetConflict(p.ID)
-		if tx.Confirmations < net.PayoutConfirmations {
+		if p.Status != aggregates.PayoutSent || tx.Confirmations < net.PayoutConfirmations {
 			continue
 		}
 		conf := tx.Confirmations

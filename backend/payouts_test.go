@@ -518,3 +518,55 @@ func TestConflictedPayoutIsPaidAgain(t *testing.T) {
 		})
 	}
 }
+
+// A payout already confirmed can still be double spent by a
+// reorganisation deeper than its confirmations: it is watched for
+// ConflictWatch after its confirmation, and only then.
+func TestConfirmedPayoutConflictedByADeepReorg(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		watch      time.Duration
+		conflicted bool
+	}{
+		{"within the watch", 24 * time.Hour, true},
+		{"after the watch", time.Nanosecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, newSQLiteStore(t), func(_ *backend.NetworkConfig, c *backend.Config) { c.ConflictWatch = tc.watch })
+			h.startView()
+			a, b := h.credited()
+			owedA, owedB := h.balance(a), h.balance(b)
+			if err := h.cycle(); err != nil {
+				t.Fatal(err)
+			}
+			h.srv.Node.Generate(1)
+			if err := h.cycle(); err != nil {
+				t.Fatal(err)
+			}
+			p0 := h.payouts()[0]
+			if p0.Status != aggregates.PayoutConfirmed {
+				t.Fatalf("payout %+v, want confirmed", p0)
+			}
+			if _, err := h.srv.Node.DoubleSpend(p0.TxID); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.cycle(); err != nil {
+				t.Fatal(err)
+			}
+			ps := h.payouts()
+			if !tc.conflicted {
+				if len(ps) != 1 || ps[0].Status != aggregates.PayoutConfirmed || h.balance(a) != 0 {
+					t.Fatalf("a payout past its watch: %+v, balance %d", ps, h.balance(a))
+				}
+				return
+			}
+			// Conflicted; the new payout the same pass planned finds the
+			// wallet emptied by the double spend.
+			if len(ps) != 2 || ps[0].Status != aggregates.PayoutConflicted || ps[1].Status != aggregates.PayoutFailed ||
+				h.balance(a) != owedA || h.balance(b) != owedB {
+				t.Fatalf("after a deep reorganisation: %+v, balances %d %d (owed %d %d)", ps, h.balance(a), h.balance(b), owedA, owedB)
+			}
+			h.checkNeverTwice()
+		})
+	}
+}
