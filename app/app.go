@@ -430,6 +430,7 @@ func BackendConfig(cfg config.Config, nodes map[string]backend.Node, log *slog.L
 	bc := backend.Config{
 		WorkWait:        cfg.Backend.SolutionRetry.Duration,
 		FinderShareWait: cfg.Backend.FinderShareWait.Duration,
+		ConflictWatch:   cfg.Backend.ConflictWatch.Duration,
 		PollInterval:    cfg.Backend.ChainPoll.Duration,
 		BatchAppends:    cfg.Broker.Prefetch,
 		Logger:          log,

@@ -19,6 +19,7 @@ prefetch = 16
 chain_poll = "3s"
 solution_retry_deadline = "90s"
 vardiff_interval = "2m"
+payout_conflict_watch = "36h"
 [[network]]
 name = "test"
 pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
@@ -44,7 +45,7 @@ func TestBackendConfigMapsEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bc.PollInterval != 3*time.Second || bc.WorkWait != 90*time.Second || bc.BatchAppends != 16 || len(bc.Networks) != 1 {
+	if bc.PollInterval != 3*time.Second || bc.WorkWait != 90*time.Second || bc.BatchAppends != 16 || bc.ConflictWatch != 36*time.Hour || len(bc.Networks) != 1 {
 		t.Fatalf("backend config %+v", bc)
 	}
 	n := bc.Networks[0]

@@ -86,6 +86,9 @@ type Backend struct {
 	FinderShareWait Duration `toml:"finder_share_wait"`
 	FundingCheck    Duration `toml:"funding_check"`
 	VardiffInterval Duration `toml:"vardiff_interval"`
+	// ConflictWatch is how long after its confirmation a payout is still
+	// watched for a double spend by a deep reorganisation.
+	ConflictWatch Duration `toml:"payout_conflict_watch"`
 	// MetricsListen serves the backend's Prometheus /metrics (what the pool
 	// owes, the wallet's balance, the shortfall; Go runtime) on its own
 	// address (host:port); empty serves none.
@@ -148,6 +151,7 @@ func Defaults() Config {
 			ChainPoll: Duration{2 * time.Second}, SolutionRetry: Duration{2 * time.Minute},
 			FinderShareWait: Duration{10 * time.Second},
 			FundingCheck:    Duration{10 * time.Minute}, VardiffInterval: Duration{time.Minute},
+			ConflictWatch: Duration{24 * time.Hour},
 		},
 	}
 }

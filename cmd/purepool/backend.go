@@ -53,6 +53,7 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	pollInterval := fs.Duration("poll-interval", 5*time.Second, "chain follower period")
 	workWait := fs.Duration("work-wait", time.Minute, "how long a share waits for its work to be recorded")
 	finderWait := fs.Duration("finder-share-wait", 10*time.Second, "how long a pool block waits for its winning share, so its round pays the finder (0: no wait)")
+	conflictWatch := fs.Duration("payout-conflict-watch", 24*time.Hour, "how long after its confirmation a payout is still watched for a double spend by a deep reorganisation")
 	resendGrace := fs.Duration("payout-resend-grace", 10*time.Second, "how long a payout an earlier (crashed) process planned is left alone before it is sent, in case its send is still executing")
 	vardiffWindow := fs.Duration("vardiff-window", 0, "miner evaluation period (0: fixed share target)")
 	vardiffRate := fs.Int64("vardiff-shares-per-minute", 2, "vardiff aim per miner")
@@ -129,7 +130,7 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			PayoutConfirmations: *payoutConfirmations, VardiffWindow: *vardiffWindow,
 			Vardiff: aggregates.VardiffPolicy{SharesPerMinute: *vardiffRate, MinDifficulty: *vardiffMin, Tolerance: 2, MaxStep: 4},
 		}},
-		WorkWait: *workWait, FinderShareWait: *finderWait, ResendGrace: *resendGrace, PollInterval: *pollInterval, Locker: locker, Logger: log,
+		WorkWait: *workWait, FinderShareWait: *finderWait, ResendGrace: *resendGrace, ConflictWatch: *conflictWatch, PollInterval: *pollInterval, Locker: locker, Logger: log,
 	})
 	if err != nil {
 		return usageError{err}
