@@ -19,48 +19,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/events/eventstoretest"
 	"github.com/purepool/purepool/events/internal/appendplan"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/internal/testenv"
 )
-
-// benchEvent is a realistic ledger event (an accepted share, ~600 bytes of JSON).
-func benchEvent(tb testing.TB) events.NewEvent {
-	id := uuid.New()
-	e, err := events.New(id, events.SolutionAccepted{
-		Network: "main", SolutionID: id, WorkID: uuid.New(), MinerID: uuid.New(),
-		Address: "B5tWpb8K1S7NmH4Zx5rMfG3yXh9K3Yv8s2", Worker: "rig-01",
-		BlockHash:  "00000000a3c1f8e2b7d4e9f0c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4",
-		BibleHash:  "0000000fe1d2c3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b4c3d2",
-		PrevHeight: 123456, Nonce: 987654, Target: "00000fffff000000000000000000000000000000000000000000000000000000",
-		Difficulty: 4096, HashrateHPS: 150000, At: time.Now().UTC(),
-	}, events.Metadata{CommandID: uuid.NewString(), CorrelationID: uuid.NewString()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return e
-}
-
-func benchWrites(tb testing.TB, streams, perStream int) []events.StreamWrite {
-	writes := make([]events.StreamWrite, streams)
-	for i := range writes {
-		writes[i] = events.StreamWrite{Stream: "solution-" + uuid.NewString(), Expected: events.Any}
-		for range perStream {
-			writes[i].Events = append(writes[i].Events, benchEvent(tb))
-		}
-	}
-	return writes
-}
-
-// freshIDs gives every event of the writes a new id (appending the same ids
-// again would be an idempotent no-op).
-func freshIDs(writes []events.StreamWrite) {
-	for i := range writes {
-		for j := range writes[i].Events {
-			writes[i].Events[j].ID = uuid.New()
-		}
-	}
-}
 
 func reportEventsPerSecond(b *testing.B, perOp int) {
 	b.ReportMetric(float64(b.N*perOp)/b.Elapsed().Seconds(), "events/s")
@@ -70,10 +33,10 @@ func BenchmarkAppendSingle(b *testing.B) {
 	s := openStore(b)
 	defer s.Close()
 	ctx := context.Background()
-	writes := benchWrites(b, 1, 1)
+	writes := eventstoretest.BenchWrites(b, 1, 1)
 	b.ResetTimer()
 	for range b.N {
-		freshIDs(writes)
+		eventstoretest.FreshIDs(writes)
 		if _, err := s.Append(ctx, writes...); err != nil {
 			b.Fatal(err)
 		}
@@ -86,10 +49,10 @@ func BenchmarkAppendBatch100(b *testing.B) {
 	s := openStore(b)
 	defer s.Close()
 	ctx := context.Background()
-	writes := benchWrites(b, 10, 10)
+	writes := eventstoretest.BenchWrites(b, 10, 10)
 	b.ResetTimer()
 	for range b.N {
-		freshIDs(writes)
+		eventstoretest.FreshIDs(writes)
 		if _, err := s.Append(ctx, writes...); err != nil {
 			b.Fatal(err)
 		}
@@ -118,7 +81,7 @@ func rawTable(b *testing.B) (*pgxpool.Pool, func(n int, next *uint64) [][]any) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE raw_events (LIKE eventstore.events INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}
-	template := benchWrites(b, 1, 1)[0].Events[0]
+	template := eventstoretest.BenchWrites(b, 1, 1)[0].Events[0]
 	rows := func(n int, next *uint64) [][]any {
 		out := make([][]any, n)
 		for i := range out {
@@ -201,7 +164,7 @@ func BenchmarkReadAll(b *testing.B) {
 	ctx := context.Background()
 	const total = 20000
 	for range total / 1000 {
-		writes := benchWrites(b, 100, 10)
+		writes := eventstoretest.BenchWrites(b, 100, 10)
 		if _, err := s.Append(ctx, writes...); err != nil {
 			b.Fatal(err)
 		}
@@ -242,7 +205,7 @@ func BenchmarkInterleaved(b *testing.B) {
 			defer s.Close()
 			pool, rows := rawTable(b)
 			ctx := context.Background()
-			writes := benchWrites(b, size.streams, size.perWrite)
+			writes := eventstoretest.BenchWrites(b, size.streams, size.perWrite)
 			n := size.streams * size.perWrite
 			cols := []string{"position", "stream", "version", "event_id", "type", "schema_version", "recorded_at",
 				"data", "metadata", "prev_hash", "hash"}
@@ -251,7 +214,7 @@ func BenchmarkInterleaved(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
-				freshIDs(writes)
+				eventstoretest.FreshIDs(writes)
 				batchRows, copyRows := rows(n, &next), rows(n, &next)
 				b.StartTimer()
 

@@ -14,45 +14,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/events/eventstoretest"
 	"github.com/purepool/purepool/events/internal/appendplan"
 	"github.com/purepool/purepool/events/sqlite"
 )
-
-func benchEvent(tb testing.TB) events.NewEvent {
-	id := uuid.New()
-	e, err := events.New(id, events.SolutionAccepted{
-		Network: "main", SolutionID: id, WorkID: uuid.New(), MinerID: uuid.New(),
-		Address: "B5tWpb8K1S7NmH4Zx5rMfG3yXh9K3Yv8s2", Worker: "rig-01",
-		BlockHash:  "00000000a3c1f8e2b7d4e9f0c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4",
-		BibleHash:  "0000000fe1d2c3b4a5968778695a4b3c2d1e0f1e2d3c4b5a69788796a5b4c3d2",
-		PrevHeight: 123456, Nonce: 987654, Target: "00000fffff000000000000000000000000000000000000000000000000000000",
-		Difficulty: 4096, HashrateHPS: 150000, At: time.Now().UTC(),
-	}, events.Metadata{CommandID: uuid.NewString(), CorrelationID: uuid.NewString()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return e
-}
-
-func benchWrites(tb testing.TB, streams, perStream int) []events.StreamWrite {
-	writes := make([]events.StreamWrite, streams)
-	for i := range writes {
-		writes[i] = events.StreamWrite{Stream: "solution-" + uuid.NewString(), Expected: events.Any}
-		for range perStream {
-			writes[i].Events = append(writes[i].Events, benchEvent(tb))
-		}
-	}
-	return writes
-}
-
-func freshIDs(writes []events.StreamWrite) {
-	for i := range writes {
-		for j := range writes[i].Events {
-			writes[i].Events[j].ID = uuid.New()
-		}
-	}
-}
 
 // BenchmarkInterleaved alternates one Append and one raw insert of the same
 // number of rows per iteration and reports both rates and their ratio.
@@ -83,14 +48,14 @@ func BenchmarkInterleaved(b *testing.B) {
 				hash BLOB NOT NULL, UNIQUE (stream, version))`); err != nil {
 				b.Fatal(err)
 			}
-			writes := benchWrites(b, size.streams, size.perWrite)
+			writes := eventstoretest.BenchWrites(b, size.streams, size.perWrite)
 			n := size.streams * size.perWrite
 			template := writes[0].Events[0]
 			var next int64
 			var tAppend, tRaw time.Duration
 			b.ResetTimer()
 			for range b.N {
-				freshIDs(writes)
+				eventstoretest.FreshIDs(writes)
 				t0 := time.Now()
 				if _, err := s.Append(ctx, writes...); err != nil {
 					b.Fatal(err)
@@ -134,10 +99,10 @@ func BenchmarkAppendSingle(b *testing.B) {
 	s := openStore(b)
 	defer s.Close()
 	ctx := context.Background()
-	writes := benchWrites(b, 1, 1)
+	writes := eventstoretest.BenchWrites(b, 1, 1)
 	b.ResetTimer()
 	for range b.N {
-		freshIDs(writes)
+		eventstoretest.FreshIDs(writes)
 		if _, err := s.Append(ctx, writes...); err != nil {
 			b.Fatal(err)
 		}
@@ -149,10 +114,10 @@ func BenchmarkAppendBatch100(b *testing.B) {
 	s := openStore(b)
 	defer s.Close()
 	ctx := context.Background()
-	writes := benchWrites(b, 10, 10)
+	writes := eventstoretest.BenchWrites(b, 10, 10)
 	b.ResetTimer()
 	for range b.N {
-		freshIDs(writes)
+		eventstoretest.FreshIDs(writes)
 		if _, err := s.Append(ctx, writes...); err != nil {
 			b.Fatal(err)
 		}
@@ -167,7 +132,7 @@ func BenchmarkReadAll(b *testing.B) {
 	ctx := context.Background()
 	const total = 20000
 	for range total / 1000 {
-		if _, err := s.Append(ctx, benchWrites(b, 100, 10)...); err != nil {
+		if _, err := s.Append(ctx, eventstoretest.BenchWrites(b, 100, 10)...); err != nil {
 			b.Fatal(err)
 		}
 	}
