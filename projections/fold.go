@@ -196,9 +196,12 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 
 	case events.WorkIssued:
 		t := at(e.At, env)
+		// Not the target: a work only echoes what the frontend read, which
+		// may predate the miner's last MinerTargetChanged (the projector
+		// would then hand the old target out again). Only the backend's
+		// decision sets it; until then the frontend uses the default.
 		r := miners.get(e.Network, e.MinerID)
 		miners.put(r, "address", e.Address)
-		miners.put(r, "target", e.Target)
 		w := workers.get(e.Network, e.MinerID, e.Worker)
 		workers.put(w, "first_seen", t)
 		workers.put(w, "last_seen", t)

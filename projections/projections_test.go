@@ -219,3 +219,71 @@ func TestFold_UnknownPayoutFailure(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// envelopes numbers events from position first on, one stream each.
+func envelopes(t *testing.T, first uint64, evs ...events.Event) []events.Envelope {
+	t.Helper()
+	var out []events.Envelope
+	for i, e := range evs {
+		ne, err := events.New(uuid.New(), e, events.Metadata{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, events.Envelope{ID: ne.ID, Position: first + uint64(i), Stream: "s", Type: ne.Type,
+			SchemaVersion: ne.SchemaVersion, Data: ne.Data, RecordedAt: time.Now().UTC()})
+	}
+	return out
+}
+
+// A payout that fails or is conflicted after it was sent is a change the
+// live stream must see: PayoutsSince orders by the latest of its times,
+// on every dialect (MariaDB's GREATEST and SQLite's MAX return NULL for
+// any NULL argument).
+func TestPayoutsSince_SeesReturnedPayouts(t *testing.T) {
+	for _, tt := range targets {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := tt.open(t)
+			r := projections.NewReader(db.SQL, db.Dialect)
+			t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+			miner, id := uuid.New(), uuid.New()
+			item := []events.PayoutItem{{MinerID: miner, Address: "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci", AmountSat: 5}}
+			cp := applyAll(t, db, envelopes(t, 1,
+				events.PayoutPlanned{Network: "test", PayoutID: id, Items: item, TotalSat: 5, At: t0},
+				events.PayoutSent{Network: "test", PayoutID: id, TxID: "tx", FeeSat: 1, At: t0.Add(time.Minute)},
+			), 10)
+			if ps, err := r.PayoutsSince(ctx, "test", t0.Add(time.Minute), 10); err != nil || len(ps) != 0 {
+				t.Fatalf("nothing changed after the send: %v, %v", ps, err)
+			}
+			if _, err := db.ApplyBatch(ctx, cp, envelopes(t, cp+1,
+				events.PayoutConflicted{Network: "test", PayoutID: id, TxID: "tx", Reason: "double spent", At: t0.Add(time.Hour)})); err != nil {
+				t.Fatal(err)
+			}
+			ps, err := r.PayoutsSince(ctx, "test", t0.Add(time.Minute), 10)
+			if err != nil || len(ps) != 1 || ps[0].Status != "conflicted" {
+				t.Fatalf("the conflict is a change after the send: %+v, %v", ps, err)
+			}
+		})
+	}
+}
+
+// A miner's target in the read model is the backend's decision, never the
+// target a work request echoed: that one may predate the decision.
+func TestFold_TargetOnlyFromTheBackendsDecision(t *testing.T) {
+	for _, tt := range targets {
+		t.Run(tt.name, func(t *testing.T) {
+			db := tt.open(t)
+			miner := uuid.New()
+			addr := "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
+			applyAll(t, db, envelopes(t, 1,
+				events.MinerRegistered{Network: "test", MinerID: miner, Address: addr, At: time.Now().UTC()},
+				events.MinerTargetChanged{Network: "test", MinerID: miner, Target: "0000ffff", Reason: "vardiff", At: time.Now().UTC()},
+				events.WorkIssued{Network: "test", WorkID: uuid.New(), MinerID: miner, Address: addr, Worker: "w", Target: "00ffffff", At: time.Now().UTC()},
+			), 10)
+			m, err := projections.NewReader(db.SQL, db.Dialect).Miner(context.Background(), "test", addr)
+			if err != nil || m.Target != "0000ffff" {
+				t.Fatalf("miner %+v, %v: want the decided target", m, err)
+			}
+		})
+	}
+}

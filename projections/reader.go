@@ -204,9 +204,6 @@ type Reader struct {
 // NewReader reads through db (which may be a read-only connection).
 func NewReader(db *sql.DB, d Dialect) *Reader { return &Reader{db: db, d: d} }
 
-// Dialect of the reader's database.
-func (r *Reader) Dialect() Dialect { return r.d }
-
 func (r *Reader) t(name string) string {
 	if r.d == Postgres {
 		return PostgresSchema + "." + name
@@ -475,9 +472,17 @@ func (r *Reader) Payouts(ctx context.Context, network string, offset, limit int)
 // PayoutsSince lists payouts changed after t (planned, sent, confirmed,
 // failed or halted), oldest change first (live updates).
 func (r *Reader) PayoutsSince(ctx context.Context, network string, t time.Time, limit int) ([]Payout, error) {
-	last := "COALESCE(p.confirmed_at, p.sent_at, p.failed_at, p.halted_at, p.planned_at)"
-	if r.d == Postgres {
-		last = "GREATEST(p.planned_at, p.sent_at, p.confirmed_at, p.failed_at, p.halted_at)"
+	// The latest of the times set: PostgreSQL's GREATEST skips NULLs;
+	// MariaDB's GREATEST and SQLite's MAX return NULL for any NULL, so the
+	// unset ones stand in as planned_at (never NULL, never the latest).
+	last := "GREATEST(p.planned_at, p.sent_at, p.confirmed_at, p.failed_at, p.halted_at)"
+	if r.d != Postgres {
+		fn := "GREATEST"
+		if r.d == SQLite {
+			fn = "MAX"
+		}
+		last = fn + "(p.planned_at, COALESCE(p.sent_at, p.planned_at), COALESCE(p.confirmed_at, p.planned_at), " +
+			"COALESCE(p.failed_at, p.planned_at), COALESCE(p.halted_at, p.planned_at))"
 	}
 	rows, err := r.query(ctx, "SELECT "+r.payoutCols()+" FROM "+r.t(TPayouts)+" p WHERE p.network = ? AND "+last+" > ? ORDER BY "+last+", p.payout_id LIMIT ?",
 		network, r.d.Arg(t), limit)
@@ -584,8 +589,6 @@ func (r *Reader) Hashrate(ctx context.Context, network string, since time.Time) 
 	return hps, workers, nil
 }
 
-// Ping checks the connection.
-func (r *Reader) Ping(ctx context.Context) error { return r.db.PingContext(ctx) }
 
 // ChainTip is the highest chain block the backend recorded on a network and
 // its block time; found is false before the first one.

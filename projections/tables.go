@@ -239,11 +239,3 @@ var checkpointTable = &table{name: TCheckpoints, cols: []column{
 	{name: "updated_at", kind: kTime, merge: mSet},
 }}
 
-func tableByName(name string) *table {
-	for _, t := range tables {
-		if t.name == name {
-			return t
-		}
-	}
-	return nil
-}
