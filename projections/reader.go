@@ -589,7 +589,6 @@ func (r *Reader) Hashrate(ctx context.Context, network string, since time.Time) 
 	return hps, workers, nil
 }
 
-
 // ChainTip is the highest chain block the backend recorded on a network and
 // its block time; found is false before the first one.
 func (r *Reader) ChainTip(ctx context.Context, network string) (height int64, blockTime time.Time, found bool, err error) {

@@ -238,4 +238,3 @@ var checkpointTable = &table{name: TCheckpoints, cols: []column{
 	{name: "position", kind: kInt, merge: mSet},
 	{name: "updated_at", kind: kTime, merge: mSet},
 }}
-
