@@ -282,10 +282,12 @@ func (b *Backend) findPayoutTx(ctx context.Context, net *NetworkConfig, id uuid.
 			}
 		}
 		if len(entries) < page {
-			break
+			return "", 0, false, nil // the whole wallet read: it is not there
 		}
 	}
-	return "", 0, false, nil
+	// Not within the depth searched, but the wallet has more: "not found"
+	// here would let a send that did go out be failed or sent again.
+	return "", 0, false, fmt.Errorf("backend: payout %s not among the wallet's newest %d entries, and the wallet has more: outcome unknown", id, walletSearchDepth)
 }
 
 // txFee is the network fee of a wallet send (0 if the wallet cannot tell).

@@ -3,6 +3,7 @@ package backend_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -568,5 +569,58 @@ func TestConfirmedPayoutConflictedByADeepReorg(t *testing.T) {
 			}
 			h.checkNeverTwice()
 		})
+	}
+}
+
+// deepWallet is a wallet whose history never ends within the backend's
+// search: every page of listtransactions is full of others' entries.
+type deepWallet struct {
+	*lostSend
+	deep atomic.Bool
+}
+
+func (d *deepWallet) ListTransactions(ctx context.Context, account string, count, from int) ([]rpcclient.TransactionEntry, error) {
+	if !d.deep.Load() {
+		return d.lostSend.ListTransactions(ctx, account, count, from)
+	}
+	out := make([]rpcclient.TransactionEntry, count)
+	for i := range out {
+		out[i] = rpcclient.TransactionEntry{Category: "generate", TxID: fmt.Sprintf("%064x", from+i)}
+	}
+	return out, nil
+}
+
+// A payout not found among the wallet entries searched, while the wallet
+// has more, is not "not sent": reconciling it without a txid must not
+// fail it (its amounts would be paid a second time); it stays halted.
+func TestReconcileDoesNotFailWhatTheSearchCouldNotReach(t *testing.T) {
+	var w *deepWallet
+	h := newHarness(t, newSQLiteStore(t), func(n *backendNetworkConfig, _ *backendConfig) {
+		w = &deepWallet{lostSend: &lostSend{Client: n.Node.(*rpcclient.Client)}}
+		n.Node = w
+	})
+	h.startView()
+	h.credited()
+	w.armed.Store(true)
+	w.deep.Store(true)
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	ps := h.payouts()
+	if len(ps) != 1 || ps[0].Status != aggregates.PayoutHalted {
+		t.Fatalf("payouts %+v, want one halted", ps)
+	}
+	rc := commands.ReconcilePayout{ID: uuid.New(), Network: network, PayoutID: ps[0].ID, At: time.Now().UTC()}
+	if err := h.handle(rc); err == nil {
+		t.Fatal("reconciled a payout the wallet search could not reach")
+	}
+	if ps := h.payouts(); ps[0].Status != aggregates.PayoutHalted {
+		t.Fatalf("after an incomplete search: %+v", ps)
+	}
+	// With the whole wallet readable, the same command settles it.
+	w.deep.Store(false)
+	h.mustHandle(rc)
+	if ps := h.payouts(); ps[0].Status != aggregates.PayoutFailed {
+		t.Fatalf("reconciled %+v", ps)
 	}
 }
