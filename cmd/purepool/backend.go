@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/commands/rabbitmq"
+	"github.com/purepool/purepool/config"
 	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/events/sqlite"
@@ -83,10 +83,16 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := network.ValidateAddress(*poolAddress); err != nil {
 		return usageError{fmt.Errorf("--pool-address: %w", err)}
 	}
-	minPayoutSat, err := rpcclient.ParseAmount(json.Number(*minPayout))
+	// A person's decimal BBP, like the configuration's min_payout (the
+	// RPC amount parser would take "1/2", "0x10" or "-5").
+	minPayoutAmt, err := config.ParseAmount(*minPayout)
+	if err == nil && minPayoutAmt <= 0 {
+		err = errors.New("must be above 0")
+	}
 	if err != nil {
 		return usageError{fmt.Errorf("--min-payout: %w", err)}
 	}
+	minPayoutSat := int64(minPayoutAmt)
 	target, err := parseEventStoreURL(*storeURL)
 	if err != nil {
 		return usageError{err}

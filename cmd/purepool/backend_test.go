@@ -22,9 +22,13 @@ func TestBackendFlags(t *testing.T) {
 	}
 	store := filepath.Join(t.TempDir(), "x.db")
 	pool := biblepay.Networks["main"].Address([20]byte{1})
-	code, _, stderr := runMain(t, "backend", "-min-payout", "0.123456789", "-store", "sqlite:"+store, "-node-url", "x", "-pool-address", pool)
-	if code != 2 || !bytes.Contains([]byte(stderr), []byte("min-payout")) {
-		t.Fatalf("sub-satoshi minimum payout: exit %d, want 2 naming --min-payout (%s)", code, stderr)
+	// Sub-satoshi, negative, zero, fractions and hex are refused, not
+	// replaced by a default.
+	for _, bad := range []string{"0.123456789", "-5", "0", "1/2", "0x10", "1e1"} {
+		code, _, stderr := runMain(t, "backend", "-min-payout", bad, "-store", "sqlite:"+store, "-node-url", "x", "-pool-address", pool)
+		if code != 2 || !bytes.Contains([]byte(stderr), []byte("min-payout")) {
+			t.Errorf("minimum payout %q: exit %d, want 2 naming --min-payout (%s)", bad, code, stderr)
+		}
 	}
 }
 
