@@ -119,3 +119,30 @@ func TestAdminSocketPathTooLong(t *testing.T) {
 		t.Fatalf("admin sockets: long data_dir %v, short %v", p2.AdminSocketAddr(), pool.AdminSocketAddr())
 	}
 }
+
+// The backend's writes are atomic across two streams, which EventStoreDB
+// cannot do: a backend on it is refused at start, not left to dead-letter
+// every share.
+func TestBackendRefusesEventStoreDB(t *testing.T) {
+	cfg, err := config.Parse(`data_dir = "` + filepath.ToSlash(t.TempDir()) + `"
+[store]
+events = "esdb://127.0.0.1:1?tls=false"
+[broker]
+url = "amqp://guest:guest@127.0.0.1:1/"
+[[network]]
+name = "test"
+pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
+node_url = "http://u:p@127.0.0.1:1"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ke *config.KeyError
+	p, err := app.Open(context.Background(), cfg, app.Options{Roles: app.Roles{Backend: true}})
+	if p != nil {
+		p.Close()
+	}
+	if !errors.As(err, &ke) || ke.Key != "store.events" || !strings.Contains(err.Error(), "EventStoreDB") {
+		t.Fatalf("backend on EventStoreDB: %v", err)
+	}
+}

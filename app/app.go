@@ -325,6 +325,13 @@ func (p *Pool) openStore(ctx context.Context) error {
 			return fmt.Errorf("store.events: %w", err)
 		}
 	case strings.HasPrefix(raw, "esdb://"), strings.HasPrefix(raw, "esdb+discover://"):
+		if p.opt.Roles.Backend {
+			// The backend writes a share with its bible-hash reservation,
+			// and a pool block with the chain height, atomically across
+			// two streams; EventStoreDB (v4 client) cannot, and every such
+			// command would be dead-lettered. It serves the projector.
+			return &config.KeyError{Key: "store.events", Err: errors.New("EventStoreDB cannot take the backend's atomic multi-stream writes; use PostgreSQL or SQLite for the backend")}
+		}
 		s, err := esdb.Open(raw, p.log.With("component", "esdb"))
 		if err != nil {
 			return fmt.Errorf("store.events: %w", err)

@@ -36,15 +36,14 @@
 //
 //   - Atomic multi-stream writes: the v4 protocol appends to one stream per
 //     call, so an Append naming more than one StreamWrite returns
-//     events.ErrNotAtomic and writes nothing. Uniqueness reservations
-//     (stack-notes §2.6: the BibleHashReserved stream written with NoStream
-//     together with SolutionAccepted) therefore become two appends:
-//     reserve first, then write the entity. A crash between them leaves a
-//     reservation without its entity; because event ids are deterministic,
-//     the redelivered command's reservation comes back as a Duplicate and the
-//     handler carries on, so the gap closes as long as the command is
-//     redelivered. A reservation whose command is never retried stays
-//     orphaned and needs compensation.
+//     events.ErrNotAtomic and writes nothing. The backend's share and
+//     pool-block writes span two streams (a solution with its bible-hash
+//     reservation; a block with the chain height), so the backend refuses
+//     an EventStoreDB store at start (app.Open); the projector, the auditor
+//     and readers can use one. A two-step reservation (reserve, then write
+//     the entity, relying on deterministic event ids to close the gap on
+//     redelivery) is what a backend on EventStoreDB would need; it is not
+//     built.
 //   - The tamper-evidence hash chain: EventStoreDB assigns positions itself,
 //     so the adapter cannot compute ChainHash at append time. PrevHash and
 //     Hash are always empty.
