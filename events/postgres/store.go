@@ -180,6 +180,12 @@ func (s *Store) Append(ctx context.Context, writes ...events.StreamWrite) (event
 	// retried write either fails its version check or collides on event_id
 	// at insert, and only then are the stored events read.
 	if err := appendplan.CheckVersions(w, current); err != nil {
+		// Let the other writers go before looking the ids up: the lookup
+		// needs neither the transaction nor the append lock.
+		if _, rerr := conn.Exec(ctx, "ROLLBACK"); rerr != nil {
+			return events.AppendResult{}, fmt.Errorf("postgres: append: %w", rerr)
+		}
+		open = false
 		if res, dup, ferr := findStored(ctx, conn, w); ferr != nil || dup {
 			return res, ferr
 		}
