@@ -36,6 +36,22 @@ type Publisher interface {
 // message to the dead-letter place with the error as its reason.
 type Handler func(ctx context.Context, msg Message) error
 
+// SafeCall runs h, turning a panic into an error: a consumer then treats it
+// like any failed handling (redelivery, then the dead-letter place)
+// instead of dying with every unacknowledged message.
+func SafeCall(ctx context.Context, h Handler, msg Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return h(ctx, msg)
+}
+
+// DefaultDeliveryLimit is how many times a consumer delivers a message
+// before it dead-letters it, when not configured.
+const DefaultDeliveryLimit = 5
+
 // Consumer delivers commands to a handler until ctx ends.
 type Consumer interface {
 	Consume(ctx context.Context, h Handler) error

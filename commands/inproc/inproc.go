@@ -23,8 +23,8 @@ import (
 	"github.com/purepool/purepool/commands"
 )
 
-// DefaultDeliveryLimit matches rabbitmq.DefaultDeliveryLimit.
-const DefaultDeliveryLimit = 5
+// DefaultDeliveryLimit is the commands package's, as for RabbitMQ.
+const DefaultDeliveryLimit = commands.DefaultDeliveryLimit
 
 // ErrFull is returned by Publish when the queue holds MaxLength messages
 // (like a RabbitMQ queue with x-overflow=reject-publish).
@@ -162,7 +162,7 @@ func (b *Bus) Consume(ctx context.Context, h commands.Handler) error {
 		if err != nil {
 			return err
 		}
-		err = call(ctx, h, msg)
+		err = commands.SafeCall(ctx, h, msg)
 		transient := err != nil && !commands.IsPermanent(err) && msg.Redelivered < b.deliveryLimit
 		if transient && ctx.Err() == nil {
 			b.sleep(ctx, msg.Redelivered)
@@ -204,15 +204,6 @@ func (b *Bus) sleep(ctx context.Context, earlier int) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-func call(ctx context.Context, h commands.Handler, msg commands.Message) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panicked: %v", r)
-		}
-	}()
-	return h(ctx, msg)
 }
 
 var (

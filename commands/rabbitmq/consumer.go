@@ -168,7 +168,7 @@ func (c *Consumer) handle(ctx context.Context, h commands.Handler, dl *deadLette
 	if err != nil {
 		err = commands.Permanent(fmt.Errorf("message id %q is not a UUID", d.MessageId))
 	} else {
-		err = callHandler(ctx, h, commands.Message{ID: id, Name: d.Type, Body: d.Body, Redelivered: count})
+		err = commands.SafeCall(ctx, h, commands.Message{ID: id, Name: d.Type, Body: d.Body, Redelivered: count})
 	}
 	switch {
 	case err == nil:
@@ -242,15 +242,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-func callHandler(ctx context.Context, h commands.Handler, msg commands.Message) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panicked: %v", r)
-		}
-	}()
-	return h(ctx, msg)
 }
 
 // deliveryCount is how many earlier deliveries the message had: quorum

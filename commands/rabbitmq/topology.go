@@ -20,6 +20,8 @@ import (
 	"fmt"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/purepool/purepool/commands"
 )
 
 // Topology names the broker objects the command bus uses. Tests give every
@@ -42,7 +44,7 @@ type Topology struct {
 }
 
 // DefaultDeliveryLimit is used when Topology.DeliveryLimit is zero.
-const DefaultDeliveryLimit = 5
+const DefaultDeliveryLimit = commands.DefaultDeliveryLimit
 
 // DefaultTopology returns the production names.
 func DefaultTopology() Topology {
