@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -491,16 +490,6 @@ func (p *Pool) buildBackend(ctx context.Context) error {
 	p.backend = b
 	p.fundEvery = p.cfg.Backend.FundingCheck.Duration
 	return nil
-}
-
-// portOf is the port of a listen address ("" or no port: 0).
-func portOf(addr string) int {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(port)
-	return n
 }
 
 func (p *Pool) buildFrontend() error {

@@ -71,13 +71,6 @@ func (v *View) Read(f func(l *aggregates.Ledger)) {
 	f(v.ledger)
 }
 
-// Position is the last folded position.
-func (v *View) Position() uint64 {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.ledger.Position
-}
-
 // WaitFor returns once the view has folded position pos.
 func (v *View) WaitFor(ctx context.Context, pos uint64) error {
 	for {

@@ -258,10 +258,9 @@ func (w *world) startBackend(crash string, n int) *proc {
 		"--finder-share-wait", "0", "--payout-resend-grace", "1s")}
 }
 
-func (p *proc) exited() bool         { return p.Exited() }
-func (p *proc) kill()                { p.Kill() }
-func (p *proc) tail(n int) string    { return p.Tail(n) }
-func (p *proc) logHas(s string) bool { return p.LogHas(s) }
+func (p *proc) exited() bool      { return p.Exited() }
+func (p *proc) kill()             { p.Kill() }
+func (p *proc) tail(n int) string { return p.Tail(n) }
 
 // stop asks the process to shut down cleanly.
 func (p *proc) stop(t testing.TB) {

@@ -603,9 +603,6 @@ func (r *PrivateRabbitMQ) URL() string {
 	return fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", r.port)
 }
 
-// Node is the Erlang node name, for rabbitmqctl -n.
-func (r *PrivateRabbitMQ) Node() string { return r.node }
-
 // Start starts the stopped node and waits until it accepts AMQP
 // connections; durable queues and their messages are recovered from disk.
 func (r *PrivateRabbitMQ) Start() error {

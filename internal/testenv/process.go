@@ -152,16 +152,6 @@ func (p *Process) EachLine(f func(string) bool) {
 	}
 }
 
-// LogHas reports whether the process logged a line containing s.
-func (p *Process) LogHas(s string) bool {
-	found := false
-	p.EachLine(func(line string) bool {
-		found = strings.Contains(line, s)
-		return !found
-	})
-	return found
-}
-
 // CPU is the CPU time (user + system) the running process used so far,
 // from /proc (0 where that cannot be read).
 func (p *Process) CPU() time.Duration {
