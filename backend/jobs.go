@@ -17,7 +17,7 @@ import (
 
 var (
 	metricOwed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "purepool_backend_owed_sat", Help: "Satoshis the pool owes miners (positive balances and unsettled payouts).",
+		Name: "purepool_backend_owed_sat", Help: "Satoshis the pool owes miners (positive balances and payouts planned but not sent; a halted payout's money may already have left, so it is not counted).",
 	}, []string{"network"})
 	metricWallet = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "purepool_backend_wallet_balance_sat", Help: "The pool wallet's spendable balance.",
@@ -147,6 +147,8 @@ func (b *Backend) CheckFunding(ctx context.Context, network string) (owed, balan
 		for _, c := range n.PayoutCandidates() {
 			owed += c.BalanceSat
 		}
+		// A planned payout's money is still in the wallet; a halted one's
+		// may have left already (its outcome is unknown): not counted.
 		for id := range n.Unsettled {
 			if p := n.Payouts[id]; p != nil && p.Status == aggregates.PayoutPlanned {
 				owed += p.TotalSat

@@ -316,21 +316,18 @@ type pinfoCache struct {
 	p  *rpcclient.Pinfo
 }
 
+// pinfoOf is the network's pinfo: the cached one while PinfoTTL allows,
+// else the node's answer, cached as storePinfo does for the batched path.
 func (b *Backend) pinfoOf(ctx context.Context, net *NetworkConfig) (*rpcclient.Pinfo, error) {
-	if net.PinfoTTL <= 0 {
-		return net.Node.ExecPinfo(ctx)
+	if p := b.cachedPinfo(net); p != nil {
+		return p, nil
 	}
-	c := b.pinfo[net.Name]
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.p != nil && time.Since(c.at) < net.PinfoTTL {
-		return c.p, nil
-	}
+	asked := time.Now()
 	p, err := net.Node.ExecPinfo(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.p, c.at = p, time.Now()
+	b.storePinfo(net, p, asked)
 	return p, nil
 }
 
