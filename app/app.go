@@ -545,11 +545,7 @@ func (p *Pool) buildFrontend() error {
 	var health pphttp.Health = pphttp.ChainFreshness{Reader: p.reader, MaxAge: pphttp.StaleAfter}
 	if pub, ok := p.publisher.(*rabbitmq.Publisher); ok {
 		// So does a broker down, instead of losing shares.
-		health = pphttp.AllHealthy(health, pphttp.HealthFunc(func(ctx context.Context, _ string) error {
-			now, cancel := context.WithCancel(ctx)
-			cancel()
-			return pub.WaitReady(now)
-		}))
+		health = pphttp.AllHealthy(health, pphttp.HealthFunc(func(context.Context, string) error { return pub.Ready() }))
 	}
 	action, err := pphttp.NewActionHandler(hc, pphttp.ReadModelMiners{Reader: p.reader}, health, p.publisher, srvLog)
 	if err != nil {

@@ -146,11 +146,7 @@ func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer pub.Close()
 	// The broker's connection decides whether work can be taken; a broker
 	// down makes wallets mine solo (HEALTH_DOWN) instead of losing shares.
-	broker := pphttp.HealthFunc(func(ctx context.Context, _ string) error {
-		now, cancel := context.WithCancel(ctx)
-		cancel() // connected right now, no waiting
-		return pub.WaitReady(now)
-	})
+	broker := pphttp.HealthFunc(func(context.Context, string) error { return pub.Ready() })
 	// A stuck node (or chain follower) shows as a chain tip that stops moving.
 	maxAge := pphttp.StaleAfter
 	if *staleAfter > 0 {

@@ -98,6 +98,23 @@ func (p *Publisher) WaitReady(ctx context.Context) error {
 	}
 }
 
+// Ready reports, without waiting, whether the publisher is connected now:
+// nil, or why not (a frontend answers HEALTH_DOWN meanwhile).
+func (p *Publisher) Ready() error {
+	p.mu.RLock()
+	up, lastErr := p.chans != nil, p.lastErr
+	p.mu.RUnlock()
+	select {
+	case <-p.done:
+		return ErrClosed
+	default:
+	}
+	if up {
+		return nil
+	}
+	return fmt.Errorf("rabbitmq: not connected (last error: %v)", lastErr)
+}
+
 // Close stops reconnecting and closes the connection; publishes waiting for
 // a confirm fail with ErrConfirmLost.
 func (p *Publisher) Close() error {

@@ -338,6 +338,12 @@ func TestConnectionLoss(t *testing.T) {
 	if err := pub.Publish(ctx, testMessage()); !errors.Is(err, rabbitmq.ErrNotConnected) {
 		t.Errorf("publish while disconnected: %v, want ErrNotConnected", err)
 	}
+	if err := pub.Ready(); err == nil {
+		t.Error("Ready while disconnected")
+	}
+	if err := pub.WaitReady(ctx); err != nil || pub.Ready() != nil {
+		t.Fatalf("reconnect: %v, Ready %v", err, pub.Ready())
+	}
 
 	cc.cut() // and the consumer's connection too
 	var after []uuid.UUID
