@@ -542,7 +542,7 @@ func (p *Pool) buildFrontend() error {
 	}
 	// A stuck node (or chain follower) shows as a chain tip that stops
 	// moving: wallets then mine solo (HEALTH_DOWN) instead of wasting work.
-	var health pphttp.Health = pphttp.ChainFreshness{Reader: p.reader, MaxAge: pphttp.StaleAfter}
+	var health pphttp.Health = &pphttp.ChainFreshness{Reader: p.reader, MaxAge: pphttp.StaleAfter}
 	if pub, ok := p.publisher.(*rabbitmq.Publisher); ok {
 		// So does a broker down, instead of losing shares.
 		health = pphttp.AllHealthy(health, pphttp.HealthFunc(func(context.Context, string) error { return pub.Ready() }))

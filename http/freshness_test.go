@@ -60,4 +60,29 @@ func TestChainFreshness(t *testing.T) {
 			}
 		})
 	}
+
+	// The tip is read once per TipCache, not per wallet request: a block
+	// recorded meanwhile shows once the cache has run out.
+	now := blockAt.Add(106 * time.Minute)
+	cached := &pphttp.ChainFreshness{Reader: reader, MaxAge: pphttp.StaleAfter, Now: func() time.Time { return now }, TipCache: time.Hour}
+	uncached := &pphttp.ChainFreshness{Reader: reader, MaxAge: pphttp.StaleAfter, Now: func() time.Time { return now }, TipCache: -1}
+	for _, c := range []*pphttp.ChainFreshness{cached, uncached} {
+		if err := c.CanTakeWork(ctx, "main"); !errors.Is(err, pphttp.ErrChainStale) {
+			t.Fatalf("stale tip: %v", err)
+		}
+	}
+	ne, err := events.New(uuid.New(), events.ChainBlockRecorded{Network: "main", Height: 102, Hash: "h2", Time: now}, events.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ApplyBatch(ctx, 2, []events.Envelope{{ID: ne.ID, Stream: events.StreamChain("main"), Version: 2, Position: 3,
+		Type: ne.Type, SchemaVersion: ne.SchemaVersion, RecordedAt: now, Data: ne.Data}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cached.CanTakeWork(ctx, "main"); !errors.Is(err, pphttp.ErrChainStale) {
+		t.Fatalf("within the cache: %v, want the cached stale tip", err)
+	}
+	if err := uncached.CanTakeWork(ctx, "main"); err != nil {
+		t.Fatalf("read every time: %v, want the new block", err)
+	}
 }

@@ -152,7 +152,7 @@ func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *staleAfter > 0 {
 		maxAge = func(string) time.Duration { return *staleAfter }
 	}
-	health := pphttp.AllHealthy(broker, pphttp.ChainFreshness{Reader: miners.Reader, MaxAge: maxAge})
+	health := pphttp.AllHealthy(broker, &pphttp.ChainFreshness{Reader: miners.Reader, MaxAge: maxAge})
 
 	action, err := pphttp.NewActionHandler(cfg, miners, health, pub, log)
 	if err != nil {
