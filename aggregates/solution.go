@@ -51,6 +51,9 @@ type SolutionCheck struct {
 	// ErrNeedFacts when it needs them).
 	Facts  *SolutionFacts
 	Policy SolutionPolicy
+	// Parsed is Command.Solution already parsed (by the caller, who needed
+	// its fields to look things up); nil: DecideSolution parses it.
+	Parsed *biblepay.Solution
 }
 
 // DecideSolution accepts or rejects a share. Accepted, it returns
@@ -84,9 +87,13 @@ func DecideSolution(c SolutionCheck) ([]events.Event, error) {
 			Reason: reason, Detail: detail, At: cmd.ReceivedAt,
 		}}, nil
 	}
-	sol, err := biblepay.ParseSolution(cmd.Solution, c.Policy.MaxBlockHex)
-	if err != nil {
-		return reject(uuid.Nil, "", events.RejectMalformed, err.Error())
+	sol := c.Parsed
+	if sol == nil {
+		parsed, err := biblepay.ParseSolution(cmd.Solution, c.Policy.MaxBlockHex)
+		if err != nil {
+			return reject(uuid.Nil, "", events.RejectMalformed, err.Error())
+		}
+		sol = &parsed
 	}
 	if c.BibleHashTakenBy == cmd.ID {
 		return nil, nil

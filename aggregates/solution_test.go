@@ -2,6 +2,7 @@ package aggregates_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/google/uuid"
@@ -77,6 +78,15 @@ func TestDecideSolution(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			evs, err := aggregates.DecideSolution(tt.check)
+			// The same decision from a solution the caller parsed already.
+			if sol, perr := biblepay.ParseSolution(tt.check.Command.Solution, tt.check.Policy.MaxBlockHex); perr == nil {
+				pre := tt.check
+				pre.Parsed = &sol
+				evs2, err2 := aggregates.DecideSolution(pre)
+				if !reflect.DeepEqual(evs, evs2) || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
+					t.Fatalf("pre-parsed: %v %v, parsed here: %v %v", typesOf(evs2), err2, typesOf(evs), err)
+				}
+			}
 			if tt.err != nil || err != nil {
 				if !errors.Is(err, tt.err) || tt.err == nil {
 					t.Fatalf("err = %v, want %v", err, tt.err)

@@ -45,6 +45,9 @@ func (h SubmitSolutionHandler) handle(ctx context.Context, c commands.SubmitSolu
 	// The parsed share tells which work, hash and fields to look up; a
 	// malformed one is rejected by the aggregate without any lookup.
 	sol, perr := biblepay.ParseSolution(c.Solution, b.cfg.MaxBlockHex)
+	if perr == nil {
+		check.Parsed = &sol // parsed once, not again by each decision
+	}
 	var minerVersion int64 = -1
 	var workDeadline time.Time
 	for attempt := range maxAttempts {
