@@ -130,20 +130,25 @@ func DecideEnableMiner(m Miner, c commands.EnableMiner) ([]events.Event, error) 
 	return []events.Event{events.MinerEnabled{Network: c.Network, MinerID: id, At: c.At}}, nil
 }
 
+// EffectiveTarget is the share target a miner works at: its own, or def
+// (the network's default, which the frontend hands out) while it has none.
+func EffectiveTarget(own, def string) string {
+	if own != "" {
+		return own
+	}
+	return def
+}
+
 // DecideTarget publishes a new share target for a registered miner, if it
-// differs from the current one.
-func DecideTarget(m Miner, target, reason string, at time.Time) ([]events.Event, error) {
+// differs from the one it works at (its own, or the network's default def).
+func DecideTarget(m Miner, def, target, reason string, at time.Time) ([]events.Event, error) {
 	if !m.Registered {
 		return nil, fmt.Errorf("%w: miner not registered", ErrConflict)
 	}
 	if _, err := biblepay.ParseHash(target); err != nil {
 		return nil, fmt.Errorf("%w: target: %v", ErrInvalid, err)
 	}
-	current := m.Target
-	if current == "" {
-		current = biblepay.DefaultTarget
-	}
-	if target == current {
+	if target == EffectiveTarget(m.Target, def) {
 		return nil, nil
 	}
 	return []events.Event{events.MinerTargetChanged{Network: m.Network, MinerID: m.ID, Target: target, Reason: reason, At: at}}, nil

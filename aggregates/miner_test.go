@@ -105,16 +105,26 @@ func TestMinerDisableEnable(t *testing.T) {
 func TestDecideTarget(t *testing.T) {
 	a := addr("main", 3)
 	m := fold(aggregates.Miner{}, []events.Event{events.MinerRegistered{Network: "main", MinerID: events.MinerID("main", a), Address: a}})
-	if evs, _ := aggregates.DecideTarget(m, biblepay.DefaultTarget, "same", t0); len(evs) != 0 {
+	def := biblepay.DefaultTarget
+	if evs, _ := aggregates.DecideTarget(m, def, def, "same", t0); len(evs) != 0 {
 		t.Fatal("the default target is the current one")
 	}
+	// A network configured with another default: a miner without its own
+	// target works at that one, and the built-in default is a change.
+	netDef := biblepay.TargetForDifficulty(1 << 10)
+	if evs, _ := aggregates.DecideTarget(m, netDef, netDef, "same", t0); len(evs) != 0 {
+		t.Fatal("the network's default target is the current one")
+	}
+	if evs, _ := aggregates.DecideTarget(m, netDef, def, "back to the built-in default", t0); len(evs) != 1 {
+		t.Fatal("the built-in default differs from the network's")
+	}
 	nt := biblepay.TargetForDifficulty(1 << 30)
-	evs, err := aggregates.DecideTarget(m, nt, "vardiff", t0)
+	evs, err := aggregates.DecideTarget(m, def, nt, "vardiff", t0)
 	mustNoErr(t, err)
 	if len(evs) != 1 || fold(m, evs).Target != nt {
 		t.Fatalf("got %v", evs)
 	}
-	if _, err := aggregates.DecideTarget(aggregates.Miner{}, nt, "", t0); !errors.Is(err, aggregates.ErrConflict) {
+	if _, err := aggregates.DecideTarget(aggregates.Miner{}, def, nt, "", t0); !errors.Is(err, aggregates.ErrConflict) {
 		t.Fatalf("unregistered: %v", err)
 	}
 }

@@ -459,7 +459,8 @@ func BackendConfig(cfg config.Config, nodes map[string]backend.Node, log *slog.L
 			FeeBps: n.FeeBps, Maturity: n.Maturity, StaleTolerance: n.StaleTolerance,
 			MinPayoutSat: n.MinPayout.Sat(), MaxRecipients: n.MaxRecipients, PayoutInterval: n.PayoutInterval.Duration,
 			PayoutConfirmations: n.MinConfirmations, VardiffWindow: cfg.Backend.VardiffInterval.Duration,
-			Vardiff: aggregates.VardiffPolicy{SharesPerMinute: n.SharesPerMinute, MinDifficulty: 1, Tolerance: 2, MaxStep: 4},
+			DefaultTarget: n.DefaultTarget,
+			Vardiff:       aggregates.VardiffPolicy{SharesPerMinute: n.SharesPerMinute, MinDifficulty: 1, Tolerance: 2, MaxStep: 4},
 		})
 	}
 	return bc, nil

@@ -34,6 +34,7 @@ max_recipients = 7
 stale_tolerance = 2
 vardiff_shares_per_minute = 4
 payout_confirmations = 3
+default_target = "00000fffff000000000000000000000000000000000000000000000000000000"
 `
 
 func TestBackendConfigMapsEveryKey(t *testing.T) {
@@ -52,7 +53,7 @@ func TestBackendConfigMapsEveryKey(t *testing.T) {
 	if n.Name != "test" || n.PoolAddress != "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci" || n.FeeBps != 250 || n.Scheme != "PPLNS" ||
 		n.PPLNSWindow != 500 || n.Maturity != 120 || n.MinPayoutSat != 50_000_000 || n.PayoutInterval != 30*time.Minute ||
 		n.MaxRecipients != 7 || n.StaleTolerance != 2 || n.Vardiff.SharesPerMinute != 4 || n.VardiffWindow != 2*time.Minute ||
-		n.PayoutConfirmations != 3 || n.Node == nil {
+		n.PayoutConfirmations != 3 || n.DefaultTarget != "00000fffff000000000000000000000000000000000000000000000000000000" || n.Node == nil {
 		t.Errorf("network config %+v", n)
 	}
 }

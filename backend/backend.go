@@ -109,6 +109,11 @@ type NetworkConfig struct {
 	MaxRecipients       int           // per transaction (default 50)
 	PayoutInterval      time.Duration // 0: only on TriggerPayout
 	PayoutConfirmations int64         // a sent payout is confirmed at this depth (default 6)
+	// DefaultTarget is the share target of a miner without one of its own:
+	// what the frontend hands out (its network's default_target), so that
+	// vardiff starts from the difficulty the miner really works at
+	// (default biblepay.DefaultTarget).
+	DefaultTarget string
 	// Vardiff.
 	Vardiff       aggregates.VardiffPolicy
 	VardiffWindow time.Duration // 0 disables miner evaluation
@@ -150,6 +155,9 @@ func (n NetworkConfig) withDefaults() (NetworkConfig, error) {
 	}
 	if n.MaxRecipients <= 0 {
 		n.MaxRecipients = 50
+	}
+	if n.DefaultTarget == "" {
+		n.DefaultTarget = biblepay.DefaultTarget
 	}
 	if n.PayoutConfirmations <= 0 {
 		n.PayoutConfirmations = 6

@@ -199,11 +199,7 @@ func (b *Backend) EvaluateMiners(ctx context.Context, network string, ev *MinerE
 				continue // no baseline yet, or gone for good
 			}
 			shares := m.Accepted - prev
-			target := m.Target
-			if target == "" {
-				target = biblepay.DefaultTarget
-			}
-			cur, err := biblepay.Difficulty(target)
+			cur, err := biblepay.Difficulty(aggregates.EffectiveTarget(m.Target, net.DefaultTarget))
 			if err != nil {
 				continue
 			}
@@ -219,7 +215,7 @@ func (b *Backend) EvaluateMiners(ctx context.Context, network string, ev *MinerE
 	for _, c := range changes {
 		key := uuid.NewSHA1(events.Namespace, []byte(fmt.Sprintf("vardiff:%s:%s:%d", network, c.id, now.UnixNano())))
 		_, err := b.decideMiner(ctx, key, c.id, func(m aggregates.Miner) ([]events.Event, error) {
-			return aggregates.DecideTarget(m, c.target, c.reason, now)
+			return aggregates.DecideTarget(m, net.DefaultTarget, c.target, c.reason, now)
 		}, events.Any)
 		if err != nil && !errors.Is(err, aggregates.ErrConflict) {
 			errs = errors.Join(errs, err)

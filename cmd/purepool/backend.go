@@ -55,6 +55,7 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	finderWait := fs.Duration("finder-share-wait", 10*time.Second, "how long a pool block waits for its winning share, so its round pays the finder (0: no wait)")
 	conflictWatch := fs.Duration("payout-conflict-watch", 24*time.Hour, "how long after its confirmation a payout is still watched for a double spend by a deep reorganisation")
 	resendGrace := fs.Duration("payout-resend-grace", 10*time.Second, "how long a payout an earlier (crashed) process planned is left alone before it is sent, in case its send is still executing")
+	defaultTarget := fs.String("default-target", biblepay.DefaultTarget, "share target of miners without their own: the frontend's -default-target for this network, so vardiff starts from it")
 	vardiffWindow := fs.Duration("vardiff-window", 0, "miner evaluation period (0: fixed share target)")
 	vardiffRate := fs.Int64("vardiff-shares-per-minute", 2, "vardiff aim per miner")
 	vardiffMin := fs.Int64("vardiff-min-difficulty", 1, "lowest share difficulty")
@@ -82,6 +83,9 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// changes nothing (not even an empty store file).
 	if err := network.ValidateAddress(*poolAddress); err != nil {
 		return usageError{fmt.Errorf("--pool-address: %w", err)}
+	}
+	if _, err := biblepay.ParseHash(*defaultTarget); err != nil {
+		return usageError{fmt.Errorf("--default-target: %w", err)}
 	}
 	// A person's decimal BBP, like the configuration's min_payout (the
 	// RPC amount parser would take "1/2", "0x10" or "-5").
@@ -133,7 +137,7 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			Name: network.Name, PoolAddress: *poolAddress, Node: node, Scheme: *scheme, PPLNSWindow: *pplnsWindow,
 			FeeBps: *feeBps, Maturity: *maturity, FollowFrom: *followFrom, StaleTolerance: *staleTolerance,
 			MinPayoutSat: minPayoutSat, MaxRecipients: *maxRecipients, PayoutInterval: *payoutInterval,
-			PayoutConfirmations: *payoutConfirmations, VardiffWindow: *vardiffWindow,
+			PayoutConfirmations: *payoutConfirmations, VardiffWindow: *vardiffWindow, DefaultTarget: *defaultTarget,
 			Vardiff: aggregates.VardiffPolicy{SharesPerMinute: *vardiffRate, MinDifficulty: *vardiffMin, Tolerance: 2, MaxStep: 4},
 		}},
 		WorkWait: *workWait, FinderShareWait: *finderWait, ResendGrace: *resendGrace, ConflictWatch: *conflictWatch, PollInterval: *pollInterval, Locker: locker, Logger: log,

@@ -315,7 +315,7 @@ func (g *gen) admin() {
 		if !st.Registered {
 			return
 		}
-		g.emit(must(aggregates.DecideTarget(st, biblepay.TargetForDifficulty(int64(2000+g.rng.IntN(8000))), "vardiff", g.now))...)
+		g.emit(must(aggregates.DecideTarget(st, biblepay.DefaultTarget, biblepay.TargetForDifficulty(int64(2000+g.rng.IntN(8000))), "vardiff", g.now))...)
 	case 2:
 		g.emit(must(aggregates.DecidePausePayouts(g.network().Schedule, commands.PausePayouts{ID: g.uuid(), Network: cfg.Network,
 			Reason: "maintenance", At: g.now}))...)
