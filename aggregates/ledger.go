@@ -195,12 +195,10 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 		n.TipHeight = max(n.TipHeight, e.Height)
 	case events.BlockDiscovered:
 		n := l.Network(e.Network)
-		b := n.block(e.Hash).Apply(e)
-		n.Blocks[e.Hash] = &b
+		n.applyBlock(e.Hash, e)
 	case events.RoundClosed:
 		n := l.Network(e.Network)
-		b := n.block(e.BlockHash).Apply(e)
-		n.Blocks[e.BlockHash] = &b
+		n.applyBlock(e.BlockHash, e)
 		i := sort.Search(len(n.Open), func(i int) bool { return n.Open[i].Position > e.ToPosition })
 		n.Open = append([]ShareEntry(nil), n.Open[i:]...)
 		n.LastClose = max(n.LastClose, e.ToPosition)
@@ -219,36 +217,30 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 		}
 	case events.BlockConfirmed:
 		n := l.Network(e.Network)
-		b := n.block(e.Hash).Apply(e)
-		n.Blocks[e.Hash] = &b
+		n.applyBlock(e.Hash, e)
 	case events.BlockMatured:
 		n := l.Network(e.Network)
-		b := n.block(e.Hash).Apply(e)
-		n.Blocks[e.Hash] = &b
+		n.applyBlock(e.Hash, e)
 	case events.MinerCredited:
 		n := l.Network(e.Network)
-		b := n.block(e.BlockHash).Apply(e)
-		n.Blocks[e.BlockHash] = &b
+		n.applyBlock(e.BlockHash, e)
 		n.Balances[e.MinerID] += e.AmountSat
 		if m := n.miner(e.MinerID); m.Address == "" {
 			m.Address = e.Address
 		}
 	case events.FeeCredited:
 		n := l.Network(e.Network)
-		b := n.block(e.BlockHash).Apply(e)
-		n.Blocks[e.BlockHash] = &b
+		n.applyBlock(e.BlockHash, e)
 		n.Balances[e.AccountID] += e.AmountSat
 	case events.BlockOrphaned:
 		n := l.Network(e.Network)
-		b := n.block(e.Hash).Apply(e)
-		n.Blocks[e.Hash] = &b
+		b := n.applyBlock(e.Hash, e)
 		if !e.AfterMaturity && b.Round != nil && b.Round.Scheme == events.SchemePROP {
 			n.Carry = append(n.Carry, *b.Round)
 		}
 	case events.CreditReversed:
 		n := l.Network(e.Network)
-		b := n.block(e.BlockHash).Apply(e)
-		n.Blocks[e.BlockHash] = &b
+		n.applyBlock(e.BlockHash, e)
 		n.Balances[e.AccountID] -= e.AmountSat
 	case events.PayoutPlanned:
 		n := l.Network(e.Network)
@@ -314,6 +306,28 @@ func (n *NetworkLedger) miner(id uuid.UUID) *MinerInfo {
 		n.Miners[id] = m
 	}
 	return m
+}
+
+// applyBlock folds e into a block's state in place. The ledger owns the
+// state, so a credit or reversal is appended to its list; PoolBlock.Apply,
+// being pure, copies the list each time, which made a block crediting n
+// miners cost n²/2 copies. A reader's earlier copy keeps its own length,
+// so appending in place never changes what it sees.
+func (n *NetworkLedger) applyBlock(hash string, e events.Event) *PoolBlock {
+	b, ok := n.Blocks[hash]
+	if !ok {
+		b = &PoolBlock{}
+		n.Blocks[hash] = b
+	}
+	switch e := e.(type) {
+	case events.MinerCredited:
+		b.Credits = append(b.Credits, e)
+	case events.CreditReversed:
+		b.Reversals = append(b.Reversals, e)
+	default:
+		*b = b.Apply(e)
+	}
+	return b
 }
 
 func (n *NetworkLedger) block(hash string) PoolBlock {
