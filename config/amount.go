@@ -50,11 +50,4 @@ func (a *Amount) UnmarshalText(b []byte) error {
 func (a Amount) Sat() int64 { return int64(a) }
 
 // String formats the amount in BBP with 8 decimals, by integer arithmetic.
-func (a Amount) String() string {
-	v := int64(a)
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Sprintf("%s%d.%08d", sign, v/biblepay.Coin, v%biblepay.Coin)
-}
+func (a Amount) String() string { return biblepay.FormatBBP(int64(a)) }

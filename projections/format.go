@@ -3,33 +3,16 @@ package projections
 import (
 	"math/big"
 	"strconv"
-	"strings"
+
+	"github.com/purepool/purepool/biblepay"
 )
 
-// satPerBBP is biblepay.Coin, repeated to keep this package's formatting free
-// of other imports.
-const satPerBBP = 100_000_000
+// satPerBBP is biblepay.Coin.
+const satPerBBP = biblepay.Coin
 
 // FormatBBP formats satoshis as BBP with eight decimals, by integer
 // arithmetic only: 123456789 -> "1.23456789", -5 -> "-0.00000005".
-func FormatBBP(sat int64) string {
-	neg := sat < 0
-	u := uint64(sat)
-	if neg {
-		u = uint64(-(sat + 1)) + 1 // safe for math.MinInt64
-	}
-	whole := strconv.FormatUint(u/satPerBBP, 10)
-	frac := strconv.FormatUint(u%satPerBBP, 10)
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	b.WriteString(whole)
-	b.WriteByte('.')
-	b.WriteString(strings.Repeat("0", 8-len(frac)))
-	b.WriteString(frac)
-	return b.String()
-}
+func FormatBBP(sat int64) string { return biblepay.FormatBBP(sat) }
 
 // WholeBBP is the integer part of an amount in BBP (truncated toward zero),
 // the unit Purepool's API reported subsidies in.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strconv"
 
 	"github.com/purepool/purepool/biblepay"
 )
@@ -39,20 +38,7 @@ func ParseAmount(n json.Number) (int64, error) {
 
 // FormatAmount writes satoshis as an exact JSON number of BBP with 8
 // decimals, as the node expects in sendmany and sendtoaddress.
-func FormatAmount(sat int64) json.Number {
-	sign := ""
-	u := uint64(sat)
-	if sat < 0 {
-		sign = "-"
-		u = uint64(-sat)
-	}
-	c := uint64(biblepay.Coin)
-	frac := strconv.FormatUint(u%c, 10)
-	for len(frac) < 8 {
-		frac = "0" + frac
-	}
-	return json.Number(sign + strconv.FormatUint(u/c, 10) + "." + frac)
-}
+func FormatAmount(sat int64) json.Number { return json.Number(biblepay.FormatBBP(sat)) }
 
 // Amount is a money value in satoshis that decodes from the node's JSON
 // numbers exactly (through ParseAmount) and encodes back as one.

@@ -48,14 +48,7 @@ func (e *rpcError) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Messa
 // as bitcoind's ValueFromAmount.
 type amount int64
 
-func (a amount) MarshalJSON() ([]byte, error) {
-	v := int64(a)
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Appendf(nil, "%s%d.%08d", sign, v/biblepay.Coin, v%biblepay.Coin), nil
-}
+func (a amount) MarshalJSON() ([]byte, error) { return []byte(biblepay.FormatBBP(int64(a))), nil }
 
 // parseAmount reads a JSON amount exactly (AmountFromValue).
 func parseAmount(raw json.RawMessage) (int64, error) {
