@@ -11,14 +11,18 @@ import (
 // PoolBlock is the state of a block-{net}-{hash} stream: a block that pays
 // the pool.
 type PoolBlock struct {
-	Network       string
-	Hash          string
-	Height        int64
-	Discovered    bool
-	Finder        uuid.UUID
-	RewardSat     int64
-	BlockTime     time.Time
+	Network    string
+	Hash       string
+	Height     int64
+	Discovered bool
+	Finder     uuid.UUID
+	RewardSat  int64
+	BlockTime  time.Time
+	// RoundRule is the rule the block's round is made by (events.RoundRule*).
+	RoundRule     string
 	Round         *events.RoundClosed
+	Late          *events.LateSharesCounted
+	Empty         *events.RoundEmpty
 	Confirmations int64
 	Matured       bool
 	Credits       []events.MinerCredited
@@ -37,10 +41,16 @@ func (b PoolBlock) Apply(e events.Event) PoolBlock {
 	switch e := e.(type) {
 	case events.BlockDiscovered:
 		b.Network, b.Hash, b.Height, b.Discovered = e.Network, e.Hash, e.Height, true
-		b.Finder, b.RewardSat, b.BlockTime = e.FinderMinerID, e.RewardSat, e.BlockTime
+		b.Finder, b.RewardSat, b.BlockTime, b.RoundRule = e.FinderMinerID, e.RewardSat, e.BlockTime, e.RoundRule
 	case events.RoundClosed:
 		r := e
 		b.Round = &r
+	case events.LateSharesCounted:
+		l := e
+		b.Late = &l
+	case events.RoundEmpty:
+		x := e
+		b.Empty = &x
 	case events.BlockConfirmed:
 		b.Confirmations = max(b.Confirmations, e.Confirmations)
 	case events.BlockMatured:
@@ -58,10 +68,12 @@ func (b PoolBlock) Apply(e events.Event) PoolBlock {
 	return b
 }
 
-// DecideDiscover records a pool block with the round it pays for. Both
-// events are written in one append with expected version NoStream. A block
-// already discovered gives no event.
-func DecideDiscover(b PoolBlock, d events.BlockDiscovered, r events.RoundClosed) ([]events.Event, error) {
+// DecideDiscover records a pool block. Under the rule by height (the rule
+// of this release) its round is closed when it matures: r must be nil. Under
+// the rule by position, r is the round it pays for and both events are
+// written in one append with expected version NoStream. A block already
+// discovered gives no event.
+func DecideDiscover(b PoolBlock, d events.BlockDiscovered, r *events.RoundClosed) ([]events.Event, error) {
 	if b.Discovered {
 		return nil, nil
 	}
@@ -70,6 +82,14 @@ func DecideDiscover(b PoolBlock, d events.BlockDiscovered, r events.RoundClosed)
 		return nil, fmt.Errorf("%w: block without hash or network", ErrInvalid)
 	case d.RewardSat < 0:
 		return nil, fmt.Errorf("%w: negative reward %d", ErrInvalid, d.RewardSat)
+	case d.RoundRule == events.RoundRuleHeight && r != nil:
+		return nil, fmt.Errorf("%w: a round by height is closed at maturity, not at discovery", ErrInvalid)
+	case d.RoundRule == events.RoundRuleHeight:
+		return []events.Event{d}, nil
+	case d.RoundRule != events.RoundRulePosition:
+		return nil, fmt.Errorf("%w: round rule %q", ErrInvalid, d.RoundRule)
+	case r == nil:
+		return nil, fmt.Errorf("%w: a round by position is closed at discovery", ErrInvalid)
 	case r.BlockHash != d.Hash || r.Network != d.Network || r.Height != d.Height:
 		return nil, fmt.Errorf("%w: round %s/%d is not for block %s/%d", ErrInvalid, r.BlockHash, r.Height, d.Hash, d.Height)
 	}
@@ -84,8 +104,9 @@ func DecideDiscover(b PoolBlock, d events.BlockDiscovered, r events.RoundClosed)
 	if err != nil {
 		return nil, err
 	}
-	r.Shares, r.TotalShares, r.TotalDifficulty = merged, shares, diff
-	return []events.Event{d, r}, nil
+	rc := *r
+	rc.Shares, rc.TotalShares, rc.TotalDifficulty = merged, shares, diff
+	return []events.Event{d, rc}, nil
 }
 
 // DecideConfirm records a confirmation count when it grew by at least step
@@ -107,30 +128,76 @@ type MaturityPolicy struct {
 	FeeBps   int64
 }
 
-// DecideMature credits a pool block that reached the maturity depth: the
-// BlockMatured event, one MinerCredited per miner with a non-zero part, and a
-// FeeCredited (even of 0), such that credits + fee == reward exactly.
-func DecideMature(b PoolBlock, confirmations int64, p MaturityPolicy, at time.Time) ([]events.Event, error) {
+// DecideMature credits a pool block that reached the maturity depth. Rule
+// by height: first the RoundClosed of m.Round (and m.Late), decided now.
+// Then BlockMatured; one MinerCredited per miner with a non-zero part; and a
+// FeeCredited (even of 0) of exactly FeeOf(reward, FeeBps), such that
+//
+//	credits + fee == reward + carried in − carried out
+//
+// where a round takes the whole carry account (RoundClosed.CarriedInSat)
+// and an empty round with no known finder puts its miners' part into it
+// (RoundEmpty). An empty round never gives its reward to the fee account: a
+// RoundEmpty says where it went (to the finder, credited, or carried).
+func DecideMature(b PoolBlock, confirmations int64, p MaturityPolicy, m Maturing, at time.Time) ([]events.Event, error) {
 	if !b.Pending() || confirmations < p.Maturity {
 		return nil, nil
 	}
-	if b.Round == nil {
-		return nil, fmt.Errorf("%w: block %s has no closed round", ErrConflict, b.Hash)
-	}
 	r := b.Round
-	credits, fee, err := Split(b.RewardSat, p.FeeBps, r.Shares)
+	var out []events.Event
+	switch {
+	case r != nil && m.Round != nil:
+		return nil, fmt.Errorf("%w: block %s has its round already", ErrConflict, b.Hash)
+	case r == nil && m.Round == nil:
+		return nil, fmt.Errorf("%w: block %s has no round", ErrConflict, b.Hash)
+	case m.Round != nil:
+		if b.RoundRule != events.RoundRuleHeight || m.Round.Rule != events.RoundRuleHeight || m.Round.BlockHash != b.Hash ||
+			m.Round.Network != b.Network || m.Round.Height != b.Height || m.Round.CarriedInSat < 0 {
+			return nil, fmt.Errorf("%w: round %s/%d (rule %q) for block %s/%d (rule %q)", ErrInvalid,
+				m.Round.BlockHash, m.Round.Height, m.Round.Rule, b.Hash, b.Height, b.RoundRule)
+		}
+		r = m.Round
+		out = append(out, *r)
+		if m.Late != nil && len(m.Late.Shares) > 0 {
+			out = append(out, *m.Late)
+		}
+	}
+	fee, err := FeeOf(b.RewardSat, p.FeeBps)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]events.Event, 0, len(credits)+2)
+	rest := b.RewardSat - fee + r.CarriedInSat
+	if r.CarriedInSat > 0 && rest < r.CarriedInSat {
+		return nil, fmt.Errorf("%w: carried amount", ErrOverflow)
+	}
 	out = append(out, events.BlockMatured{Network: b.Network, Hash: b.Hash, Height: b.Height, RewardSat: b.RewardSat, Confirmations: confirmations, At: at})
-	for _, c := range credits {
+	credit := func(c Credit) {
 		out = append(out, events.MinerCredited{
 			Network: b.Network, MinerID: c.MinerID, Address: c.Address, BlockHash: b.Hash, Height: b.Height,
 			RoundID: r.RoundID, RewardSat: b.RewardSat, FeeSat: fee, RoundShares: r.TotalShares,
 			RoundDifficulty: r.TotalDifficulty, MinerShares: c.Shares, MinerDifficulty: c.Difficulty,
 			AmountSat: c.AmountSat, At: at,
 		})
+	}
+	credits, err := Distribute(rest, r.Shares)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(credits) > 0 || rest == 0:
+		for _, c := range credits {
+			credit(c)
+		}
+	case m.Finder.MinerID != uuid.Nil:
+		out = append(out, events.RoundEmpty{Network: b.Network, BlockHash: b.Hash, Height: b.Height, Outcome: events.EmptyRoundToFinder,
+			FinderMinerID: m.Finder.MinerID, Address: m.Finder.Address, AmountSat: rest, At: at})
+		credit(Credit{MinerID: m.Finder.MinerID, Address: m.Finder.Address, AmountSat: rest})
+	default:
+		if r.CarriedInSat > 0 {
+			return nil, fmt.Errorf("%w: an empty round without a finder cannot take the carry account", ErrInvalid)
+		}
+		out = append(out, events.RoundEmpty{Network: b.Network, BlockHash: b.Hash, Height: b.Height, Outcome: events.EmptyRoundCarried,
+			FinderMinerID: b.Finder, AmountSat: rest, At: at})
 	}
 	out = append(out, events.FeeCredited{Network: b.Network, AccountID: events.FeeAccountID(b.Network), BlockHash: b.Hash, Height: b.Height, FeeBps: p.FeeBps, AmountSat: fee, At: at})
 	return out, nil

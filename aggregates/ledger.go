@@ -24,10 +24,34 @@ const DefaultPPLNSWindow = 10_000
 // ShareEntry is one accepted share as rounds count it.
 type ShareEntry struct {
 	Position   uint64
+	SolutionID uuid.UUID
 	MinerID    uuid.UUID
 	Address    string
 	Difficulty int64
 	BlockHash  string // the block the share solved (a pool block if it met the network target)
+	// MinedHeight is the height the share's block would have had: its
+	// previous height + 1. Rounds by height count shares by it.
+	MinedHeight int64
+}
+
+// ChainPoint is what the ledger knows of the block recorded at a height.
+type ChainPoint struct {
+	Height int64
+	Hash   string
+	Time   time.Time // the block's header time
+	SeenAt time.Time // when the follower first recorded it (zero: unknown)
+}
+
+// Appeared is when the block is taken to have been on the chain: its
+// header time, but no later than the follower first saw it. BiblePay's
+// nonce rule pays a miner to date a block late, not early, so the header
+// time is an upper bound of when the block existed unless the follower saw
+// it before.
+func (c ChainPoint) Appeared() time.Time {
+	if !c.SeenAt.IsZero() && c.SeenAt.Before(c.Time) {
+		return c.SeenAt
+	}
+	return c.Time
 }
 
 // MinerInfo is what the ledger knows of a miner.
@@ -56,6 +80,11 @@ type NetworkLedger struct {
 	// Chain is the hash recorded at each height; TipHeight the highest one.
 	Chain     map[int64]string
 	TipHeight int64
+	// ChainPoints dates the block recorded at each height.
+	ChainPoints map[int64]ChainPoint
+	// Policy is the crediting policy last recorded (PoolPolicySet); nil
+	// before the first.
+	Policy *events.PoolPolicySet
 	// Balances: credited − reversed − planned for payout (+ failed payouts),
 	// per miner id or fee account.
 	Balances map[uuid.UUID]int64
@@ -111,7 +140,7 @@ func (l *Ledger) Network(name string) *NetworkLedger {
 		}
 		n = &NetworkLedger{
 			Name: name, Miners: map[uuid.UUID]*MinerInfo{}, Blocks: map[string]*PoolBlock{},
-			Chain: map[int64]string{}, Balances: map[uuid.UUID]int64{}, Paid: map[uuid.UUID]int64{},
+			Chain: map[int64]string{}, ChainPoints: map[int64]ChainPoint{}, Balances: map[uuid.UUID]int64{}, Paid: map[uuid.UUID]int64{},
 			Payouts: map[uuid.UUID]*Payout{}, Unsettled: map[uuid.UUID]bool{},
 			Schedule: PayoutSchedule{Network: name}, window: w,
 		}
@@ -124,7 +153,8 @@ func (l *Ledger) Network(name string) *NetworkLedger {
 // optimistic concurrency: the chain, pool blocks and payouts. (Miner,
 // work, solution and bible-hash streams are read by the handlers directly.)
 func tracked(stream string) bool {
-	return strings.HasPrefix(stream, "chain-") || strings.HasPrefix(stream, "block-") || strings.HasPrefix(stream, "payout")
+	return strings.HasPrefix(stream, "chain-") || strings.HasPrefix(stream, "block-") || strings.HasPrefix(stream, "payout") ||
+		strings.HasPrefix(stream, "policy-")
 }
 
 // Version is the version of a tracked stream's last folded event, or -1.
@@ -183,7 +213,8 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 		}
 		m.Accepted++
 		m.LastAt = e.At
-		s := ShareEntry{Position: position, MinerID: e.MinerID, Address: e.Address, Difficulty: e.Difficulty, BlockHash: e.BlockHash}
+		s := ShareEntry{Position: position, SolutionID: e.SolutionID, MinerID: e.MinerID, Address: e.Address,
+			Difficulty: e.Difficulty, BlockHash: e.BlockHash, MinedHeight: e.PrevHeight + 1}
 		n.Open = append(n.Open, s)
 		n.Window = append(n.Window, s)
 		if len(n.Window) > 2*n.window { // trim in amortised O(1)
@@ -192,6 +223,7 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 	case events.ChainBlockRecorded:
 		n := l.Network(e.Network)
 		n.Chain[e.Height] = e.Hash
+		n.ChainPoints[e.Height] = ChainPoint{Height: e.Height, Hash: e.Hash, Time: e.Time, SeenAt: e.SeenAt}
 		n.TipHeight = max(n.TipHeight, e.Height)
 	case events.BlockDiscovered:
 		n := l.Network(e.Network)
@@ -199,9 +231,17 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 	case events.RoundClosed:
 		n := l.Network(e.Network)
 		n.applyBlock(e.BlockHash, e)
-		i := sort.Search(len(n.Open), func(i int) bool { return n.Open[i].Position > e.ToPosition })
-		n.Open = append([]ShareEntry(nil), n.Open[i:]...)
-		n.LastClose = max(n.LastClose, e.ToPosition)
+		switch e.Rule {
+		case events.RoundRuleHeight:
+			if e.Scheme == events.SchemePROP {
+				n.Open = countedOut(n.Open, e.ToPosition, e.Height)
+			}
+			n.Balances[events.CarryAccountID(e.Network)] -= e.CarriedInSat
+		default:
+			i := sort.Search(len(n.Open), func(i int) bool { return n.Open[i].Position > e.ToPosition })
+			n.Open = append([]ShareEntry(nil), n.Open[i:]...)
+			n.LastClose = max(n.LastClose, e.ToPosition)
+		}
 		if len(e.CarriedOver) > 0 {
 			carried := map[string]bool{}
 			for _, h := range e.CarriedOver {
@@ -215,6 +255,17 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 			}
 			n.Carry = kept
 		}
+	case events.LateSharesCounted:
+		l.Network(e.Network).applyBlock(e.BlockHash, e)
+	case events.RoundEmpty:
+		n := l.Network(e.Network)
+		n.applyBlock(e.BlockHash, e)
+		if e.Outcome == events.EmptyRoundCarried {
+			n.Balances[events.CarryAccountID(e.Network)] += e.AmountSat
+		}
+	case events.PoolPolicySet:
+		p := e
+		l.Network(e.Network).Policy = &p
 	case events.BlockConfirmed:
 		n := l.Network(e.Network)
 		n.applyBlock(e.Hash, e)
@@ -353,10 +404,10 @@ func (n *NetworkLedger) UnsettledPayouts() []uuid.UUID {
 
 // PayoutCandidates lists the miners with a positive balance.
 func (n *NetworkLedger) PayoutCandidates() []PayoutCandidate {
-	fee := events.FeeAccountID(n.Name)
+	fee, carry := events.FeeAccountID(n.Name), events.CarryAccountID(n.Name)
 	var out []PayoutCandidate
 	for id, bal := range n.Balances {
-		if bal <= 0 || id == fee {
+		if bal <= 0 || id == fee || id == carry {
 			continue
 		}
 		addr := ""

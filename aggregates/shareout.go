@@ -65,37 +65,48 @@ func MergeTallies(tallies []events.ShareTally) ([]events.ShareTally, error) {
 	return out, nil
 }
 
-// Split shares a block reward out: the fee (FeeOf) to the pool, the rest to
-// the miners in proportion to their difficulty, exactly, in satoshis. Each
-// miner first gets floor(rest × d / D); the few satoshis left go one each to
-// the miners with the largest remainders, ties broken by ascending miner id,
-// so the result depends on the inputs only (not their order), and
+// Split shares a block reward out: the fee (FeeOf) to the pool, the rest
+// to the miners by Distribute, so that
 //
 //	sum(credits) + fee == reward
 //
-// always holds. Miners whose part is 0 are left out. A round with no
-// difficulty at all gives the whole reward as fee. Credits are ordered by
-// miner id.
+// always holds. A round with no difficulty at all gives no credit (the
+// caller decides where the rest goes: see DecideMature and RoundEmpty).
 func Split(rewardSat, feeBps int64, tallies []events.ShareTally) ([]Credit, int64, error) {
 	fee, err := FeeOf(rewardSat, feeBps)
 	if err != nil {
 		return nil, 0, err
 	}
+	credits, err := Distribute(rewardSat-fee, tallies)
+	return credits, fee, err
+}
+
+// Distribute shares an amount out among the tallies in proportion to their
+// difficulty, exactly, in satoshis. Each miner first gets
+// floor(amount × d / D); the few satoshis left go one each to the miners with
+// the largest remainders, ties broken by ascending miner id, so the result
+// depends on the inputs only (not their order) and the credits sum to the
+// amount exactly. Miners whose part is 0 are left out; tallies without
+// difficulty give no credit at all. Credits are ordered by miner id.
+func Distribute(amountSat int64, tallies []events.ShareTally) ([]Credit, error) {
+	if amountSat < 0 {
+		return nil, fmt.Errorf("%w: negative amount %d", ErrInvalid, amountSat)
+	}
 	merged, err := MergeTallies(tallies)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var total uint64
 	for _, t := range merged {
 		if total > math.MaxInt64-uint64(t.Difficulty) {
-			return nil, 0, fmt.Errorf("%w: round difficulty", ErrOverflow)
+			return nil, fmt.Errorf("%w: round difficulty", ErrOverflow)
 		}
 		total += uint64(t.Difficulty)
 	}
 	if total == 0 {
-		return nil, rewardSat, nil
+		return nil, nil
 	}
-	rest := uint64(rewardSat - fee)
+	rest := uint64(amountSat)
 	type part struct {
 		amount, rem uint64
 	}
@@ -134,7 +145,7 @@ func Split(rewardSat, feeBps int64, tallies []events.ShareTally) ([]Credit, int6
 			AmountSat: int64(parts[i].amount),
 		})
 	}
-	return credits, fee, nil
+	return credits, nil
 }
 
 // RoundTotals sums a round's shares and difficulty.

@@ -2,6 +2,7 @@ package aggregates
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/purepool/purepool/biblepay"
@@ -19,10 +20,21 @@ type SolutionFacts struct {
 	BlockDecodeError string
 	// Recipient is hexblocktocoinbase's vout[0] address.
 	Recipient string
-	// TipHeight and MaxNonce are `exec pinfo`'s height and pinfo.
+	// TipHeight is the node's tip when the share was validated (`exec
+	// pinfo`'s height, possibly cached): never lower than the tip when the
+	// share arrived, so a share ahead of it was ahead on arrival too.
 	TipHeight int64
-	MaxNonce  int64
+	// Prev is the chain's block at the share's previous height, Next the
+	// one at previous height + 1 + StaleTolerance: recorded by the chain
+	// follower, or read from the node when the follower has not recorded
+	// them yet. nil: no block at that height yet.
+	Prev, Next *ChainPoint
 }
+
+// MaxBlockTimeAhead bounds how far a share's header time may lie ahead of
+// its receipt for the nonce rule: consensus accepts blocks up to two hours
+// ahead of the network's adjusted time.
+const MaxBlockTimeAhead = 2 * time.Hour
 
 // SolutionPolicy is the pool's configuration for a network.
 type SolutionPolicy struct {
@@ -67,8 +79,26 @@ type SolutionCheck struct {
 // passed the others: well-formed; the bible hash not yet accepted; the work
 // exists, on this network, for this miner; the miner is enabled; the hash is
 // below the work's target; then, with the node's facts: the node computes the
-// same bible hash; the block decodes; its coinbase pays the pool; the nonce is
-// within pinfo; the previous height is the tip (within the tolerance).
+// same bible hash; the block decodes; its coinbase pays the pool; the nonce
+// is within the chain's max-nonce rule; the share was not stale when it
+// arrived.
+//
+// Every check that depends on the chain is judged as of the share's receipt
+// (Command.ReceivedAt), from the chain's history, never from the tip when the
+// backend got to the share: a backlog or an outage of any length changes no
+// verdict.
+//
+//   - Nonce: consensus's rule (spec §4.4) for a block with the share's
+//     header on the chain's block at its previous height:
+//     nonce ≤ MaxNonce(blockTime − prevTime), where prevTime is the chain's
+//     time of that block (the share's own field when the chain has none
+//     yet), and blockTime is the share's header time, taken no later than
+//     MaxBlockTimeAhead after the receipt.
+//   - Stale: a share on previous height p is stale when the chain's block
+//     at p+1+StaleTolerance had appeared (ChainPoint.Appeared) before the
+//     share arrived, unless that block is the share's own (a winning share
+//     with no tolerance). It is ahead when p is above the node's tip plus
+//     the tolerance.
 func DecideSolution(c SolutionCheck) ([]events.Event, error) {
 	cmd := c.Command
 	if cmd.ID == uuid.Nil {
@@ -139,13 +169,12 @@ func DecideSolution(c SolutionCheck) ([]events.Event, error) {
 		return reject(sol.WorkID, sol.BibleHash, events.RejectInvalidRecipient,
 			fmt.Sprintf("the coinbase pays %q, not the pool", f.Recipient))
 	}
-	if int64(sol.Nonce) > f.MaxNonce {
+	if max := MaxNonceAtReceipt(*sol, f.Prev, cmd.ReceivedAt); int64(sol.Nonce) > max {
 		return reject(sol.WorkID, sol.BibleHash, events.RejectNonceTooHigh,
-			fmt.Sprintf("nonce %d is above the node's maximum %d", sol.Nonce, f.MaxNonce))
+			fmt.Sprintf("nonce %d is above the maximum %d for its block time %d on previous height %d", sol.Nonce, max, sol.BlockTime, sol.PrevHeight))
 	}
-	if d := sol.PrevHeight - f.TipHeight; d > c.Policy.StaleTolerance || -d > c.Policy.StaleTolerance {
-		return reject(sol.WorkID, sol.BibleHash, events.RejectStale,
-			fmt.Sprintf("previous height %d, the tip is %d", sol.PrevHeight, f.TipHeight))
+	if reason := staleAtReceipt(*sol, f, c.Policy.StaleTolerance, cmd.ReceivedAt); reason != "" {
+		return reject(sol.WorkID, sol.BibleHash, events.RejectStale, reason)
 	}
 	diff, err := biblepay.Difficulty(w.Target)
 	if err != nil { // the work's target was checked when it was recorded
@@ -164,4 +193,35 @@ func DecideSolution(c SolutionCheck) ([]events.Event, error) {
 		out = append(out, events.WorkerRegistered{Network: cmd.Network, MinerID: cmd.MinerID, Worker: cmd.Worker, At: cmd.ReceivedAt})
 	}
 	return out, nil
+}
+
+// MaxNonceAtReceipt is the highest nonce the chain's max-nonce rule allows a
+// share received at receivedAt: see DecideSolution.
+func MaxNonceAtReceipt(sol biblepay.Solution, prev *ChainPoint, receivedAt time.Time) int64 {
+	prevTime := sol.PrevBlockTime
+	if prev != nil && prev.Height == sol.PrevHeight {
+		prevTime = prev.Time.Unix()
+	}
+	blockTime := min(sol.BlockTime, receivedAt.Add(MaxBlockTimeAhead).Unix())
+	return biblepay.MaxNonce(blockTime - prevTime)
+}
+
+// staleAtReceipt says why a share was stale when it arrived ("" when it
+// was not): see DecideSolution.
+func staleAtReceipt(sol biblepay.Solution, f *SolutionFacts, tolerance int64, receivedAt time.Time) string {
+	if sol.PrevHeight > f.TipHeight+tolerance {
+		return fmt.Sprintf("previous height %d is ahead of the chain's tip %d", sol.PrevHeight, f.TipHeight)
+	}
+	next := f.Next
+	if next == nil || next.Height != sol.PrevHeight+1+tolerance {
+		return ""
+	}
+	if tolerance == 0 && next.Hash == sol.BlockHash {
+		return "" // the share is the block at that height: the winning share
+	}
+	if at := next.Appeared(); !at.After(receivedAt) {
+		return fmt.Sprintf("previous height %d: height %d was on the chain at %s, before the share arrived at %s",
+			sol.PrevHeight, next.Height, at.UTC().Format(time.RFC3339), receivedAt.UTC().Format(time.RFC3339))
+	}
+	return ""
 }

@@ -435,7 +435,6 @@ func NodeClient(raw string, network biblepay.Network, consumers int) (*rpcclient
 func BackendConfig(cfg config.Config, nodes map[string]backend.Node, log *slog.Logger) (backend.Config, error) {
 	bc := backend.Config{
 		WorkWait:        cfg.Backend.SolutionRetry.Duration,
-		FinderShareWait: cfg.Backend.FinderShareWait.Duration,
 		ConflictWatch:   cfg.Backend.ConflictWatch.Duration,
 		PollInterval:    cfg.Backend.ChainPoll.Duration,
 		BatchAppends:    cfg.Broker.Prefetch,

@@ -192,11 +192,6 @@ type Config struct {
 	// payout_confirmations could still double spend it. Sent payouts are
 	// watched until they are confirmed or conflicted.
 	ConflictWatch time.Duration
-	// FinderShareWait is how long the chain follower holds back a pool block
-	// whose winning share is not stored yet (the node can see the block
-	// before the pool has handled the share), so that the round it closes
-	// pays the finder for it. 0 does not wait.
-	FinderShareWait time.Duration
 	// MaxBlockHex bounds a solution's block hex (default 2 MiB of hex).
 	MaxBlockHex int
 	// PollInterval is the chain follower's period (default 5 s).
@@ -233,15 +228,12 @@ type Backend struct {
 
 	checks map[string]*shareCheckGroup // by network, for nodes that are ShareCheckers
 
-	// heldBack remembers when the follower first held back a pool block
-	// waiting for its winning share (monotonic wall time: a wait, not a fact
-	// of the ledger).
-	heldBackMu sync.Mutex
-	heldBack   map[string]time.Time
+	// points caches blocks read from the node to judge shares by.
+	points chainPoints
 
 	// plannedHere are the payouts this process planned; orphanSeen is when
 	// it first saw an unsettled payout of an earlier process (monotonic
-	// wall time, like heldBack: waits, not facts of the ledger).
+	// wall time: waits, not facts of the ledger).
 	payoutsMu   sync.Mutex
 	plannedHere map[uuid.UUID]bool
 	orphanSeen  map[uuid.UUID]time.Time

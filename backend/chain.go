@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -81,41 +82,10 @@ func (b *Backend) SyncChain(ctx context.Context, network string) error {
 	}
 	for h := max(from, 1); h <= tip; h++ {
 		if err := b.recordHeight(ctx, net, h); err != nil {
-			if errors.Is(err, errAwaitFinderShare) {
-				break // heights are recorded in order: the rest waits for the next pass
-			}
 			return err
 		}
 	}
 	return b.ripen(ctx, net, tip)
-}
-
-// errAwaitFinderShare stops a follower pass at a pool block whose winning
-// share has not been stored yet.
-var errAwaitFinderShare = errors.New("backend: pool block waits for its winning share")
-
-// holdBack reports whether a pool block should still wait for its winning
-// share: true until FinderShareWait has passed since it was first held back.
-func (b *Backend) holdBack(hash string) bool {
-	if b.cfg.FinderShareWait <= 0 {
-		return false
-	}
-	b.heldBackMu.Lock()
-	defer b.heldBackMu.Unlock()
-	if b.heldBack == nil {
-		b.heldBack = map[string]time.Time{}
-	}
-	first, ok := b.heldBack[hash]
-	if !ok {
-		b.heldBack[hash] = time.Now()
-		return true
-	}
-	if time.Since(first) < b.cfg.FinderShareWait {
-		return true
-	}
-	delete(b.heldBack, hash)
-	b.log.Warn("pool block recorded without its winning share: the finder's share arrived late or never", "hash", hash)
-	return false
 }
 
 // recordHeight records the block at one height, with what it means for
@@ -150,7 +120,7 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 		if old == hash {
 			return // recorded already (by an earlier pass that failed later)
 		}
-		evs = append(evs, events.ChainBlockRecorded{Network: net.Name, Height: h, Hash: hash, Time: blockTime})
+		evs = append(evs, events.ChainBlockRecorded{Network: net.Name, Height: h, Hash: hash, Time: blockTime, SeenAt: now})
 		if old != "" {
 			if pb := n.Block(old); pb.Discovered && !pb.Orphaned {
 				orphan, err2 := aggregates.DecideOrphan(pb, hash, now)
@@ -172,20 +142,14 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 				if perr != nil || n.Miners[finder] == nil {
 					finder = uuid.Nil
 				}
-				if finder != uuid.Nil && !n.HasShareFor(hash) && b.holdBack(hash) {
-					err = errAwaitFinderShare
-					return
-				}
+				// The round is made by height when the block matures: the
+				// winning share, and every other share of the round, may
+				// still be in the command queue now.
 				d := events.BlockDiscovered{
 					Network: net.Name, Height: h, Hash: hash, FinderMinerID: finder, Recipient: cb.Recipient,
-					RewardSat: cb.ValueSat, BlockTime: blockTime, At: now,
+					RewardSat: cb.ValueSat, BlockTime: blockTime, RoundRule: events.RoundRuleHeight, At: now,
 				}
-				r, err2 := l.CloseRound(net.Scheme, d, now)
-				if err2 != nil {
-					err = err2
-					return
-				}
-				disc, err2 := aggregates.DecideDiscover(pb, d, r)
+				disc, err2 := aggregates.DecideDiscover(pb, d, nil)
 				if err2 != nil {
 					err = err2
 					return
@@ -228,53 +192,127 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 	return b.view.WaitForAppend(ctx, res)
 }
 
-// ripen confirms and matures the pending pool blocks still on the chain.
+// ripen confirms and matures the pending pool blocks still on the chain,
+// in height order: a round by height is decided from the ledger with its
+// predecessors credited, so each block is matured on its own and the view
+// catches up before the next one is decided.
 func (b *Backend) ripen(ctx context.Context, net *NetworkConfig, tip int64) error {
-	type step struct {
-		key    string
-		evs    []events.Event
-		stream string
-		exp    events.ExpectedVersion
+	if err := b.recordPolicy(ctx, net); err != nil {
+		return err
 	}
-	var steps []step
-	now := b.now()
-	var err error
-	b.view.Read(func(l *aggregates.Ledger) {
-		n := l.Network(net.Name)
-		for hash, pb := range n.Blocks {
-			if !pb.Pending() || n.Chain[pb.Height] != hash {
-				continue
-			}
-			conf := tip - pb.Height + 1
-			evs, e := aggregates.DecideMature(*pb, conf, aggregates.MaturityPolicy{Maturity: net.Maturity, FeeBps: net.FeeBps}, now)
-			kind := "mature"
-			if e == nil && len(evs) == 0 {
-				evs, e = aggregates.DecideConfirm(*pb, conf, net.ConfirmStep, now)
-				kind = "confirm:" + strconv.FormatInt(conf, 10)
-			}
-			if e != nil {
-				err = errors.Join(err, e)
-				continue
-			}
-			if len(evs) > 0 {
-				s := events.StreamBlock(net.Name, hash)
-				steps = append(steps, step{key: "block:" + net.Name + ":" + hash + ":" + kind, evs: evs, stream: s, exp: l.Expected(s)})
-			}
+	var errs error
+	for done := map[string]bool{}; ; {
+		var s *ripening
+		var err error
+		b.view.Read(func(l *aggregates.Ledger) { s, err = nextRipening(l, net, tip, b.now(), done) })
+		if err != nil {
+			errs = errors.Join(errs, err)
 		}
-	})
-	for _, s := range steps {
+		if s == nil {
+			return errs
+		}
+		done[s.hash] = true
 		res, aerr := appendDecided(ctx, b.store, s.key, events.Metadata{CorrelationID: s.key, CausationID: s.key}, s.evs,
 			func(string) events.ExpectedVersion { return s.exp })
 		if aerr != nil {
-			err = errors.Join(err, aerr)
+			errs = errors.Join(errs, aerr)
+			if s.matures {
+				return errs // a higher block must not be credited before this one
+			}
 			continue
 		}
-		if m, ok := s.evs[0].(events.BlockMatured); ok {
-			b.log.Info("pool block matured and credited", "network", net.Name, "height", m.Height, "hash", m.Hash, "reward_sat", m.RewardSat, "credits", len(s.evs)-2)
+		for _, e := range s.evs {
+			if m, ok := e.(events.BlockMatured); ok {
+				b.log.Info("pool block matured and credited", "network", net.Name, "height", m.Height, "hash", m.Hash, "reward_sat", m.RewardSat)
+			}
+			if r, ok := e.(events.RoundEmpty); ok {
+				b.log.Warn("pool block matured with an empty round", "network", net.Name, "height", r.Height, "hash", r.BlockHash,
+					"outcome", r.Outcome, "amount_sat", r.AmountSat)
+			}
 		}
 		if werr := b.view.WaitForAppend(ctx, res); werr != nil {
 			return werr
 		}
 	}
-	return err
+}
+
+// ripening is one block's confirmation or maturity, decided.
+type ripening struct {
+	hash, key string
+	evs       []events.Event
+	exp       events.ExpectedVersion
+	matures   bool
+}
+
+// nextRipening decides the lowest pending pool block on the chain that has
+// something to record (not in done), or nil.
+func nextRipening(l *aggregates.Ledger, net *NetworkConfig, tip int64, now time.Time, done map[string]bool) (*ripening, error) {
+	n := l.Network(net.Name)
+	var pending []*aggregates.PoolBlock
+	for hash, pb := range n.Blocks {
+		if pb.Pending() && n.Chain[pb.Height] == hash && !done[hash] {
+			pending = append(pending, pb)
+		}
+	}
+	sort.Slice(pending, func(i, j int) bool { return pending[i].Height < pending[j].Height })
+	var errs error
+	for _, pb := range pending {
+		conf := tip - pb.Height + 1
+		s := events.StreamBlock(net.Name, pb.Hash)
+		r := &ripening{hash: pb.Hash, exp: l.Expected(s)}
+		var err error
+		if conf >= net.Maturity {
+			var m aggregates.Maturing
+			m, err = l.MaturingOf(net.Name, pb.Hash, net.Scheme, now)
+			if err == nil {
+				r.evs, err = aggregates.DecideMature(*pb, conf, aggregates.MaturityPolicy{Maturity: net.Maturity, FeeBps: net.FeeBps}, m, now)
+				r.key, r.matures = "block:"+net.Name+":"+pb.Hash+":mature", true
+			}
+		} else {
+			r.evs, err = aggregates.DecideConfirm(*pb, conf, net.ConfirmStep, now)
+			r.key = "block:" + net.Name + ":" + pb.Hash + ":confirm:" + strconv.FormatInt(conf, 10)
+		}
+		if err != nil {
+			errs = errors.Join(errs, err)
+			if conf >= net.Maturity {
+				return nil, errs // blocks above wait for this one
+			}
+			continue
+		}
+		if len(r.evs) > 0 {
+			return r, errs
+		}
+	}
+	return nil, errs
+}
+
+// recordPolicy records the network's crediting policy (fee, scheme) when it
+// differs from the last one recorded, before any block is credited under it.
+func (b *Backend) recordPolicy(ctx context.Context, net *NetworkConfig) error {
+	p := events.PoolPolicySet{Network: net.Name, FeeBps: net.FeeBps, Scheme: net.Scheme, At: b.now()}
+	if net.Scheme == events.SchemePPLNS {
+		p.PPLNSWindow = net.PPLNSWindow
+		if p.PPLNSWindow <= 0 {
+			p.PPLNSWindow = aggregates.DefaultPPLNSWindow
+		}
+	}
+	var exp events.ExpectedVersion
+	var same bool
+	stream := events.StreamPolicy(net.Name)
+	b.view.Read(func(l *aggregates.Ledger) {
+		cur := l.Network(net.Name).Policy
+		same = cur != nil && cur.FeeBps == p.FeeBps && cur.Scheme == p.Scheme && cur.PPLNSWindow == p.PPLNSWindow
+		exp = l.Expected(stream)
+	})
+	if same {
+		return nil
+	}
+	key := fmt.Sprintf("policy:%s:%d:%s:%d:%d", net.Name, p.FeeBps, p.Scheme, p.PPLNSWindow, p.At.UnixNano())
+	res, err := appendDecided(ctx, b.store, key, events.Metadata{CorrelationID: key, CausationID: key}, []events.Event{p},
+		func(string) events.ExpectedVersion { return exp })
+	if err != nil {
+		return fmt.Errorf("backend: %s: record the crediting policy: %w", net.Name, err)
+	}
+	b.log.Info("crediting policy recorded", "network", net.Name, "fee_bps", p.FeeBps, "scheme", p.Scheme, "pplns_window", p.PPLNSWindow)
+	return b.view.WaitForAppend(ctx, res)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -79,6 +80,9 @@ func (h SubmitSolutionHandler) handle(ctx context.Context, c commands.SubmitSolu
 		if errors.Is(err, aggregates.ErrNeedFacts) {
 			f, ferr := b.shareFacts(ctx, net, sol)
 			if ferr != nil {
+				return ferr
+			}
+			if f.Prev, f.Next, ferr = b.chainAround(ctx, net, sol.PrevHeight, f.TipHeight); ferr != nil {
 				return ferr
 			}
 			check.Facts = f
@@ -221,7 +225,7 @@ func (b *Backend) shareFacts(ctx context.Context, net *NetworkConfig, sol biblep
 			pinfoErr = err
 			return
 		}
-		f.TipHeight, f.MaxNonce = p.Height, p.Pinfo
+		f.TipHeight = p.Height
 	}()
 	wg.Wait()
 	if err := errors.Join(hashErr, cbErr, pinfoErr); err != nil {
@@ -256,7 +260,7 @@ func (b *Backend) checkShare(ctx context.Context, net *NetworkConfig, g *shareCh
 	if err := errors.Join(hashErr, cbErr, pinfoErr); err != nil {
 		return nil, fmt.Errorf("backend: ask the %s node about a share: %w", net.Name, err)
 	}
-	f.TipHeight, f.MaxNonce = p.Height, p.Pinfo
+	f.TipHeight = p.Height
 	return &f, nil
 }
 
@@ -363,4 +367,74 @@ func (b *Backend) storePinfo(net *NetworkConfig, p *rpcclient.Pinfo, asked time.
 	if c.p == nil || asked.After(c.at) {
 		c.p, c.at = p, asked
 	}
+}
+
+// chainAround gives the chain's blocks a share on previous height prev is
+// judged by (aggregates.SolutionFacts.Prev and Next): from the chain the
+// follower recorded, or, for heights up to the node's tip that it has not
+// recorded yet (it runs behind the node by up to a poll, and further after
+// an outage), from the node itself.
+func (b *Backend) chainAround(ctx context.Context, net *NetworkConfig, prev, tip int64) (*aggregates.ChainPoint, *aggregates.ChainPoint, error) {
+	next := prev + 1 + net.StaleTolerance
+	var p, n *aggregates.ChainPoint
+	b.view.Read(func(l *aggregates.Ledger) {
+		pts := l.Network(net.Name).ChainPoints
+		if c, ok := pts[prev]; ok {
+			p = &c
+		}
+		if c, ok := pts[next]; ok {
+			n = &c
+		}
+	})
+	var err error
+	if p == nil && prev >= 1 && prev <= tip {
+		if p, err = b.points.get(ctx, net, prev, b.now()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if n == nil && next <= tip {
+		if n, err = b.points.get(ctx, net, next, b.now()); err != nil {
+			return nil, nil, err
+		}
+	}
+	return p, n, nil
+}
+
+// chainPoints caches blocks read from the node for chainAround, briefly:
+// a backlog of shares after an outage asks about the same few heights
+// until the follower has recorded them.
+type chainPoints struct {
+	mu sync.Mutex
+	m  map[string]chainPointEntry
+}
+
+type chainPointEntry struct {
+	p  aggregates.ChainPoint
+	at time.Time
+}
+
+// chainPointTTL bounds how long a block read from the node is reused.
+const chainPointTTL = 10 * time.Second
+
+func (c *chainPoints) get(ctx context.Context, net *NetworkConfig, h int64, now time.Time) (*aggregates.ChainPoint, error) {
+	key := net.Name + ":" + strconv.FormatInt(h, 10)
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < chainPointTTL {
+		p := e.p
+		return &p, nil
+	}
+	cb, err := net.Node.BlockCoinbase(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("backend: %s: the block at height %d, to judge a share: %w", net.Name, h, err)
+	}
+	p := aggregates.ChainPoint{Height: h, Hash: cb.BlockHash, Time: time.Unix(cb.Time, 0).UTC(), SeenAt: now}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 4096 {
+		c.m = map[string]chainPointEntry{}
+	}
+	c.m[key] = chainPointEntry{p: p, at: time.Now()}
+	c.mu.Unlock()
+	return &p, nil
 }

@@ -16,8 +16,10 @@ package events
 //	solution-{solutionID}         SolutionAccepted | SolutionRejected
 //	biblehash-{network}-{hash}    BibleHashReserved (makes a bible hash acceptable once)
 //	chain-{network}               ChainBlockRecorded (every block's hash, for reorg detection)
-//	block-{network}-{blockHash}   BlockDiscovered, RoundClosed, BlockConfirmed, BlockMatured,
-//	                              MinerCredited…, FeeCredited, BlockOrphaned, CreditReversed…
+//	block-{network}-{blockHash}   BlockDiscovered, RoundClosed, LateSharesCounted, RoundEmpty,
+//	                              BlockConfirmed, BlockMatured, MinerCredited…, FeeCredited,
+//	                              BlockOrphaned, CreditReversed…
+//	policy-{network}              PoolPolicySet (the fee and scheme in force)
 //	payout-{payoutID}             PayoutPlanned, PayoutSent | PayoutFailed | PayoutHalted, PayoutConfirmed | PayoutConflicted
 //	payouts-{network}             PayoutsPaused, PayoutsResumed
 
@@ -55,6 +57,9 @@ const (
 	TypePayoutConflicted   = "PayoutConflicted"
 	TypePayoutsPaused      = "PayoutsPaused"
 	TypePayoutsResumed     = "PayoutsResumed"
+	TypePoolPolicySet      = "PoolPolicySet"
+	TypeLateSharesCounted  = "LateSharesCounted"
+	TypeRoundEmpty         = "RoundEmpty"
 )
 
 // Stream names.
@@ -68,6 +73,7 @@ func StreamChain(network string) string            { return "chain-" + network }
 func StreamBlock(network, blockHash string) string { return "block-" + network + "-" + blockHash }
 func StreamPayout(payoutID uuid.UUID) string       { return "payout-" + payoutID.String() }
 func StreamPayoutSchedule(network string) string   { return "payouts-" + network }
+func StreamPolicy(network string) string           { return "policy-" + network }
 
 // Namespace is the UUIDv5 namespace of Purepool's deterministic ids.
 var Namespace = uuid.MustParse("6f1d3c52-7a0e-5b8e-9f43-2c1d9a7e4b10")
@@ -81,6 +87,14 @@ func MinerID(network, address string) uuid.UUID {
 // FeeAccountID is the id under which a network's pool fee is credited.
 func FeeAccountID(network string) uuid.UUID {
 	return uuid.NewSHA1(Namespace, []byte("fee:"+network))
+}
+
+// CarryAccountID is the account that holds the miners' part of a matured
+// pool block whose round had no share and no known finder, until the next
+// round that has shares takes it (RoundEmpty, RoundClosed.CarriedInSat). It
+// is owed to miners, never to the pool, and never paid out by itself.
+func CarryAccountID(network string) uuid.UUID {
+	return uuid.NewSHA1(Namespace, []byte("carry:"+network))
 }
 
 // MinerRegistered: first contact of an address on a network.
@@ -198,12 +212,35 @@ type BibleHashReserved struct {
 
 // ChainBlockRecorded: the chain follower saw this hash at this height.
 // A later record at the same height with another hash is a reorganisation.
+// Time and SeenAt date the block for judging shares as of their receipt
+// (aggregates.ChainPoint.Appeared): a share is stale once a later block
+// had appeared when it arrived.
 type ChainBlockRecorded struct {
 	Network string    `json:"network"`
 	Height  int64     `json:"height"`
 	Hash    string    `json:"hash"`
 	Time    time.Time `json:"time"` // block time
+	// SeenAt is when the follower first recorded the block (absent in
+	// events of releases before the rounds by height).
+	SeenAt time.Time `json:"seen_at,omitzero"`
 }
+
+// Round rules: how a pool block's round is made. A block's rule is fixed
+// when it is discovered (BlockDiscovered.RoundRule) and its round is judged
+// by it forever, so a log written by an earlier release replays and audits
+// by the rule that made it.
+const (
+	// RoundRulePosition (the empty string, releases before the rounds by
+	// height): the round is closed when the block is discovered and counts
+	// the shares stored (by log position) since the previous close.
+	RoundRulePosition = ""
+	// RoundRuleHeight: the round is closed when the block matures and counts
+	// the shares by the height they were mined on (PrevHeight+1): PROP, every
+	// share not yet counted mined at or below the block's height; PPLNS, the
+	// last N shares mined at or below it. Neither the order nor the delay in
+	// which the backend validated them matters.
+	RoundRuleHeight = "height"
+)
 
 // BlockDiscovered: a block paying the pool address is on the chain.
 type BlockDiscovered struct {
@@ -214,7 +251,9 @@ type BlockDiscovered struct {
 	Recipient     string    `json:"recipient"`
 	RewardSat     int64     `json:"reward_sat"` // exact coinbase vout[0] value
 	BlockTime     time.Time `json:"block_time"`
-	At            time.Time `json:"at"`
+	// RoundRule is the rule the block's round is made by (RoundRule*).
+	RoundRule string    `json:"round_rule,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // ShareTally is one miner's part of a round.
@@ -232,10 +271,19 @@ const (
 	SchemeSOLO  = "SOLO"
 )
 
-// RoundClosed fixes the shares a pool block pays for. FromPosition and
+// RoundClosed fixes the shares a pool block pays for. CarriedOver names
+// orphaned blocks whose rounds (by position) rolled into this one.
+//
+// Rule RoundRulePosition: written with BlockDiscovered; FromPosition and
 // ToPosition bound (exclusive, inclusive) the global positions of the
-// SolutionAccepted events counted; CarriedOver names orphaned blocks whose
-// rounds rolled into this one.
+// SolutionAccepted events counted.
+//
+// Rule RoundRuleHeight: written with BlockMatured and the credits, in one
+// append; ToPosition is the log position the membership was decided at
+// (shares stored later are not in it), FromHeight the height of the
+// previous pool block on the chain (0: none), and CarriedInSat what the
+// round takes from the carry account (CarryAccountID) on top of the block's
+// reward.
 type RoundClosed struct {
 	Network         string       `json:"network"`
 	RoundID         uuid.UUID    `json:"round_id"`
@@ -248,7 +296,69 @@ type RoundClosed struct {
 	FromPosition    uint64       `json:"from_position"`
 	ToPosition      uint64       `json:"to_position"`
 	CarriedOver     []string     `json:"carried_over,omitempty"`
+	Rule            string       `json:"rule,omitempty"`
+	FromHeight      int64        `json:"from_height,omitempty"`
+	CarriedInSat    int64        `json:"carried_in_sat,omitempty"`
 	At              time.Time    `json:"at"`
+}
+
+// LateShare is a share counted in a later round than the one of its height,
+// because it was stored after that round had been credited.
+type LateShare struct {
+	SolutionID  uuid.UUID `json:"solution_id"`
+	MinerID     uuid.UUID `json:"miner_id"`
+	MinedHeight int64     `json:"mined_height"`
+	Difficulty  int64     `json:"difficulty"`
+	// MissedBlock is the pool block whose round the share's height belongs
+	// to ("" when no pool block covers it).
+	MissedBlock string `json:"missed_block,omitempty"`
+}
+
+// LateSharesCounted says which shares of a height-rule round (written right
+// after its RoundClosed) belong by their height to an earlier round that had
+// been credited before they were stored: they count here instead, once.
+type LateSharesCounted struct {
+	Network   string      `json:"network"`
+	BlockHash string      `json:"block_hash"`
+	Height    int64       `json:"height"`
+	Shares    []LateShare `json:"shares"`
+	At        time.Time   `json:"at"`
+}
+
+// Outcomes of an empty round.
+const (
+	EmptyRoundToFinder = "finder"  // the miners' part goes to the block's finder
+	EmptyRoundCarried  = "carried" // it waits in the carry account for the next round
+)
+
+// RoundEmpty: a matured pool block's round counted no share. The pool still
+// takes exactly its fee (FeeCredited); the miners' part (AmountSat: reward −
+// fee + what the round took from the carry account) goes to the finder when
+// the coinbase names a known miner (and a MinerCredited follows), otherwise
+// into the carry account for the next round with shares. None of it goes to
+// the fee account.
+type RoundEmpty struct {
+	Network       string    `json:"network"`
+	BlockHash     string    `json:"block_hash"`
+	Height        int64     `json:"height"`
+	Outcome       string    `json:"outcome"`
+	FinderMinerID uuid.UUID `json:"finder_miner_id"`
+	Address       string    `json:"address,omitempty"`
+	AmountSat     int64     `json:"amount_sat"`
+	At            time.Time `json:"at"`
+}
+
+// PoolPolicySet records the crediting policy in force on a network from its
+// position on: the fee in basis points and the payment scheme. The backend
+// writes it when the configuration differs from the last one recorded,
+// before it credits a block, so the auditor judges every fee against the
+// log alone.
+type PoolPolicySet struct {
+	Network     string    `json:"network"`
+	FeeBps      int64     `json:"fee_bps"`
+	Scheme      string    `json:"scheme"`
+	PPLNSWindow int       `json:"pplns_window,omitempty"`
+	At          time.Time `json:"at"`
 }
 
 // BlockConfirmed: the pool block's confirmation count reached Confirmations.
@@ -437,6 +547,9 @@ func (PayoutHalted) EventType() string       { return TypePayoutHalted }
 func (PayoutConflicted) EventType() string   { return TypePayoutConflicted }
 func (PayoutsPaused) EventType() string      { return TypePayoutsPaused }
 func (PayoutsResumed) EventType() string     { return TypePayoutsResumed }
+func (PoolPolicySet) EventType() string      { return TypePoolPolicySet }
+func (LateSharesCounted) EventType() string  { return TypeLateSharesCounted }
+func (RoundEmpty) EventType() string         { return TypeRoundEmpty }
 
 // decoders maps each stored type (at schema version 1) to a fresh value.
 var decoders = map[string]func() Event{
@@ -466,4 +579,7 @@ var decoders = map[string]func() Event{
 	TypePayoutConflicted:   func() Event { return &PayoutConflicted{} },
 	TypePayoutsPaused:      func() Event { return &PayoutsPaused{} },
 	TypePayoutsResumed:     func() Event { return &PayoutsResumed{} },
+	TypePoolPolicySet:      func() Event { return &PoolPolicySet{} },
+	TypeLateSharesCounted:  func() Event { return &LateSharesCounted{} },
+	TypeRoundEmpty:         func() Event { return &RoundEmpty{} },
 }

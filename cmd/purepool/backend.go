@@ -52,7 +52,7 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	payoutConfirmations := fs.Int64("payout-confirmations", 6, "confirmations after which a payout is confirmed")
 	pollInterval := fs.Duration("poll-interval", 5*time.Second, "chain follower period")
 	workWait := fs.Duration("work-wait", time.Minute, "how long a share waits for its work to be recorded")
-	finderWait := fs.Duration("finder-share-wait", 10*time.Second, "how long a pool block waits for its winning share, so its round pays the finder (0: no wait)")
+	_ = fs.Duration("finder-share-wait", 0, "ignored (kept so that old unit files start): rounds are made by height at maturity, nothing waits for a winning share")
 	conflictWatch := fs.Duration("payout-conflict-watch", 24*time.Hour, "how long after its confirmation a payout is still watched for a double spend by a deep reorganisation")
 	resendGrace := fs.Duration("payout-resend-grace", 10*time.Second, "how long a payout an earlier (crashed) process planned is left alone before it is sent, in case its send is still executing")
 	defaultTarget := fs.String("default-target", biblepay.DefaultTarget, "share target of miners without their own: the frontend's -default-target for this network, so vardiff starts from it")
@@ -140,7 +140,7 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			PayoutConfirmations: *payoutConfirmations, VardiffWindow: *vardiffWindow, DefaultTarget: *defaultTarget,
 			Vardiff: aggregates.VardiffPolicy{SharesPerMinute: *vardiffRate, MinDifficulty: *vardiffMin, Tolerance: 2, MaxStep: 4},
 		}},
-		WorkWait: *workWait, FinderShareWait: *finderWait, ResendGrace: *resendGrace, ConflictWatch: *conflictWatch, PollInterval: *pollInterval, Locker: locker, Logger: log,
+		WorkWait: *workWait, ResendGrace: *resendGrace, ConflictWatch: *conflictWatch, PollInterval: *pollInterval, Locker: locker, Logger: log,
 	})
 	if err != nil {
 		return usageError{err}

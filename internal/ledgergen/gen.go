@@ -330,7 +330,7 @@ func (g *gen) discover(hash string) {
 	d := events.BlockDiscovered{Network: cfg.Network, Height: g.height, Hash: hash, FinderMinerID: finder,
 		Recipient: "pool", RewardSat: reward, BlockTime: g.now, At: g.now}
 	r := must(g.ledger.CloseRound(events.SchemePROP, d, g.now))
-	g.emit(must(aggregates.DecideDiscover(g.network().Block(hash), d, r))...)
+	g.emit(must(aggregates.DecideDiscover(g.network().Block(hash), d, &r))...)
 	g.pending = append(g.pending, hash)
 	// The first block found once crediting began leaves the chain young
 	// (so every history has one), and about one in fifteen others.
@@ -372,7 +372,7 @@ func (g *gen) advance() {
 
 func (g *gen) mature(b aggregates.PoolBlock, conf int64) {
 	policy := aggregates.MaturityPolicy{Maturity: g.cfg.Maturity, FeeBps: g.cfg.FeeBps}
-	evs := must(aggregates.DecideMature(b, conf, policy, g.now))
+	evs := must(aggregates.DecideMature(b, conf, policy, aggregates.Maturing{}, g.now))
 	var credits []int
 	for i, e := range evs {
 		if _, ok := e.(events.MinerCredited); ok {
@@ -392,7 +392,7 @@ func (g *gen) mature(b aggregates.PoolBlock, conf int64) {
 	case g.inject(RewardMismatch):
 		// Matured and split as if the coinbase paid 1 BBP more than it did.
 		b.RewardSat += biblepay.Coin
-		evs = must(aggregates.DecideMature(b, conf, policy, g.now))
+		evs = must(aggregates.DecideMature(b, conf, policy, aggregates.Maturing{}, g.now))
 	}
 	g.emit(evs...)
 	g.credited = true
