@@ -19,7 +19,7 @@ func discovered(t *testing.T, reward int64, tallies ...events.ShareTally) aggreg
 	t.Helper()
 	d := events.BlockDiscovered{Network: "main", Height: 100, Hash: hash64("b1"), RewardSat: reward, At: t0}
 	r := events.RoundClosed{Network: "main", RoundID: aggregates.RoundID("main", d.Hash), BlockHash: d.Hash, Height: 100, Scheme: events.SchemePROP, Shares: tallies}
-	evs, err := aggregates.DecideDiscover(aggregates.PoolBlock{}, d, r)
+	evs, err := aggregates.DecideDiscover(aggregates.PoolBlock{}, d, &r)
 	mustNoErr(t, err)
 	return foldBlock(aggregates.PoolBlock{}, evs)
 }
@@ -30,7 +30,7 @@ func TestDecideDiscover(t *testing.T) {
 		t.Fatalf("state %+v round %+v", b, b.Round)
 	}
 	d := events.BlockDiscovered{Network: "main", Height: 100, Hash: hash64("b1")}
-	if evs, _ := aggregates.DecideDiscover(b, d, *b.Round); len(evs) != 0 {
+	if evs, _ := aggregates.DecideDiscover(b, d, b.Round); len(evs) != 0 {
 		t.Fatal("discovering twice must give nothing")
 	}
 	bad := []struct {
@@ -43,7 +43,7 @@ func TestDecideDiscover(t *testing.T) {
 		{"unknown scheme", d, events.RoundClosed{Network: "main", BlockHash: hash64("b1"), Height: 100, Scheme: "PPS"}},
 	}
 	for _, tt := range bad {
-		if _, err := aggregates.DecideDiscover(aggregates.PoolBlock{}, tt.d, tt.r); !errors.Is(err, aggregates.ErrInvalid) {
+		if _, err := aggregates.DecideDiscover(aggregates.PoolBlock{}, tt.d, &tt.r); !errors.Is(err, aggregates.ErrInvalid) {
 			t.Errorf("%s: err %v", tt.name, err)
 		}
 	}
@@ -69,10 +69,10 @@ func TestBlockLifecycle(t *testing.T) {
 		b = foldBlock(b, evs)
 	}
 	p := aggregates.MaturityPolicy{Maturity: 101, FeeBps: 100}
-	if evs, _ := aggregates.DecideMature(b, 100, p, t0); len(evs) != 0 {
+	if evs, _ := aggregates.DecideMature(b, 100, p, aggregates.Maturing{}, t0); len(evs) != 0 {
 		t.Fatal("matured too early")
 	}
-	evs, err := aggregates.DecideMature(b, 101, p, t0)
+	evs, err := aggregates.DecideMature(b, 101, p, aggregates.Maturing{}, t0)
 	mustNoErr(t, err)
 	if !equal(typesOf(evs), []string{events.TypeBlockMatured, events.TypeMinerCredited, events.TypeMinerCredited, events.TypeFeeCredited}) {
 		t.Fatalf("matured: %v", typesOf(evs))
@@ -96,7 +96,7 @@ func TestBlockLifecycle(t *testing.T) {
 		t.Fatalf("credits + fee = %d", sum)
 	}
 	b = foldBlock(b, evs)
-	if evs, _ := aggregates.DecideMature(b, 150, p, t0); len(evs) != 0 {
+	if evs, _ := aggregates.DecideMature(b, 150, p, aggregates.Maturing{}, t0); len(evs) != 0 {
 		t.Fatal("matured twice")
 	}
 	if evs, _ := aggregates.DecideConfirm(b, 150, 10, t0); len(evs) != 0 {
@@ -129,7 +129,7 @@ func TestOrphanBeforeMaturity(t *testing.T) {
 		t.Fatalf("early orphan: %+v", evs)
 	}
 	b = foldBlock(b, evs)
-	if evs, _ := aggregates.DecideMature(b, 200, aggregates.MaturityPolicy{Maturity: 101}, t0); len(evs) != 0 {
+	if evs, _ := aggregates.DecideMature(b, 200, aggregates.MaturityPolicy{Maturity: 101}, aggregates.Maturing{}, t0); len(evs) != 0 {
 		t.Fatal("an orphaned block matured")
 	}
 }

@@ -107,6 +107,12 @@ func StreamFor(e events.Event) string {
 		return events.StreamPayoutSchedule(e.Network)
 	case events.PayoutsResumed:
 		return events.StreamPayoutSchedule(e.Network)
+	case events.PoolPolicySet:
+		return events.StreamPolicy(e.Network)
+	case events.LateSharesCounted:
+		return events.StreamBlock(e.Network, e.BlockHash)
+	case events.RoundEmpty:
+		return events.StreamBlock(e.Network, e.BlockHash)
 	}
 	return ""
 }

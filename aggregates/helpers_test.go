@@ -29,15 +29,20 @@ type share struct {
 	blockHash, bibleHash string
 	prevHeight           int64
 	nonce                uint32
+	blockTime            int64 // 0: 1518041523
 	minerID, workID      uuid.UUID
 }
 
 func (s share) String() string {
-	h := biblepay.Header{Version: 0x20000000, Time: 1518041523, Bits: 0x1d08aaa5, Nonce: s.nonce}
+	bt := s.blockTime
+	if bt == 0 {
+		bt = 1518041523
+	}
+	h := biblepay.Header{Version: 0x20000000, Time: uint32(bt), Bits: 0x1d08aaa5, Nonce: s.nonce}
 	coinbase := "01000000010000"
 	block := hex.EncodeToString(h.Bytes()) + "01" + coinbase
 	sol := biblepay.Solution{
-		BlockHash: s.blockHash, BlockTime: 1518041523, PrevBlockTime: 1518041437, PrevHeight: s.prevHeight,
+		BlockHash: s.blockHash, BlockTime: bt, PrevBlockTime: 1518041437, PrevHeight: s.prevHeight,
 		BibleHash: s.bibleHash, MinerID: s.minerID, WorkID: s.workID, ThreadID: 1, ThreadHashCounter: 10,
 		ThreadStart: 1, HashCounter: 60000, TimerStart: 1000, TimerEnd: 61000, Nonce: s.nonce,
 		BlockHex: block, TransactionHex: coinbase,

@@ -47,7 +47,7 @@ func TestLedgerRoundsProperty(t *testing.T) {
 					}
 				case r < 9 && len(blocks) > 0:
 					b := n.Block(blocks[rng.IntN(len(blocks))])
-					evs, err := aggregates.DecideMature(b, 101, aggregates.MaturityPolicy{Maturity: 101, FeeBps: rng.Int64N(500)}, t0)
+					evs, err := aggregates.DecideMature(b, 101, aggregates.MaturityPolicy{Maturity: 101, FeeBps: rng.Int64N(500)}, aggregates.Maturing{}, t0)
 					mustNoErr(t, err)
 					if len(evs) > 0 {
 						matured += b.RewardSat

@@ -41,7 +41,7 @@ func (f *feed) discover(hash string, height int64, reward int64, scheme string) 
 	d := events.BlockDiscovered{Network: "main", Hash: hash, Height: height, RewardSat: reward, FinderMinerID: uid("a")}
 	r, err := f.l.CloseRound(scheme, d, t0)
 	mustNoErr(f.t, err)
-	evs, err := aggregates.DecideDiscover(f.l.Network("main").Block(hash), d, r)
+	evs, err := aggregates.DecideDiscover(f.l.Network("main").Block(hash), d, &r)
 	mustNoErr(f.t, err)
 	f.add(evs...)
 	return r
@@ -93,7 +93,7 @@ func TestLedgerRoundsCarryAndBalances(t *testing.T) {
 
 	// Maturity credits h1: 1 % fee of 1000 = 10; 990 split 10:30.
 	pol := aggregates.MaturityPolicy{Maturity: 2, FeeBps: 100}
-	evs, err = aggregates.DecideMature(f.l.Network("main").Block("h1"), 2, pol, t0)
+	evs, err = aggregates.DecideMature(f.l.Network("main").Block("h1"), 2, pol, aggregates.Maturing{}, t0)
 	mustNoErr(t, err)
 	f.add(evs...)
 	n := f.l.Network("main")

@@ -44,8 +44,9 @@ func TestSplitTable(t *testing.T) {
 		{"fee floors", 999, 150, []events.ShareTally{tally("a", 1)}, 14, map[uuid.UUID]int64{a: 985}, nil},
 		{"largest remainder", 10, 0, []events.ShareTally{tally("a", 1), tally("b", 1), tally("c", 1)}, 0, nil, nil},
 		{"same miner merged", 90, 0, []events.ShareTally{tally("a", 1), tally("a", 1), tally("b", 1)}, 0, map[uuid.UUID]int64{a: 60, b: 30}, nil},
-		{"no shares: all to fee", 777, 100, nil, 777, map[uuid.UUID]int64{}, nil},
-		{"zero difficulty: all to fee", 777, 0, []events.ShareTally{tally("a", 0)}, 777, map[uuid.UUID]int64{}, nil},
+		// An empty round gives the fee only: never the whole reward (DecideMature says where the rest goes).
+		{"no shares: the fee, no credit", 777, 100, nil, 7, map[uuid.UUID]int64{}, nil},
+		{"zero difficulty: the fee, no credit", 777, 0, []events.ShareTally{tally("a", 0)}, 0, map[uuid.UUID]int64{}, nil},
 		{"fee 100%", 500, 10_000, []events.ShareTally{tally("a", 1)}, 500, map[uuid.UUID]int64{}, nil},
 		{"zero reward", 0, 100, []events.ShareTally{tally("a", 1)}, 0, map[uuid.UUID]int64{}, nil},
 		{"huge reward and difficulty", math.MaxInt64, 1, []events.ShareTally{tally("a", math.MaxInt64/2), tally("b", math.MaxInt64/2)}, 922337203685477, nil, nil},
@@ -66,6 +67,12 @@ func TestSplitTable(t *testing.T) {
 			mustNoErr(t, err)
 			if fee != tt.fee {
 				t.Errorf("fee %d, want %d", fee, tt.fee)
+			}
+			if merged, _ := aggregates.MergeTallies(tt.tallies); totalDifficulty(merged) == 0 {
+				if len(credits) != 0 {
+					t.Fatalf("credits %v for an empty round", credits)
+				}
+				return
 			}
 			checkSum(t, tt.reward, fee, credits)
 			if tt.want != nil {
@@ -136,16 +143,17 @@ func TestSplitProperties(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
-		checkSum(t, reward, fee, credits)
 		merged, _ := aggregates.MergeTallies(tallies)
-		var total int64
-		for _, m := range merged {
-			total += m.Difficulty
+		total := totalDifficulty(merged)
+		if total == 0 {
+			if len(credits) != 0 {
+				t.Fatalf("case %d: credits for an empty round", i)
+			}
+		} else {
+			checkSum(t, reward, fee, credits)
 		}
 		wantFee := new(big.Int).Quo(new(big.Int).Mul(big.NewInt(reward), big.NewInt(bps)), big.NewInt(10_000))
-		if total == 0 {
-			wantFee = big.NewInt(reward) // nobody to pay: all of it is fee
-		}
+		// An empty round's fee is the configured part too, never the whole reward.
 		if fee != wantFee.Int64() {
 			t.Fatalf("case %d: fee %d, want %d", i, fee, wantFee)
 		}
@@ -231,4 +239,12 @@ func BenchmarkSplit100kMiners(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func totalDifficulty(tallies []events.ShareTally) int64 {
+	var total int64
+	for _, t := range tallies {
+		total += t.Difficulty
+	}
+	return total
 }

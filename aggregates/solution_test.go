@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/purepool/purepool/aggregates"
@@ -22,7 +23,7 @@ func TestDecideSolution(t *testing.T) {
 		events.MinerRegistered{Network: "main", MinerID: minerID, Address: a},
 		events.WorkerRegistered{Network: "main", MinerID: minerID, Worker: "rig"},
 	})
-	facts := aggregates.SolutionFacts{NodeBibleHash: good.bibleHash, Recipient: poolAddr, TipHeight: 1000, MaxNonce: 512}
+	facts := aggregates.SolutionFacts{NodeBibleHash: good.bibleHash, Recipient: poolAddr, TipHeight: 1000}
 	base := func() aggregates.SolutionCheck {
 		f := facts
 		w := work
@@ -32,8 +33,8 @@ func TestDecideSolution(t *testing.T) {
 			Policy: aggregates.SolutionPolicy{PoolAddress: poolAddr, StaleTolerance: 1},
 		}
 	}
-	with := func(f func(*aggregates.SolutionCheck)) aggregates.SolutionCheck { c := base(); f(&c); return c }
-	withShare := func(f func(*share)) aggregates.SolutionCheck {
+	with := func(f func(*aggregates.SolutionCheck)) solutionCase { c := base(); f(&c); return solutionCase(c) }
+	withShare := func(f func(*share)) solutionCase {
 		s := good
 		f(&s)
 		return with(func(c *aggregates.SolutionCheck) {
@@ -43,12 +44,12 @@ func TestDecideSolution(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		check  aggregates.SolutionCheck
+		check  solutionCase
 		reason string // "" = accepted
 		err    error
 		none   bool
 	}{
-		{"accepted", base(), "", nil, false},
+		{"accepted", solutionCase(base()), "", nil, false},
 		{"malformed", with(func(c *aggregates.SolutionCheck) { c.Command.Solution = "1,2,3" }), events.RejectMalformed, nil, false},
 		{"duplicate bible hash", with(func(c *aggregates.SolutionCheck) { c.BibleHashTakenBy = uid("other") }), events.RejectDuplicate, nil, false},
 		{"hash reserved by this very solution", with(func(c *aggregates.SolutionCheck) { c.BibleHashTakenBy = uid("s1") }), "", nil, true},
@@ -66,16 +67,52 @@ func TestDecideSolution(t *testing.T) {
 		{"block does not decode", with(func(c *aggregates.SolutionCheck) { c.Facts.BlockDecodeError = "Block decode failed" }), events.RejectBlockInvalid, nil, false},
 		{"coinbase pays someone else", with(func(c *aggregates.SolutionCheck) { c.Facts.Recipient = a }), events.RejectInvalidRecipient, nil, false},
 		{"no pool address configured", with(func(c *aggregates.SolutionCheck) { c.Policy.PoolAddress = ""; c.Facts.Recipient = "" }), events.RejectInvalidRecipient, nil, false},
-		{"nonce above pinfo", with(func(c *aggregates.SolutionCheck) { c.Facts.MaxNonce = 299 }), events.RejectNonceTooHigh, nil, false},
-		{"nonce equal to pinfo", with(func(c *aggregates.SolutionCheck) { c.Facts.MaxNonce = 300 }), "", nil, false},
+		// The nonce rule is consensus's, for the share's header on the chain's previous block:
+		// 1518041523 − 1518041437 = 86 s, so at most 86 × 256 = 22,016.
+		{"nonce above the chain's rule", withShare(func(s *share) { s.nonce = 22_017 }), events.RejectNonceTooHigh, nil, false},
+		{"nonce at the chain's rule", withShare(func(s *share) { s.nonce = 22_016 }), "", nil, false},
+		{"nonce judged on the chain's time of the previous block, not the share's", withShare(func(s *share) { s.nonce = 2_000 }).
+			withFacts(func(f *aggregates.SolutionFacts) { f.Prev = &aggregates.ChainPoint{Height: 1000, Time: time.Unix(1518041517, 0)} }),
+			events.RejectNonceTooHigh, nil, false},
+		{"header time counts no later than 2 h after receipt", withShare(func(s *share) { s.nonce = 5_000; s.blockTime = 1518041437 + 20_000 }).
+			at(time.Unix(1518041437+5, 0).Add(-2 * time.Hour)), events.RejectNonceTooHigh, nil, false},
+		{"a late check changes no nonce verdict", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 5000 }).
+			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(time.Second)} }), "", nil, false},
+		// Staleness as of receipt (t0), with a tolerance of 1: stale once height 1002 had appeared.
 		{"previous height within tolerance", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 1001 }), "", nil, false},
-		{"stale: tip moved on", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 1002 }), events.RejectStale, nil, false},
+		{"stale: height p+2 appeared before the share arrived", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 1002 }).
+			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(-time.Second)} }),
+			events.RejectStale, nil, false},
+		{"stale: appeared when the follower saw it, before its header time", with(func(c *aggregates.SolutionCheck) {}).
+			withFacts(func(f *aggregates.SolutionFacts) {
+				f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(time.Hour), SeenAt: t0.Add(-time.Second)}
+			}), events.RejectStale, nil, false},
+		{"backlog: the tip moved on after the share arrived", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 1100 }).
+			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(time.Second)} }),
+			"", nil, false},
+		{"appeared the very second the share arrived: stale", with(func(c *aggregates.SolutionCheck) {}).
+			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0} }),
+			events.RejectStale, nil, false},
 		{"stale: ahead of the tip", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 998 }), events.RejectStale, nil, false},
-		{"stale with zero tolerance", with(func(c *aggregates.SolutionCheck) { c.Policy.StaleTolerance = 0; c.Facts.TipHeight = 1001 }), events.RejectStale, nil, false},
+		{"zero tolerance: the winning share is the block at p+1", with(func(c *aggregates.SolutionCheck) { c.Policy.StaleTolerance = 0 }).
+			withFacts(func(f *aggregates.SolutionFacts) {
+				f.Next = &aggregates.ChainPoint{Height: 1001, Hash: hash64("ab"), Time: t0.Add(-time.Minute)}
+			}), "", nil, false},
+		{"zero tolerance: another block at p+1 before receipt", with(func(c *aggregates.SolutionCheck) { c.Policy.StaleTolerance = 0 }).
+			withFacts(func(f *aggregates.SolutionFacts) {
+				f.Next = &aggregates.ChainPoint{Height: 1001, Hash: hash64("cd"), Time: t0.Add(-time.Second)}
+			}), events.RejectStale, nil, false},
 		{"command miner id not of its address", with(func(c *aggregates.SolutionCheck) { c.Command.MinerID = uid("zz") }), "", aggregates.ErrInvalid, false},
 		{"command without id", with(func(c *aggregates.SolutionCheck) { c.Command.ID = uuid.Nil }), "", aggregates.ErrInvalid, false},
 	}
-	for _, tt := range tests {
+	for _, tc := range tests {
+		tt := struct {
+			name   string
+			check  aggregates.SolutionCheck
+			reason string
+			err    error
+			none   bool
+		}{tc.name, aggregates.SolutionCheck(tc.check), tc.reason, tc.err, tc.none}
 		t.Run(tt.name, func(t *testing.T) {
 			evs, err := aggregates.DecideSolution(tt.check)
 			// The same decision from a solution the caller parsed already.
@@ -128,6 +165,21 @@ func TestDecideSolution(t *testing.T) {
 	}
 }
 
+// solutionCase is a SolutionCheck under construction in a table.
+type solutionCase aggregates.SolutionCheck
+
+func (c solutionCase) withFacts(f func(*aggregates.SolutionFacts)) solutionCase {
+	facts := *c.Facts
+	f(&facts)
+	c.Facts = &facts
+	return c
+}
+
+func (c solutionCase) at(received time.Time) solutionCase {
+	c.Command.ReceivedAt = received
+	return c
+}
+
 func TestDecideSolutionRegistersNewWorker(t *testing.T) {
 	a := addr("main", 11)
 	minerID := events.MinerID("main", a)
@@ -136,7 +188,7 @@ func TestDecideSolutionRegistersNewWorker(t *testing.T) {
 	evs, err := aggregates.DecideSolution(aggregates.SolutionCheck{
 		Command: commands.SubmitSolution{ID: uid("s2"), Network: "main", MinerID: minerID, Address: a, Worker: "new", Solution: s.String(), ReceivedAt: t0},
 		Work:    &work, Miner: aggregates.Miner{}.Apply(events.MinerRegistered{Network: "main", MinerID: minerID, Address: a}),
-		Facts:  &aggregates.SolutionFacts{NodeBibleHash: s.bibleHash, Recipient: addr("main", 90), TipHeight: 5, MaxNonce: 512},
+		Facts:  &aggregates.SolutionFacts{NodeBibleHash: s.bibleHash, Recipient: addr("main", 90), TipHeight: 5},
 		Policy: aggregates.SolutionPolicy{PoolAddress: addr("main", 90)},
 	})
 	mustNoErr(t, err)

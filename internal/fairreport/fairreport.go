@@ -75,10 +75,13 @@ type Network struct {
 	FeeSat                 int64          `json:"fee_sat"`
 	FeeReversedSat         int64          `json:"fee_reversed_sat"`
 	EffectiveFeeBps        int64          `json:"effective_fee_bps"`         // floor(fee*10000/reward)
+	EffectiveFeeBpsRounded int64          `json:"effective_fee_bps_rounded"` // fee*10000/reward, rounded half up
 	EffectiveFeeBps2       string         `json:"effective_fee_bps_2dp"`     // fee*10000/reward, 2 decimals, rounded half up
 	EffectiveFeePercent2   string         `json:"effective_fee_percent_2dp"` // fee*100/reward, 2 decimals, rounded half up
 	ConfiguredFeeBps       []int          `json:"configured_fee_bps"`        // distinct FeeCredited.FeeBps
 	PolicyFeeBps           []int          `json:"policy_fee_bps,omitempty"`  // distinct PoolPolicySet.FeeBps (new release)
+	FeeOffBlocks           int            `json:"fee_off_configured_blocks"` // matured blocks whose fee is not FeeBps of the reward (±1 sat), or without FeeCredited
+	FeeOffExamples         []string       `json:"fee_off_examples,omitempty"`
 	MaturedWithoutRound    int            `json:"matured_without_round"`
 	EmptyRounds            int            `json:"empty_rounds"` // matured blocks whose RoundClosed.TotalShares == 0
 	EmptyRoundHeights      []int64        `json:"empty_round_heights,omitempty"`
@@ -155,6 +158,7 @@ type netState struct {
 	orphaned  map[string]bool
 	late      map[string]string // solution id -> block hash whose round counted it late
 	feeBps    map[int]bool
+	fees      map[string]events.FeeCredited // by block hash
 	policyBps map[int]bool
 	n         *Network
 }
@@ -167,7 +171,7 @@ func Build(ctx context.Context, r Reader, opt Options) (*Report, error) {
 		s, ok := nets[name]
 		if !ok {
 			s = &netState{byHash: map[string]*share{}, rounds: map[string]*round{}, matured: map[string]events.BlockMatured{},
-				orphaned: map[string]bool{}, late: map[string]string{}, feeBps: map[int]bool{}, policyBps: map[int]bool{},
+				orphaned: map[string]bool{}, late: map[string]string{}, feeBps: map[int]bool{}, fees: map[string]events.FeeCredited{}, policyBps: map[int]bool{},
 				n: &Network{Name: name, Rejected: map[string]int{}, RoundsByRule: map[string]int{}}}
 			nets[name] = s
 		}
@@ -286,6 +290,7 @@ func apply(env events.Envelope, get func(string) *netState) error {
 		s := get(e.Network)
 		s.n.FeeSat += e.AmountSat
 		s.feeBps[int(e.FeeBps)] = true
+		s.fees[lower(e.BlockHash)] = e
 	case events.CreditReversed:
 		if e.Fee {
 			get(e.Network).n.FeeReversedSat += e.AmountSat
@@ -330,6 +335,12 @@ func (s *netState) finish(opt Options) {
 		if s.orphaned[h] {
 			n.OrphanedAfterMaturity++
 		}
+		if f, ok := s.fees[h]; !ok || !feeMatches(f.AmountSat, m.RewardSat, f.FeeBps) {
+			n.FeeOffBlocks++
+			if len(n.FeeOffExamples) < 10 {
+				n.FeeOffExamples = append(n.FeeOffExamples, fmt.Sprintf("height %d: reward %d sat, fee %d sat at %d bps", m.Height, m.RewardSat, f.AmountSat, f.FeeBps))
+			}
+		}
 		r, ok := s.rounds[h]
 		if !ok {
 			n.MaturedWithoutRound++
@@ -365,6 +376,7 @@ func (s *netState) finish(opt Options) {
 		}
 	}
 	n.EffectiveFeeBps, n.EffectiveFeeBps2, n.EffectiveFeePercent2 = feeFigures(n.FeeSat, n.RewardSat)
+	n.EffectiveFeeBpsRounded = roundedBps(n.FeeSat, n.RewardSat)
 	n.ConfiguredFeeBps = keys(s.feeBps)
 	n.PolicyFeeBps = keys(s.policyBps)
 
@@ -419,6 +431,23 @@ func feeFigures(fee, reward int64) (int64, string, string) {
 	return bps.Int64(), decimal2(fee, reward, 1_000_000), decimal2(fee, reward, 10_000)
 }
 
+// roundedBps is fee*10000/reward rounded half up.
+func roundedBps(fee, reward int64) int64 {
+	if reward <= 0 {
+		return 0
+	}
+	num := new(big.Int).Mul(big.NewInt(fee), big.NewInt(20000))
+	num.Add(num, big.NewInt(reward))
+	return num.Quo(num, big.NewInt(2*reward)).Int64()
+}
+
+// feeMatches reports whether fee is bps of reward to the satoshi (the split
+// rounds the fee down or up by less than 1 sat).
+func feeMatches(fee, reward, bps int64) bool {
+	d := new(big.Int).Sub(new(big.Int).Mul(big.NewInt(fee), big.NewInt(10000)), new(big.Int).Mul(big.NewInt(reward), big.NewInt(bps)))
+	return d.CmpAbs(big.NewInt(10000)) < 0
+}
+
 // decimal2 formats fee*scale/reward/100 with 2 decimals, rounded half up.
 func decimal2(fee, reward, scale int64) string {
 	num := new(big.Int).Mul(big.NewInt(fee), big.NewInt(scale))
@@ -467,12 +496,17 @@ func (rep *Report) Text() string {
 			n.MaturedBlocks, n.OrphanedAfterMaturity, n.MaturedWithoutRound)
 		fmt.Fprintf(&b, "  rewards:                 %d sat\n", n.RewardSat)
 		fmt.Fprintf(&b, "  fee credited:            %d sat (reversed later: %d sat)\n", n.FeeSat, n.FeeReversedSat)
-		fmt.Fprintf(&b, "  effective fee:           %d bps (exact %s bps = %s %%)\n", n.EffectiveFeeBps, n.EffectiveFeeBps2, n.EffectiveFeePercent2)
+		fmt.Fprintf(&b, "  effective fee:           %s bps = %s %% (rounded %d bps, floor %d bps)\n",
+			n.EffectiveFeeBps2, n.EffectiveFeePercent2, n.EffectiveFeeBpsRounded, n.EffectiveFeeBps)
 		fmt.Fprintf(&b, "  configured fee (FeeCredited.FeeBps): %v", n.ConfiguredFeeBps)
 		if len(n.PolicyFeeBps) > 0 {
 			fmt.Fprintf(&b, "; PoolPolicySet: %v", n.PolicyFeeBps)
 		}
 		b.WriteString(" bps\n")
+		fmt.Fprintf(&b, "  blocks whose fee is not the configured bps (±1 sat): %d\n", n.FeeOffBlocks)
+		for _, ex := range n.FeeOffExamples {
+			fmt.Fprintf(&b, "    %s\n", ex)
+		}
 		fmt.Fprintf(&b, "  rounds by rule:          %s\n", counts(n.RoundsByRule))
 		fmt.Fprintf(&b, "  empty rounds:            %d", n.EmptyRounds)
 		if len(n.EmptyRoundHeights) > 0 {
