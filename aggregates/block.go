@@ -204,9 +204,13 @@ func DecideMature(b PoolBlock, confirmations int64, p MaturityPolicy, m Maturing
 }
 
 // DecideOrphan records that the block left the best chain. Before maturity
-// nothing was credited and its round is carried into the next one (the
-// ledger does that when it folds BlockOrphaned). After maturity every credit,
-// the fee included, is reversed. An orphaned block gives no further event.
+// nothing was credited: a round by position is carried into the next one
+// (the ledger does that when it folds BlockOrphaned), and the shares of a
+// round by height, never counted, belong to the next pool block's heights.
+// After maturity, what the block's own reward credited is reversed
+// (ReversedOnOrphan): the fee, and the miners' credits or what its empty
+// round put into the carry account. An orphaned block gives no further
+// event.
 func DecideOrphan(b PoolBlock, replacedBy string, at time.Time) ([]events.Event, error) {
 	if !b.Discovered || b.Orphaned {
 		return nil, nil
@@ -216,11 +220,67 @@ func DecideOrphan(b PoolBlock, replacedBy string, at time.Time) ([]events.Event,
 		return out, nil
 	}
 	reason := fmt.Sprintf("block %s at height %d left the chain after maturity (replaced by %s)", b.Hash, b.Height, replacedBy)
+	rev, err := ReversedOnOrphan(b)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range b.Credits {
-		out = append(out, events.CreditReversed{Network: b.Network, AccountID: c.MinerID, Address: c.Address, BlockHash: b.Hash, AmountSat: c.AmountSat, Reason: reason, At: at})
+		if amount := rev[c.MinerID]; amount > 0 {
+			out = append(out, events.CreditReversed{Network: b.Network, AccountID: c.MinerID, Address: c.Address, BlockHash: b.Hash, AmountSat: amount, Reason: reason, At: at})
+			delete(rev, c.MinerID) // one reversal per account
+		}
+	}
+	carry := events.CarryAccountID(b.Network)
+	if amount := rev[carry]; amount > 0 {
+		out = append(out, events.CreditReversed{Network: b.Network, AccountID: carry, BlockHash: b.Hash, AmountSat: amount, Reason: reason, At: at})
 	}
 	if b.Fee != nil && b.Fee.AmountSat > 0 {
 		out = append(out, events.CreditReversed{Network: b.Network, AccountID: b.Fee.AccountID, BlockHash: b.Hash, AmountSat: b.Fee.AmountSat, Fee: true, Reason: reason, At: at})
+	}
+	return out, nil
+}
+
+// ReversedOnOrphan is what a matured block that leaves the chain takes
+// back, per account: its fee, and its own reward's miners' part (reward −
+// fee) — from the miners it credited, or from the carry account when its
+// empty round put it there. What its round took from the carry account
+// came from blocks still on the chain: the miners keep it. Their part of
+// the reversal is their credits' share of reward − fee (Distribute weighted
+// by the credits), never more than a credit.
+func ReversedOnOrphan(b PoolBlock) (map[uuid.UUID]int64, error) {
+	out := map[uuid.UUID]int64{}
+	if b.Fee != nil && b.Fee.AmountSat > 0 {
+		out[b.Fee.AccountID] += b.Fee.AmountSat
+	}
+	var fee, credited, carriedIn int64
+	if b.Fee != nil {
+		fee = b.Fee.AmountSat
+	}
+	if b.Round != nil {
+		carriedIn = b.Round.CarriedInSat
+	}
+	if b.Empty != nil && b.Empty.Outcome == events.EmptyRoundCarried {
+		out[events.CarryAccountID(b.Network)] += b.Empty.AmountSat
+		return out, nil
+	}
+	weights := make([]events.ShareTally, 0, len(b.Credits))
+	for _, c := range b.Credits {
+		credited += c.AmountSat
+		weights = append(weights, events.ShareTally{MinerID: c.MinerID, Address: c.Address, Difficulty: c.AmountSat})
+	}
+	if carriedIn == 0 { // the usual case: every credit, exactly
+		for _, c := range b.Credits {
+			out[c.MinerID] += c.AmountSat
+		}
+		return out, nil
+	}
+	own := min(max(b.RewardSat-fee, 0), credited)
+	parts, err := Distribute(own, weights)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		out[p.MinerID] += p.AmountSat
 	}
 	return out, nil
 }

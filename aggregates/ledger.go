@@ -96,6 +96,8 @@ type NetworkLedger struct {
 	PayoutCount int64
 	Schedule    PayoutSchedule
 	window      int
+	// windowTrimAt is the Window length at which it is trimmed next.
+	windowTrimAt int
 }
 
 // HasShareFor reports whether the share that solved blockHash is among the
@@ -217,8 +219,9 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 			Difficulty: e.Difficulty, BlockHash: e.BlockHash, MinedHeight: e.PrevHeight + 1}
 		n.Open = append(n.Open, s)
 		n.Window = append(n.Window, s)
-		if len(n.Window) > 2*n.window { // trim in amortised O(1)
-			n.Window = append([]ShareEntry(nil), n.Window[len(n.Window)-n.window:]...)
+		if len(n.Window) > max(2*n.pplnsWindow(), n.windowTrimAt) { // trim in amortised O(1)
+			n.Window = n.trimWindow()
+			n.windowTrimAt = 2 * len(n.Window)
 		}
 	case events.ChainBlockRecorded:
 		n := l.Network(e.Network)
@@ -348,6 +351,51 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 		n := l.Network(e.Network)
 		n.Schedule = n.Schedule.Apply(e)
 	}
+}
+
+// pplnsWindow is the PPLNS window in force: the recorded policy's, else
+// the configured one.
+func (n *NetworkLedger) pplnsWindow() int {
+	if n.Policy != nil && n.Policy.PPLNSWindow > 0 {
+		return n.Policy.PPLNSWindow
+	}
+	return n.window
+}
+
+// trimWindow keeps the shares a PPLNS round may still count: a round by
+// height counts the last N shares mined at or below its block's height,
+// decided when the block matures, so the shares below the lowest pending
+// pool block's height are kept until N of them are, with every share
+// above it.
+func (n *NetworkLedger) trimWindow() []ShareEntry {
+	w := n.pplnsWindow()
+	low := int64(-1)
+	for _, b := range n.Blocks {
+		if b.Pending() && b.RoundRule == events.RoundRuleHeight && (low < 0 || b.Height < low) {
+			low = b.Height
+		}
+	}
+	if low < 0 {
+		return append([]ShareEntry(nil), n.Window[len(n.Window)-w:]...)
+	}
+	below := 0
+	cut := 0
+	for i := len(n.Window) - 1; i >= 0; i-- {
+		if n.Window[i].MinedHeight <= low {
+			below++
+			if below == w {
+				cut = i
+				break
+			}
+		}
+	}
+	kept := make([]ShareEntry, 0, len(n.Window)-cut)
+	for i, s := range n.Window {
+		if i >= cut || s.MinedHeight > low { // a share of a later height stored early is kept too
+			kept = append(kept, s)
+		}
+	}
+	return kept
 }
 
 func (n *NetworkLedger) miner(id uuid.UUID) *MinerInfo {

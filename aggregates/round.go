@@ -102,7 +102,7 @@ func (l *Ledger) MaturingOf(network, hash, scheme string, at time.Time) (Maturin
 			r.CarriedOver = append(r.CarriedOver, c.BlockHash)
 		}
 	case events.SchemePPLNS:
-		for _, s := range pplnsWindow(n.Window, b.Height, n.window) {
+		for _, s := range pplnsWindow(n.Window, b.Height, n.pplnsWindow()) {
 			add(s)
 		}
 	case events.SchemeSOLO:

@@ -2,6 +2,7 @@ package aggregates_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -93,7 +94,7 @@ func TestRoundsByHeightTwoBlocksInOnePass(t *testing.T) {
 	f.add(minedOn("s1", "a", 20, 10, ""))
 	f.discoverByHeight("h21", 21, 1_000_000, uid("b"))
 	f.discoverByHeight("h22", 22, 2_000_000, uid("c")) // both found before their shares were validated
-	f.add(minedOn("win22", "c", 22, 5, "h22"))          // the later block's winning share first
+	f.add(minedOn("win22", "c", 22, 5, "h22"))         // the later block's winning share first
 	f.add(minedOn("s2", "a", 21, 10, ""))
 	f.add(minedOn("win21", "b", 21, 20, "h21"))
 	f.add(minedOn("s3", "a", 23, 7, "")) // a share of the next round, stored before both matured
@@ -234,7 +235,7 @@ func TestRoundsByHeightAfterRoundsByPosition(t *testing.T) {
 	f := newFeed(t, 100)
 	f.add(minedOn("s1", "a", 10, 10, ""))
 	f.discover("old", 10, 1000, events.SchemePROP) // rule by position: closed at discovery
-	f.add(minedOn("s2", "b", 10, 30, ""))           // stored after the old close: not in the old round
+	f.add(minedOn("s2", "b", 10, 30, ""))          // stored after the old close: not in the old round
 	f.discoverByHeight("new", 11, 1000, uid("b"))
 	evs := f.mature("old", events.SchemePROP, 0)
 	if r, _, _, credits, _ := closedRound(evs); r.BlockHash != "" || credits[uid("a")] != 1000 {
@@ -259,5 +260,61 @@ func TestDecideDiscoverRules(t *testing.T) {
 	d.RoundRule = "shares-by-mood"
 	if _, err := aggregates.DecideDiscover(aggregates.PoolBlock{}, d, nil); !errors.Is(err, aggregates.ErrInvalid) {
 		t.Fatalf("unknown rule: %v", err)
+	}
+}
+
+// A matured block that leaves the chain takes back what its own reward
+// credited; what its round took from the carry account came from a block
+// still on the chain and stays with the miners. A carried empty round
+// takes back its amount from the carry account.
+func TestOrphanAfterMaturityWithCarry(t *testing.T) {
+	f := newFeed(t, 100)
+	f.discoverByHeight("h2", 2, 2_000_000, uuid.Nil)
+	f.mature("h2", events.SchemePROP, 100) // 1,980,000 carried
+	f.add(minedOn("s1", "a", 3, 1, ""), minedOn("s2", "b", 3, 3, ""))
+	f.discoverByHeight("h3", 3, 3_000_000, uid("a"))
+	f.mature("h3", events.SchemePROP, 100) // a 1,237,500, b 3,712,500, fee 30,000
+	evs, err := aggregates.DecideOrphan(f.l.Network("main").Block("h3"), "x3", t0)
+	mustNoErr(t, err)
+	f.add(evs...)
+	n := f.l.Network("main")
+	if n.Balances[uid("a")] != 495_000 || n.Balances[uid("b")] != 1_485_000 || n.Balances[events.FeeAccountID("main")] != 20_000 {
+		t.Fatalf("after h3 left the chain: a %d b %d fee %d", n.Balances[uid("a")], n.Balances[uid("b")], n.Balances[events.FeeAccountID("main")])
+	}
+	carry := events.CarryAccountID("main")
+	f.add(minedOn("s3", "c", 4, 1, ""))
+	f.discoverByHeight("h4", 4, 1_000_000, uuid.Nil)
+	f.mature("h4", events.SchemePROP, 0)
+	f.discoverByHeight("h5", 5, 1_000_000, uuid.Nil)
+	f.mature("h5", events.SchemePROP, 0) // empty: 1,000,000 carried
+	if n.Balances[carry] != 1_000_000 {
+		t.Fatalf("carry %d", n.Balances[carry])
+	}
+	evs, err = aggregates.DecideOrphan(f.l.Network("main").Block("h5"), "x5", t0)
+	mustNoErr(t, err)
+	f.add(evs...)
+	if n.Balances[carry] != 0 || len(evs) != 2 {
+		t.Fatalf("carry %d after the carried block left the chain (%v)", n.Balances[carry], typesOf(evs))
+	}
+}
+
+// PPLNS by height is decided ~100 blocks after a block: the shares of
+// later heights stored meanwhile must not push the block's own window out.
+func TestRoundsByHeightPPLNSWindowSurvivesMaturity(t *testing.T) {
+	f := newFeed(t, 2)
+	f.add(minedOn("s1", "a", 10, 1, ""), minedOn("s2", "b", 10, 2, ""))
+	f.discoverByHeight("h10", 10, 1000, uid("a"))
+	for i := range 20 { // later heights, stored before h10 matures
+		f.add(minedOn(fmt.Sprint("later", i), "c", 11+int64(i), 4, ""))
+	}
+	r, _, _, _, _ := closedRound(f.mature("h10", events.SchemePPLNS, 0))
+	if got := tallyOf(r); r.TotalShares != 2 || got[uid("a")] != 1 || got[uid("b")] != 2 {
+		t.Fatalf("pplns window of h10 %v (%d shares)", got, r.TotalShares)
+	}
+	for i := range 60 { // nothing pending: the window is trimmed back to its size, amortised
+		f.add(minedOn(fmt.Sprint("after", i), "c", 40, 4, ""))
+	}
+	if w := len(f.l.Network("main").Window); w > 45 {
+		t.Fatalf("window of %d shares kept with nothing pending", w)
 	}
 }

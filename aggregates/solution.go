@@ -95,8 +95,8 @@ type SolutionCheck struct {
 //     yet), and blockTime is the share's header time, taken no later than
 //     MaxBlockTimeAhead after the receipt.
 //   - Stale: a share on previous height p is stale when the chain's block
-//     at p+1+StaleTolerance had appeared (ChainPoint.Appeared) before the
-//     share arrived, unless that block is the share's own (a winning share
+//     at p+1+StaleTolerance had appeared (ChainPoint.Appeared) in a second
+//     before the one the share arrived in, unless that block is the share's own (a winning share
 //     with no tolerance). It is ahead when p is above the node's tip plus
 //     the tolerance.
 func DecideSolution(c SolutionCheck) ([]events.Event, error) {
@@ -219,7 +219,9 @@ func staleAtReceipt(sol biblepay.Solution, f *SolutionFacts, tolerance int64, re
 	if tolerance == 0 && next.Hash == sol.BlockHash {
 		return "" // the share is the block at that height: the winning share
 	}
-	if at := next.Appeared(); !at.After(receivedAt) {
+	// Block times have whole seconds: a block is known to have appeared
+	// before the share only from the next second on.
+	if at := next.Appeared(); at.Unix() < receivedAt.Unix() {
 		return fmt.Sprintf("previous height %d: height %d was on the chain at %s, before the share arrived at %s",
 			sol.PrevHeight, next.Height, at.UTC().Format(time.RFC3339), receivedAt.UTC().Format(time.RFC3339))
 	}

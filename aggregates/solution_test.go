@@ -72,27 +72,40 @@ func TestDecideSolution(t *testing.T) {
 		{"nonce above the chain's rule", withShare(func(s *share) { s.nonce = 22_017 }), events.RejectNonceTooHigh, nil, false},
 		{"nonce at the chain's rule", withShare(func(s *share) { s.nonce = 22_016 }), "", nil, false},
 		{"nonce judged on the chain's time of the previous block, not the share's", withShare(func(s *share) { s.nonce = 2_000 }).
-			withFacts(func(f *aggregates.SolutionFacts) { f.Prev = &aggregates.ChainPoint{Height: 1000, Time: time.Unix(1518041517, 0)} }),
+			withFacts(func(f *aggregates.SolutionFacts) {
+				f.Prev = &aggregates.ChainPoint{Height: 1000, Time: time.Unix(1518041517, 0)}
+			}),
 			events.RejectNonceTooHigh, nil, false},
 		{"header time counts no later than 2 h after receipt", withShare(func(s *share) { s.nonce = 5_000; s.blockTime = 1518041437 + 20_000 }).
 			at(time.Unix(1518041437+5, 0).Add(-2 * time.Hour)), events.RejectNonceTooHigh, nil, false},
 		{"a late check changes no nonce verdict", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 5000 }).
-			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(time.Second)} }), "", nil, false},
+			withFacts(func(f *aggregates.SolutionFacts) {
+				f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(time.Second)}
+			}), "", nil, false},
 		// Staleness as of receipt (t0), with a tolerance of 1: stale once height 1002 had appeared.
 		{"previous height within tolerance", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 1001 }), "", nil, false},
 		{"stale: height p+2 appeared before the share arrived", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 1002 }).
-			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(-time.Second)} }),
+			withFacts(func(f *aggregates.SolutionFacts) {
+				f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(-time.Second)}
+			}),
 			events.RejectStale, nil, false},
 		{"stale: appeared when the follower saw it, before its header time", with(func(c *aggregates.SolutionCheck) {}).
 			withFacts(func(f *aggregates.SolutionFacts) {
 				f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(time.Hour), SeenAt: t0.Add(-time.Second)}
 			}), events.RejectStale, nil, false},
 		{"backlog: the tip moved on after the share arrived", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 1100 }).
-			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(time.Second)} }),
+			withFacts(func(f *aggregates.SolutionFacts) {
+				f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(time.Second)}
+			}),
 			"", nil, false},
-		{"appeared the very second the share arrived: stale", with(func(c *aggregates.SolutionCheck) {}).
-			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0} }),
-			events.RejectStale, nil, false},
+		{"appeared in the second the share arrived: not known to be earlier", with(func(c *aggregates.SolutionCheck) {}).
+			withFacts(func(f *aggregates.SolutionFacts) { f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0} }).
+			at(t0.Add(900 * time.Millisecond)), "", nil, false},
+		{"appeared the second before the share arrived: stale", with(func(c *aggregates.SolutionCheck) {}).
+			withFacts(func(f *aggregates.SolutionFacts) {
+				f.Next = &aggregates.ChainPoint{Height: 1002, Time: t0.Add(-time.Second)}
+			}).
+			at(t0.Add(10 * time.Millisecond)), events.RejectStale, nil, false},
 		{"stale: ahead of the tip", with(func(c *aggregates.SolutionCheck) { c.Facts.TipHeight = 998 }), events.RejectStale, nil, false},
 		{"zero tolerance: the winning share is the block at p+1", with(func(c *aggregates.SolutionCheck) { c.Policy.StaleTolerance = 0 }).
 			withFacts(func(f *aggregates.SolutionFacts) {

@@ -434,11 +434,11 @@ func NodeClient(raw string, network biblepay.Network, consumers int) (*rpcclient
 // BackendConfig maps the configuration onto the backend's.
 func BackendConfig(cfg config.Config, nodes map[string]backend.Node, log *slog.Logger) (backend.Config, error) {
 	bc := backend.Config{
-		WorkWait:        cfg.Backend.SolutionRetry.Duration,
-		ConflictWatch:   cfg.Backend.ConflictWatch.Duration,
-		PollInterval:    cfg.Backend.ChainPoll.Duration,
-		BatchAppends:    cfg.Broker.Prefetch,
-		Logger:          log,
+		WorkWait:      cfg.Backend.SolutionRetry.Duration,
+		ConflictWatch: cfg.Backend.ConflictWatch.Duration,
+		PollInterval:  cfg.Backend.ChainPoll.Duration,
+		BatchAppends:  cfg.Broker.Prefetch,
+		Logger:        log,
 	}
 	for i, n := range cfg.Networks {
 		network, _ := biblepay.LookupNetwork(n.Name) // Validate checked it

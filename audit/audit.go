@@ -10,6 +10,15 @@
 //     with aggregates.Split, PoolBlock and Payout underneath), never through
 //     a read model, and checks the ledger's invariants on the way and at the
 //     end (see the Kind constants);
+//   - proves the rounds fair (fairness.go): re-derives every round from the
+//     accepted shares by the rule its block was discovered under — by height
+//     (PROP: the shares mined up to the block's height not counted before;
+//     PPLNS: the last N by height; late shares named by LateSharesCounted)
+//     or, for logs of earlier releases, by position — and reports a winning
+//     share outside its block's round, a share counted twice, a round changed
+//     after it was fixed or credited, a fee other than the PoolPolicySet's
+//     basis points (or than FeeOf the reward), an empty round whose reward
+//     the pool kept, and misuse of the carry account;
 //   - optionally asks the node's wallet about every sent payout (Wallet) and
 //     compares a read model's balances with the replay (ReadModel).
 //

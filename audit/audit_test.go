@@ -35,7 +35,7 @@ func TestCorrectHistoriesPass(t *testing.T) {
 		{Seed: 1},
 		{Seed: 2, Miners: 3, FeeBps: 1, PoolBlockEvery: 2},
 		{Seed: 3, Network: "main", Miners: 20, SharesPerBlock: 20, ChainBlocks: 200},
-		{Seed: 4, Events: 5000},
+		{Seed: 4, Events: 6000},
 	} {
 		h := ledgergen.Generate(cfg)
 		for _, page := range []int{1, 7, 5000} { // page boundaries must not matter
@@ -54,8 +54,17 @@ func TestCorrectHistoriesPass(t *testing.T) {
 			n.PayoutsSent == 0 || n.PayoutsFailed == 0 || n.RejectedShares == 0 {
 			t.Fatalf("seed %d: history lacks cases: %+v", cfg.Seed, n)
 		}
-		if n.CreditedSat+n.FeeSat != n.RewardSat {
-			t.Fatalf("credited %d + fee %d != reward %d", n.CreditedSat, n.FeeSat, n.RewardSat)
+		if n.CreditedSat+n.FeeSat+n.CarriedOutSat != n.RewardSat+n.CarriedInSat {
+			t.Fatalf("credited %d + fee %d + carried out %d != reward %d + carried in %d", n.CreditedSat, n.FeeSat, n.CarriedOutSat, n.RewardSat, n.CarriedInSat)
+		}
+		// The fee is the policy's basis points; the carry account is
+		// apart from the balances.
+		if n.FeeBps != h.Config.FeeBps {
+			t.Fatalf("fee %d bps, configured %d", n.FeeBps, h.Config.FeeBps)
+		}
+		if n.CarrySat != n.CarriedOutSat-n.CarriedInSat-n.CarryReversedSat || n.CarrySat != h.Expected.CarrySat || n.LateShares != h.Expected.LateShares ||
+			int64(n.EmptyToFinder+n.EmptyCarried) != h.Expected.EmptyRounds || n.EmptyKeptByPool != 0 || n.RoundsByPosition != 0 || n.RoundsByHeight == 0 {
+			t.Fatalf("seed %d: carry, late shares, empty rounds or rounds %+v; generator's %+v", cfg.Seed, n, h.Expected)
 		}
 		// The replay's balances are the backend fold's, account by account.
 		nl := h.Ledger.Networks[h.Config.Network]
@@ -64,10 +73,13 @@ func TestCorrectHistoriesPass(t *testing.T) {
 		}
 		var sum int64
 		for _, a := range rep.Accounts {
-			if a.BalanceSat != nl.Balances[a.ID] || a.BalanceSat != a.CreditedSat-a.ReversedSat-a.PaidSat || a.BalanceSat < 0 {
+			if a.BalanceSat != nl.Balances[a.ID] || a.BalanceSat != a.CreditedSat-a.ReversedSat-a.PaidSat-a.TakenSat || a.BalanceSat < 0 ||
+				(a.TakenSat != 0 && !a.Carry) || (a.Carry && a.PaidSat != 0) {
 				t.Fatalf("account %+v, ledger balance %d", a, nl.Balances[a.ID])
 			}
-			sum += a.BalanceSat
+			if !a.Carry {
+				sum += a.BalanceSat
+			}
 		}
 		if sum != n.BalanceSat || n.BalanceSat != n.CreditedSat+n.FeeSat-n.ReversedSat-n.FeeReversedSat-n.PaidSat {
 			t.Fatalf("balances %d, totals %+v", sum, n)
@@ -95,9 +107,17 @@ func TestInjectedViolationsAreCaught(t *testing.T) {
 		ledgergen.PayoutTotal:        {audit.KindPayoutItems},
 		ledgergen.SentAfterFailed:    {audit.KindPayoutState},
 		ledgergen.WrongStream:        {audit.KindWrongStream},
+		// Fairness (issue 12).
+		ledgergen.WinningShareOutside: {audit.KindFairWinningShare},
+		ledgergen.DoubleCount:         {audit.KindFairDoubleCount},
+		ledgergen.RoundRewritten:      {audit.KindFairRoundChanged},
+		ledgergen.FeeNotConfigured:    {audit.KindFairFee},
+		ledgergen.EmptyRoundToFee:     {audit.KindFairEmptyRound},
 	}
 	mayFollow := map[ledgergen.Injection][]audit.Kind{
 		ledgergen.OverReversal: {audit.KindNegativeBalance},
+		// The credits stay those of the first round.
+		ledgergen.RoundRewritten: {audit.KindSplitMismatch},
 	}
 	for _, inj := range ledgergen.Injections {
 		t.Run(string(inj), func(t *testing.T) {
@@ -141,6 +161,23 @@ func TestStoreWithoutChain(t *testing.T) {
 	for i := range envs {
 		envs[i].PrevHash, envs[i].Hash = nil, nil
 		envs[i].Position = uint64(i+1) * 10 // positions need not be dense either
+		if envs[i].Type == events.TypeRoundClosed {
+			// A round names the positions it was decided at: the store's.
+			var m map[string]any
+			if err := json.Unmarshal(envs[i].Data, &m); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"from_position", "to_position"} {
+				if v, ok := m[k].(float64); ok {
+					m[k] = v * 10
+				}
+			}
+			data, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			envs[i].Data = data
+		}
 	}
 	rep := mustRun(t, sliceReader(envs), audit.Options{PageSize: 100})
 	if rep.ChainKept || rep.FirstBadPosition != 0 {

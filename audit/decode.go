@@ -61,4 +61,7 @@ var fastDecoders = map[string]func([]byte) (events.Event, error){
 	events.TypePayoutConflicted:   fast[events.PayoutConflicted],
 	events.TypePayoutsPaused:      fast[events.PayoutsPaused],
 	events.TypePayoutsResumed:     fast[events.PayoutsResumed],
+	events.TypePoolPolicySet:      fast[events.PoolPolicySet],
+	events.TypeLateSharesCounted:  fast[events.LateSharesCounted],
+	events.TypeRoundEmpty:         fast[events.RoundEmpty],
 }

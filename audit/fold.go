@@ -31,6 +31,13 @@ type bibleKey struct{ network, hash string }
 type blockNotes struct {
 	discoveredAt, maturedAt, orphanedAt uint64
 	discoveredReward                    int64
+	// rule is the block's round rule; last and prev the types of the
+	// last two events of its stream (the order checks of fairness.go).
+	rule, last, prev string
+	roundAt          uint64 // the RoundClosed's position
+	finderKnown      bool   // the finder was a known miner when the round closed
+	feeAt            uint64 // the FeeCredited's position
+	policyBps        int64  // the PoolPolicySet's fee in force at the FeeCredited (-1: none recorded)
 }
 
 // auditor is the fold. Every event goes through aggregates.Ledger — the
@@ -55,6 +62,7 @@ type auditor struct {
 	negative map[acctKey]bool
 	txids    map[string]uuid.UUID
 	totals   map[string]*Totals
+	fairNets map[string]*fairNet
 
 	snapshotAt uint64
 	snapshot   map[acctKey]Account
@@ -76,6 +84,7 @@ func newAuditor(opt Options) *auditor {
 		negative: map[acctKey]bool{},
 		txids:    map[string]uuid.UUID{},
 		totals:   map[string]*Totals{},
+		fairNets: map[string]*fairNet{},
 	}
 	for _, an := range opt.Anchors {
 		a.anchors[an.Position] = an.Hash
@@ -93,7 +102,7 @@ func (a *auditor) violation(kind Kind, pos uint64, network, subject, format stri
 func (a *auditor) total(network string) *Totals {
 	t, ok := a.totals[network]
 	if !ok {
-		t = &Totals{Network: network}
+		t = &Totals{Network: network, FeeBps: -1}
 		a.totals[network] = t
 	}
 	return t
@@ -103,7 +112,7 @@ func (a *auditor) account(network string, id uuid.UUID) *Account {
 	k := acctKey{network, id}
 	acc, ok := a.accounts[k]
 	if !ok {
-		acc = &Account{Network: network, ID: id, Fee: id == events.FeeAccountID(network)}
+		acc = &Account{Network: network, ID: id, Fee: id == events.FeeAccountID(network), Carry: id == events.CarryAccountID(network)}
 		if m, ok := a.ledger.Networks[network]; ok {
 			if mi, ok := m.Miners[id]; ok {
 				acc.Address = mi.Address
@@ -117,7 +126,7 @@ func (a *auditor) account(network string, id uuid.UUID) *Account {
 // moved re-derives an account's balance after a change and flags the moment
 // it goes below zero.
 func (a *auditor) moved(acc *Account, pos uint64) {
-	acc.BalanceSat = acc.CreditedSat - acc.ReversedSat - acc.PaidSat
+	acc.BalanceSat = acc.CreditedSat - acc.ReversedSat - acc.PaidSat - acc.TakenSat
 	k := acctKey{acc.Network, acc.ID}
 	if acc.BalanceSat < 0 && !a.negative[k] {
 		a.violation(KindNegativeBalance, pos, acc.Network, acc.ID.String(),
@@ -130,6 +139,9 @@ func (a *auditor) moved(acc *Account, pos uint64) {
 func accountName(acc *Account) string {
 	if acc.Fee {
 		return "the pool-fee account"
+	}
+	if acc.Carry {
+		return "the carry account"
 	}
 	if acc.Address != "" {
 		return acc.Address
@@ -155,6 +167,7 @@ func (a *auditor) apply(d decoded) {
 	}
 	pos := env.Position
 	a.check(pos, e) // before the ledger folds it: checks see the state it met
+	a.poolBlockEvent(e)
 	a.ledger.Position = pos
 	a.ledger.ApplyEvent(pos, e)
 	a.tally(pos, e)
@@ -248,28 +261,69 @@ func (a *auditor) check(pos uint64, e events.Event) {
 		} else {
 			a.bible[k] = e.SolutionID
 		}
+		a.shareAccepted(pos, e)
 	case events.BlockDiscovered:
-		a.blocks[blockKey{e.Network, e.Hash}] = &blockNotes{discoveredAt: pos, discoveredReward: e.RewardSat}
+		a.blocks[blockKey{e.Network, e.Hash}] = &blockNotes{discoveredAt: pos, discoveredReward: e.RewardSat, rule: e.RoundRule,
+			last: events.TypeBlockDiscovered, policyBps: -1}
+		if e.RoundRule != events.RoundRulePosition && e.RoundRule != events.RoundRuleHeight {
+			a.violation(KindRoundMembership, pos, e.Network, e.Hash, "unknown round rule %q", e.RoundRule)
+		}
 	case events.RoundClosed:
 		shares, diff, err := aggregates.RoundTotals(e.Shares)
 		if err != nil || shares != e.TotalShares || diff != e.TotalDifficulty {
 			a.violation(KindRoundTotals, pos, e.Network, e.BlockHash, "tallies sum to %d shares / %d difficulty, the round says %d / %d",
 				shares, diff, e.TotalShares, e.TotalDifficulty)
 		}
+		a.blockEvent(pos, e.Network, e.BlockHash, events.TypeRoundClosed)
+		a.roundClosed(pos, e)
+	case events.LateSharesCounted:
+		a.blockEvent(pos, e.Network, e.BlockHash, events.TypeLateSharesCounted)
+		a.lateCounted(pos, e)
+	case events.RoundEmpty:
+		a.blockEvent(pos, e.Network, e.BlockHash, events.TypeRoundEmpty)
+		a.roundEmpty(pos, e)
+	case events.PoolPolicySet:
+		a.policySet(pos, e)
+	case events.BlockConfirmed:
+		a.blockEvent(pos, e.Network, e.Hash, events.TypeBlockConfirmed)
 	case events.BlockMatured:
+		a.blockEvent(pos, e.Network, e.Hash, events.TypeBlockMatured)
 		if n := a.notes(e.Network, e.Hash); n != nil {
 			n.maturedAt = pos
 		}
 	case events.BlockOrphaned:
+		a.blockEvent(pos, e.Network, e.Hash, events.TypeBlockOrphaned)
 		if n := a.notes(e.Network, e.Hash); n != nil && n.orphanedAt == 0 {
 			n.orphanedAt = pos
 		}
 	case events.MinerCredited:
+		a.blockEvent(pos, e.Network, e.BlockHash, events.TypeMinerCredited)
 		a.checkCreditTime(pos, e.Network, e.BlockHash)
+		switch e.MinerID {
+		case events.CarryAccountID(e.Network):
+			a.violation(KindCarryAccount, pos, e.Network, e.BlockHash, "a miner's credit to the carry account")
+		case events.FeeAccountID(e.Network):
+			a.violation(KindFairFee, pos, e.Network, e.BlockHash, "a miner's credit to the pool-fee account")
+		}
 	case events.FeeCredited:
+		a.blockEvent(pos, e.Network, e.BlockHash, events.TypeFeeCredited)
 		a.checkCreditTime(pos, e.Network, e.BlockHash)
+		if n := a.notes(e.Network, e.BlockHash); n != nil {
+			n.feeAt = pos
+			if p := a.fair(e.Network).policy; p != nil {
+				n.policyBps = p.FeeBps
+			}
+		}
+	case events.CreditReversed:
+		a.blockEvent(pos, e.Network, e.BlockHash, events.TypeCreditReversed)
 	case events.PayoutPlanned:
 		a.checkPlanned(pos, e)
+		for _, it := range e.Items {
+			if it.MinerID == events.CarryAccountID(e.Network) {
+				a.violation(KindCarryAccount, pos, e.Network, e.PayoutID.String(), "the payout pays out the carry account (%s BBP), which is owed to the miners of the next round",
+					FormatBBP(it.AmountSat))
+			}
+		}
 	case events.PayoutSent:
 		p := a.payout(e.Network, e.PayoutID)
 		if e.TxID == "" {
@@ -375,6 +429,20 @@ func (a *auditor) tally(pos uint64, e events.Event) {
 		acc := a.account(e.Network, e.AccountID)
 		acc.CreditedSat += e.AmountSat
 		a.moved(acc, pos)
+	case events.RoundClosed:
+		// The backend's fold takes a round by height's carried amount
+		// from the carry account (a round by position carries nothing).
+		if e.Rule == events.RoundRuleHeight && e.CarriedInSat != 0 {
+			acc := a.account(e.Network, events.CarryAccountID(e.Network))
+			acc.TakenSat += e.CarriedInSat
+			a.moved(acc, pos)
+		}
+	case events.RoundEmpty:
+		if e.Outcome == events.EmptyRoundCarried {
+			acc := a.account(e.Network, events.CarryAccountID(e.Network))
+			acc.CreditedSat += e.AmountSat
+			a.moved(acc, pos)
+		}
 	case events.CreditReversed:
 		acc := a.account(e.Network, e.AccountID)
 		acc.ReversedSat += e.AmountSat
@@ -494,13 +562,20 @@ func (a *auditor) finishNetwork(n *aggregates.NetworkLedger) {
 			a.violation(KindBalanceMismatch, 0, n.Name, k.id.String(), "the backend's ledger has no balance for %s, credits − reversals − payouts give %s",
 				accountName(acc), FormatBBP(acc.BalanceSat))
 		}
-		if k.id == fee {
+		switch {
+		case k.id == fee:
 			t.FeeReversedSat += acc.ReversedSat
-		} else {
+		case acc.Carry:
+			t.CarryReversedSat += acc.ReversedSat
+		default:
 			t.ReversedSat += acc.ReversedSat
 		}
 		t.PaidSat += acc.PaidSat
-		t.BalanceSat += acc.BalanceSat
+		if acc.Carry {
+			t.CarrySat += acc.BalanceSat
+		} else {
+			t.BalanceSat += acc.BalanceSat
+		}
 	}
 
 	ids := make([]uuid.UUID, 0, len(n.Payouts))
@@ -558,21 +633,34 @@ func (a *auditor) finishBlock(n *aggregates.NetworkLedger, b aggregates.PoolBloc
 		feeSat = b.Fee.AmountSat
 		credited[b.Fee.AccountID] += feeSat
 	}
+	// What the round took from the carry account, and what an empty round
+	// put into it (a credit of the carry account by this block).
+	var carriedIn, carriedOut int64
+	if b.Round != nil && b.Round.Rule == events.RoundRuleHeight {
+		carriedIn = b.Round.CarriedInSat
+	}
+	if b.Empty != nil && b.Empty.Outcome == events.EmptyRoundCarried {
+		carriedOut = b.Empty.AmountSat
+		credited[events.CarryAccountID(n.Name)] += carriedOut
+	}
 	hasCredits := len(b.Credits) > 0 || b.Fee != nil
 	if b.Matured {
 		t.BlocksMatured++
 		t.RewardSat += b.RewardSat
 		t.CreditedSat += sum
 		t.FeeSat += feeSat
+		t.CarriedInSat += carriedIn
+		t.CarriedOutSat += carriedOut
 		if b.Discovered && notes.discoveredReward != b.RewardSat {
 			a.violation(KindRewardMismatch, notes.maturedAt, n.Name, hash, "matured with reward %s BBP, discovered with %s",
 				FormatBBP(b.RewardSat), FormatBBP(notes.discoveredReward))
 		}
-		if sum+feeSat != b.RewardSat {
-			a.violation(KindRewardSplit, notes.maturedAt, n.Name, hash, "credits %s + fee %s = %s BBP, reward %s BBP (%+d sat)",
-				FormatBBP(sum), FormatBBP(feeSat), FormatBBP(sum+feeSat), FormatBBP(b.RewardSat), sum+feeSat-b.RewardSat)
+		if sum+feeSat != b.RewardSat+carriedIn-carriedOut {
+			a.violation(KindRewardSplit, notes.maturedAt, n.Name, hash, "credits %s + fee %s = %s BBP, reward %s + carried in %s − carried out %s = %s BBP (%+d sat)",
+				FormatBBP(sum), FormatBBP(feeSat), FormatBBP(sum+feeSat), FormatBBP(b.RewardSat), FormatBBP(carriedIn), FormatBBP(carriedOut),
+				FormatBBP(b.RewardSat+carriedIn-carriedOut), sum+feeSat-(b.RewardSat+carriedIn-carriedOut))
 		}
-		a.checkSplit(n.Name, hash, b, notes.maturedAt)
+		a.checkSplit(n.Name, hash, b, notes, t)
 	} else if hasCredits {
 		t.CreditedSat += sum
 		t.FeeSat += feeSat
@@ -604,13 +692,27 @@ func (a *auditor) finishBlock(n *aggregates.NetworkLedger, b aggregates.PoolBloc
 		}
 	}
 	sort.Slice(accounts, func(i, j int) bool { return bytes.Compare(accounts[i][:], accounts[j][:]) < 0 })
+	// A block that left the chain takes back what its own reward credited
+	// (aggregates.ReversedOnOrphan): what its round took from the carry
+	// account stays with the miners.
+	due := credited
+	if offChain && b.Matured {
+		if d, err := aggregates.ReversedOnOrphan(b); err == nil {
+			due = d
+		}
+	}
 	for _, id := range accounts {
 		c, r := credited[id], reversed[id]
 		name := accountName(a.account(n.Name, id))
 		switch {
+		case offChain && r > due[id] && r <= c:
+			a.violation(KindBadReversal, 0, n.Name, hash, "%s BBP reversed from %s, the block's own reward credited it %s", FormatBBP(r), name, FormatBBP(due[id]))
+		case offChain && r < due[id]:
+			c = due[id]
+			a.violation(KindUnreversedCredit, notes.orphanedAt, n.Name, hash, "block %s, yet %s BBP of %s's credit %s stands", why, FormatBBP(c-r), name, FormatBBP(c))
 		case r > c:
 			a.violation(KindBadReversal, 0, n.Name, hash, "%s BBP reversed from %s, only %s credited", FormatBBP(r), name, FormatBBP(c))
-		case offChain && r < c:
+		case offChain && r < c && !b.Matured:
 			a.violation(KindUnreversedCredit, notes.orphanedAt, n.Name, hash, "block %s, yet %s BBP of %s's credit %s stands", why, FormatBBP(c-r), name, FormatBBP(c))
 		case !offChain && r > 0:
 			a.violation(KindBadReversal, 0, n.Name, hash, "%s BBP reversed from %s, but the block is still on the chain", FormatBBP(r), name)
@@ -618,9 +720,13 @@ func (a *auditor) finishBlock(n *aggregates.NetworkLedger, b aggregates.PoolBloc
 	}
 }
 
-// checkSplit recomputes the block's share-out with aggregates.Split, the
-// function the backend credits with.
-func (a *auditor) checkSplit(network, hash string, b aggregates.PoolBlock, pos uint64) {
+// checkSplit recomputes the block's share-out as the backend does
+// (aggregates.DecideMature): the fee is exactly FeeOf(reward, bps) of the
+// policy in force; the miners' part, reward − fee + what the round took from
+// the carry account, is Distribute-d over the round, or, for a round without
+// shares, goes whole to the finder or into the carry account (RoundEmpty).
+func (a *auditor) checkSplit(network, hash string, b aggregates.PoolBlock, notes *blockNotes, t *Totals) {
+	pos := notes.maturedAt
 	if b.Round == nil || b.Fee == nil {
 		detail := "no closed round"
 		if b.Round != nil {
@@ -629,14 +735,60 @@ func (a *auditor) checkSplit(network, hash string, b aggregates.PoolBlock, pos u
 		a.violation(KindSplitMismatch, pos, network, hash, "the share-out cannot be recomputed: %s", detail)
 		return
 	}
-	want, wantFee, err := aggregates.Split(b.RewardSat, b.Fee.FeeBps, b.Round.Shares)
+	r, fee := b.Round, b.Fee
+	feePos := notes.feeAt
+	if feePos == 0 {
+		feePos = pos
+	}
+	if fee.AccountID != events.FeeAccountID(network) {
+		a.violation(KindFairFee, feePos, network, hash, "the fee is credited to account %s, not the pool-fee account", fee.AccountID)
+	}
+	if notes.policyBps >= 0 && fee.FeeBps != notes.policyBps {
+		a.violation(KindFairFee, feePos, network, hash, "fee at %d basis points, the policy in force is %d", fee.FeeBps, notes.policyBps)
+	}
+	wantFee, err := aggregates.FeeOf(b.RewardSat, fee.FeeBps)
+	if err != nil {
+		a.violation(KindFairFee, feePos, network, hash, "%v", err)
+		return
+	}
+	_, roundDiff, err := aggregates.RoundTotals(r.Shares)
 	if err != nil {
 		a.violation(KindSplitMismatch, pos, network, hash, "the round cannot be split: %v", err)
 		return
 	}
+	var carriedIn int64
+	if r.Rule == events.RoundRuleHeight {
+		carriedIn = r.CarriedInSat
+	}
 	got := map[uuid.UUID]int64{}
 	for _, c := range b.Credits {
 		got[c.MinerID] += c.AmountSat
+	}
+	if roundDiff == 0 {
+		t.EmptyRounds++
+		if len(b.Credits) == 0 && b.Empty == nil && fee.AmountSat == b.RewardSat+carriedIn && fee.AmountSat > wantFee {
+			t.EmptyKeptByPool++
+			a.violation(KindFairEmptyRound, feePos, network, hash, "empty round: the pool kept the whole reward of block %d, %s BBP, as its fee (%d bps is %s BBP)",
+				b.Height, FormatBBP(fee.AmountSat), fee.FeeBps, FormatBBP(wantFee))
+			return
+		}
+	}
+	if fee.AmountSat != wantFee {
+		a.violation(KindFairFee, feePos, network, hash, "fee %s BBP, %d bps of the reward %s BBP is %s", FormatBBP(fee.AmountSat), fee.FeeBps,
+			FormatBBP(b.RewardSat), FormatBBP(wantFee))
+	}
+	rest := b.RewardSat - wantFee + carriedIn
+	if roundDiff == 0 {
+		a.checkEmpty(network, hash, b, notes, t, rest, carriedIn, got)
+		return
+	}
+	if b.Empty != nil {
+		a.violation(KindFairEmptyRound, pos, network, hash, "RoundEmpty (%s) for a round of %d shares", b.Empty.Outcome, r.TotalShares)
+	}
+	want, err := aggregates.Distribute(rest, r.Shares)
+	if err != nil {
+		a.violation(KindSplitMismatch, pos, network, hash, "the round cannot be split: %v", err)
+		return
 	}
 	var diffs []string
 	for _, c := range want {
@@ -648,12 +800,68 @@ func (a *auditor) checkSplit(network, hash string, b aggregates.PoolBlock, pos u
 	for id, amt := range got {
 		diffs = append(diffs, fmt.Sprintf("miner %s: credited %s, split gives nothing", id, FormatBBP(amt)))
 	}
-	if b.Fee.AmountSat != wantFee {
-		diffs = append(diffs, fmt.Sprintf("fee: credited %s, split gives %s", FormatBBP(b.Fee.AmountSat), FormatBBP(wantFee)))
-	}
 	if len(diffs) > 0 {
 		sort.Strings(diffs)
-		a.violation(KindSplitMismatch, pos, network, hash, "credits differ from the round's split at %d bps: %s", b.Fee.FeeBps, strings.Join(diffs, "; "))
+		a.violation(KindSplitMismatch, pos, network, hash, "credits differ from the round's split at %d bps: %s", fee.FeeBps, strings.Join(diffs, "; "))
+	}
+}
+
+// checkEmpty checks where the miners' part (rest) of a round without
+// shares went: to the finder (RoundEmpty finder and one credit) or into the
+// carry account (RoundEmpty carried), never to the fee account.
+func (a *auditor) checkEmpty(network, hash string, b aggregates.PoolBlock, notes *blockNotes, t *Totals, rest, carriedIn int64, got map[uuid.UUID]int64) {
+	pos := notes.maturedAt
+	x := b.Empty
+	if x == nil {
+		if rest > 0 {
+			a.violation(KindFairEmptyRound, pos, network, hash, "the round of block %d has no share and no RoundEmpty says where the miners' part of %s BBP went",
+				b.Height, FormatBBP(rest))
+		}
+		return
+	}
+	if x.AmountSat != rest {
+		a.violation(KindFairEmptyRound, pos, network, hash, "RoundEmpty of %s BBP, the miners' part is %s", FormatBBP(x.AmountSat), FormatBBP(rest))
+	}
+	switch x.Outcome {
+	case events.EmptyRoundToFinder:
+		t.EmptyToFinder++
+		if x.FinderMinerID != b.Finder || x.FinderMinerID == uuid.Nil {
+			a.violation(KindFairEmptyRound, pos, network, hash, "the miners' part went to %s, the block's finder is %s", x.FinderMinerID, b.Finder)
+		}
+		if len(got) != 1 || got[x.FinderMinerID] != x.AmountSat {
+			a.violation(KindFairEmptyRound, pos, network, hash, "RoundEmpty gives %s BBP to the finder, the credits are %d totalling otherwise",
+				FormatBBP(x.AmountSat), len(b.Credits))
+		}
+	case events.EmptyRoundCarried:
+		t.EmptyCarried++
+		if len(got) > 0 {
+			a.violation(KindFairEmptyRound, pos, network, hash, "the miners' part was carried, yet %d miner credit(s) were written", len(b.Credits))
+		}
+		if notes.finderKnown {
+			a.violation(KindFairEmptyRound, pos, network, hash, "the miners' part was carried although the finder %s was a known miner", b.Finder)
+		}
+		if carriedIn != 0 {
+			a.violation(KindCarryAccount, pos, network, hash, "an empty round carried out what it took from the carry account (%s BBP)", FormatBBP(carriedIn))
+		}
+	default:
+		a.violation(KindFairEmptyRound, pos, network, hash, "RoundEmpty with outcome %q", x.Outcome)
+	}
+}
+
+// roundEmpty checks a RoundEmpty where it is written: right after its
+// block's BlockMatured, once.
+func (a *auditor) roundEmpty(pos uint64, e events.RoundEmpty) {
+	notes := a.notes(e.Network, e.BlockHash)
+	b := a.ledger.Network(e.Network).Block(e.BlockHash)
+	switch {
+	case notes == nil || !b.Discovered:
+		a.violation(KindFairEmptyRound, pos, e.Network, e.BlockHash, "RoundEmpty of a block never discovered")
+	case b.Empty != nil:
+		a.violation(KindFairEmptyRound, pos, e.Network, e.BlockHash, "a second RoundEmpty for block %d", b.Height)
+	case notes.prev != events.TypeBlockMatured:
+		a.violation(KindFairEmptyRound, pos, e.Network, e.BlockHash, "RoundEmpty not written right after its block's BlockMatured (it follows %s)", notes.prev)
+	case e.AmountSat < 0:
+		a.violation(KindFairEmptyRound, pos, e.Network, e.BlockHash, "RoundEmpty of %d sat", e.AmountSat)
 	}
 }
 
@@ -675,7 +883,7 @@ func (a *auditor) compareReadModel(s ReadModelSnapshot) {
 		}
 	}
 	for k, acc := range a.snapshot {
-		if seen[k] || acc.Fee || (acc.CreditedSat == 0 && acc.ReversedSat == 0 && acc.PaidSat == 0) {
+		if seen[k] || acc.Fee || acc.Carry || (acc.CreditedSat == 0 && acc.ReversedSat == 0 && acc.PaidSat == 0) {
 			continue
 		}
 		a.violation(KindReadModel, 0, k.network, k.id.String(), "the read model has no row for %s (replay: balance %s BBP)", accountName(&acc), FormatBBP(acc.BalanceSat))
@@ -684,7 +892,7 @@ func (a *auditor) compareReadModel(s ReadModelSnapshot) {
 		var want ReadModelTotals
 		want.Network = pt.Network
 		for k, acc := range a.snapshot {
-			if k.network != pt.Network {
+			if k.network != pt.Network || acc.Carry { // the carry account is neither a miner's nor the fee
 				continue
 			}
 			if acc.Fee {

@@ -34,9 +34,13 @@ const (
 	KindUndecodable Kind = "undecodable"
 	// KindWrongStream: an event stored outside the stream aggregates.StreamFor names.
 	KindWrongStream Kind = "wrong_stream"
-	// KindRewardSplit: a matured block's credits + fee differ from its reward.
+	// KindRewardSplit: a matured block's credits + fee differ from its
+	// reward + what its round took from the carry account − what an empty
+	// round put into it (RoundEmpty carried).
 	KindRewardSplit Kind = "reward_split"
-	// KindSplitMismatch: credits differ from aggregates.Split of the block's round.
+	// KindSplitMismatch: credits differ from aggregates.Distribute of the
+	// miners' part (reward − FeeOf(reward, bps) + carried in) over the
+	// block's round.
 	KindSplitMismatch Kind = "split_mismatch"
 	// KindRewardMismatch: the matured reward differs from the discovered one.
 	KindRewardMismatch Kind = "reward_mismatch"
@@ -71,6 +75,51 @@ const (
 	KindPayoutItems Kind = "payout_items"
 	// KindPayoutTxIDReused: two payouts name the same transaction.
 	KindPayoutTxIDReused Kind = "payout_txid_reused"
+)
+
+// Fairness: rounds, shares and the fee (issue 12). A round is judged by the
+// rule its block was discovered under (events.RoundRule*): by position for
+// blocks of releases before the rounds by height, by height since. The audit
+// re-derives every round by height from the accepted shares' mined heights
+// (PrevHeight+1) and positions, independently of aggregates.Ledger.
+const (
+	// KindRoundMembership: a round differs from its re-derivation: its
+	// tallies or totals, its late-share list (LateSharesCounted), its
+	// FromHeight, its scheme (the PoolPolicySet in force), or what it took
+	// from the carry account.
+	KindRoundMembership Kind = "round_membership"
+	// KindFairWinningShare: a matured pool block's winning share (the
+	// SolutionAccepted naming the block's hash) is not in its block's
+	// round although it was stored before the round was decided, was mined
+	// on another height than the block's, or was stored only after its
+	// round was decided.
+	KindFairWinningShare Kind = "fairness_winning_share"
+	// KindFairDoubleCount: a share counted in two rounds (PROP): position
+	// ranges that overlap, a round by position over shares a round by
+	// height counted, a late share counted before, a tally that holds a
+	// share an earlier round counted.
+	KindFairDoubleCount Kind = "fairness_double_count"
+	// KindFairRoundChanged: a round whose membership changed after it was
+	// fixed or credited: a second RoundClosed for a block, a RoundClosed
+	// after the block matured or was credited, a round by height not
+	// written in its block's maturity append (RoundClosed, then
+	// LateSharesCounted or BlockMatured), a round by height decided at or
+	// after its own position, a round of the other rule than its block's.
+	KindFairRoundChanged Kind = "fairness_round_changed"
+	// KindFairFee: a FeeCredited whose basis points differ from the
+	// PoolPolicySet in force at its position (when one was recorded), whose
+	// amount is not aggregates.FeeOf(reward, bps), or that credits another
+	// account than the network's fee account.
+	KindFairFee Kind = "fairness_fee"
+	// KindFairEmptyRound: a round without shares whose money went wrong:
+	// the pool kept the whole reward (the release before the rounds by
+	// height did so), no RoundEmpty says where the miners' part went, or
+	// the RoundEmpty disagrees with the credits or the finder.
+	KindFairEmptyRound Kind = "fairness_empty_round"
+	// KindCarryAccount: the carry account (events.CarryAccountID, owed to
+	// miners) misused: paid out, credited as a miner or a fee, below zero,
+	// or holding the part of a block that left the chain.
+	KindCarryAccount Kind = "carry_account"
 )
 
 // Checks against services.
@@ -117,11 +166,18 @@ type Account struct {
 	ID      uuid.UUID `json:"account_id"`
 	Address string    `json:"address,omitempty"`
 	Fee     bool      `json:"fee,omitempty"` // the network's pool-fee account
-	// Balance = Credited − Reversed − Paid, where Paid counts planned
-	// payouts that did not fail.
+	// Carry is the network's carry account (events.CarryAccountID): the
+	// miners' part of empty rounds without a known finder, owed to the next
+	// round with shares; neither a miner's nor the pool's.
+	Carry bool `json:"carry,omitempty"`
+	// Balance = Credited − Reversed − Paid − TakenSat, where Paid counts
+	// planned payouts that did not fail. For the carry account, Credited
+	// is what empty rounds put in (RoundEmpty carried) and TakenSat what
+	// later rounds took out (RoundClosed.CarriedInSat).
 	CreditedSat int64 `json:"credited_sat"`
 	ReversedSat int64 `json:"reversed_sat"`
 	PaidSat     int64 `json:"paid_sat"`
+	TakenSat    int64 `json:"taken_sat,omitempty"`
 	BalanceSat  int64 `json:"balance_sat"`
 }
 
@@ -138,13 +194,34 @@ type Totals struct {
 	RewardSat        int64  `json:"reward_sat"`         // of matured blocks
 	CreditedSat      int64  `json:"credited_sat"`       // to miners
 	FeeSat           int64  `json:"fee_sat"`
-	ReversedSat      int64  `json:"reversed_sat"` // miners' credits taken back
-	FeeReversedSat   int64  `json:"fee_reversed_sat"`
-	PaidSat          int64  `json:"paid_sat"` // planned, not failed nor conflicted
-	BalanceSat       int64  `json:"balance_sat"`
-	Payouts          int    `json:"payouts"`
-	PayoutsSent      int    `json:"payouts_sent"` // sent or confirmed
-	PayoutsFailed    int    `json:"payouts_failed"`
+	// Of matured blocks: RewardSat + CarriedInSat == CreditedSat + FeeSat +
+	// CarriedOutSat for a clean log.
+	CarriedInSat   int64 `json:"carried_in_sat,omitempty"`  // rounds took from the carry account
+	CarriedOutSat  int64 `json:"carried_out_sat,omitempty"` // empty rounds put into it
+	ReversedSat    int64 `json:"reversed_sat"`              // miners' credits taken back
+	FeeReversedSat int64 `json:"fee_reversed_sat"`
+	// CarryReversedSat: carried amounts of blocks that left the chain taken back.
+	CarryReversedSat int64 `json:"carry_reversed_sat,omitempty"`
+	PaidSat          int64 `json:"paid_sat"` // planned, not failed nor conflicted
+	// BalanceSat sums the miners' and the fee account's balances;
+	// CarrySat is the carry account's, apart: owed to miners, not yet
+	// anyone's.
+	BalanceSat int64 `json:"balance_sat"`
+	CarrySat   int64 `json:"carry_sat,omitempty"`
+	// Rounds: by rule (position: releases before the rounds by height),
+	// empty rounds by outcome, and shares counted late.
+	RoundsByPosition int   `json:"rounds_by_position,omitempty"`
+	RoundsByHeight   int   `json:"rounds_by_height,omitempty"`
+	EmptyRounds      int   `json:"empty_rounds,omitempty"` // every round of a matured block without shares, either rule
+	EmptyToFinder    int   `json:"empty_to_finder,omitempty"`
+	EmptyCarried     int   `json:"empty_carried,omitempty"`
+	EmptyKeptByPool  int   `json:"empty_kept_by_pool,omitempty"` // the whole reward to the fee account (old release)
+	LateShares       int64 `json:"late_shares,omitempty"`
+	// FeeBps is the fee of the last PoolPolicySet (-1: none recorded).
+	FeeBps        int64 `json:"fee_bps"`
+	Payouts       int   `json:"payouts"`
+	PayoutsSent   int   `json:"payouts_sent"` // sent or confirmed
+	PayoutsFailed int   `json:"payouts_failed"`
 	// PayoutsConflicted: sent, then double spent by the chain (repaid later).
 	PayoutsConflicted int `json:"payouts_conflicted"`
 	PayoutsUnsettled  int `json:"payouts_unsettled"` // planned or halted
@@ -240,9 +317,20 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  miners %d, shares accepted %d, rejected %d\n", n.Miners, n.AcceptedShares, n.RejectedShares)
 		fmt.Fprintf(&b, "  blocks discovered %d, matured %d, orphaned %d, reorganised without orphan %d\n",
 			n.BlocksDiscovered, n.BlocksMatured, n.BlocksOrphaned, n.BlocksReorged)
-		fmt.Fprintf(&b, "  reward %s BBP = credited %s + fee %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CreditedSat), FormatBBP(n.FeeSat))
-		fmt.Fprintf(&b, "  reversed %s (fee %s), paid %s, balances %s BBP\n",
-			FormatBBP(n.ReversedSat), FormatBBP(n.FeeReversedSat), FormatBBP(n.PaidSat), FormatBBP(n.BalanceSat))
+		if n.CarriedInSat != 0 || n.CarriedOutSat != 0 {
+			fmt.Fprintf(&b, "  reward %s + carried in %s BBP = credited %s + fee %s + carried out %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CarriedInSat),
+				FormatBBP(n.CreditedSat), FormatBBP(n.FeeSat), FormatBBP(n.CarriedOutSat))
+		} else {
+			fmt.Fprintf(&b, "  reward %s BBP = credited %s + fee %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CreditedSat), FormatBBP(n.FeeSat))
+		}
+		fmt.Fprintf(&b, "  reversed %s (fee %s), paid %s, balances %s BBP, carry account %s BBP (owed to miners)\n",
+			FormatBBP(n.ReversedSat), FormatBBP(n.FeeReversedSat), FormatBBP(n.PaidSat), FormatBBP(n.BalanceSat), FormatBBP(n.CarrySat))
+		fee := "no policy recorded"
+		if n.FeeBps >= 0 {
+			fee = fmt.Sprintf("fee %d bps", n.FeeBps)
+		}
+		fmt.Fprintf(&b, "  rounds by position %d, by height %d; empty %d (to finder %d, carried %d, kept by the pool %d); late shares %d; %s\n",
+			n.RoundsByPosition, n.RoundsByHeight, n.EmptyRounds, n.EmptyToFinder, n.EmptyCarried, n.EmptyKeptByPool, n.LateShares, fee)
 		fmt.Fprintf(&b, "  payouts %d: sent %d, failed %d, conflicted %d, unsettled %d\n", n.Payouts, n.PayoutsSent, n.PayoutsFailed, n.PayoutsConflicted, n.PayoutsUnsettled)
 	}
 	if r.WalletChecked > 0 {

@@ -95,7 +95,7 @@ func (c *statementCollector) add(l StatementLine) {
 	s.Lines = append(s.Lines, l)
 }
 
-func (c *statementCollector) apply(pos uint64, e events.Event, _ *aggregates.Ledger) {
+func (c *statementCollector) apply(pos uint64, e events.Event, l *aggregates.Ledger) {
 	s := c.st
 	switch e := e.(type) {
 	case events.MinerCredited:
@@ -103,11 +103,25 @@ func (c *statementCollector) apply(pos uint64, e events.Event, _ *aggregates.Led
 			return
 		}
 		s.CreditedSat += e.AmountSat
+		// The reason says what a credit holds beyond the miner's part of
+		// reward − fee: the round's share of the carry account, or, for
+		// the finder of a round without shares, the whole miners' part.
+		var reason string
+		b := l.Network(e.Network).Block(e.BlockHash)
+		if b.Empty != nil && b.Empty.Outcome == events.EmptyRoundToFinder {
+			reason = "the round had no share: the miners' part goes to the block's finder"
+		}
+		if b.Round != nil && b.Round.CarriedInSat > 0 {
+			if reason != "" {
+				reason += "; "
+			}
+			reason += fmt.Sprintf("the round took %s BBP carried from earlier rounds without shares", FormatBBP(b.Round.CarriedInSat))
+		}
 		c.add(StatementLine{
 			Position: pos, At: e.At, Kind: LineCredit, BlockHeight: e.Height, BlockHash: e.BlockHash,
 			RewardSat: e.RewardSat, FeeSat: e.FeeSat, RoundShares: e.RoundShares, RoundDifficulty: e.RoundDifficulty,
 			MinerShares: e.MinerShares, MinerDifficulty: e.MinerDifficulty,
-			SharePercent: sharePercent(e), AmountSat: e.AmountSat,
+			SharePercent: sharePercent(e), Reason: reason, AmountSat: e.AmountSat,
 		})
 	case events.CreditReversed:
 		if e.Network != s.Network || e.AccountID != s.MinerID {
@@ -222,6 +236,9 @@ func (s *Statement) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "credit    block %d %s: reward %s, pool fee %s; round %d shares (difficulty %d), miner %d shares (difficulty %d) = %s",
 				l.BlockHeight, l.BlockHash, FormatBBP(l.RewardSat), FormatBBP(l.FeeSat), l.RoundShares, l.RoundDifficulty,
 				l.MinerShares, l.MinerDifficulty, l.SharePercent)
+			if l.Reason != "" {
+				fmt.Fprintf(&b, "; %s", l.Reason)
+			}
 		case LineReversal:
 			fmt.Fprintf(&b, "reversal  block %s: %s", l.BlockHash, l.Reason)
 		case LinePayout:

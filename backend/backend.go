@@ -192,6 +192,15 @@ type Config struct {
 	// payout_confirmations could still double spend it. Sent payouts are
 	// watched until they are confirmed or conflicted.
 	ConflictWatch time.Duration
+	// RoundWait bounds how long a pool block's crediting waits for the
+	// command queue to reach the shares received before its round closed
+	// (default 10 min): after an outage the queue holds shares of rounds
+	// about to be credited. Past it the block is credited, and shares
+	// handled later count in the next round (LateSharesCounted).
+	RoundWait time.Duration
+	// IntakeIdle is how long the consumers must have had nothing to do for
+	// the queue to count as drained (default 2 s).
+	IntakeIdle time.Duration
 	// MaxBlockHex bounds a solution's block hex (default 2 MiB of hex).
 	MaxBlockHex int
 	// PollInterval is the chain follower's period (default 5 s).
@@ -230,6 +239,8 @@ type Backend struct {
 
 	// points caches blocks read from the node to judge shares by.
 	points chainPoints
+	// intake tracks the consumers' progress through the command queue.
+	intake intake
 
 	// plannedHere are the payouts this process planned; orphanSeen is when
 	// it first saw an unsettled payout of an earlier process (monotonic
@@ -304,6 +315,12 @@ func New(store events.Store, cfg Config) (*Backend, error) {
 			stale := time.Duration(n.StaleTolerance+1) * biblepay.Networks[n.Name].BlockSpacing
 			cfg.WorkCacheAge = max(cfg.WorkCacheAge, cfg.WorkWait+stale)
 		}
+	}
+	if cfg.RoundWait <= 0 {
+		cfg.RoundWait = 10 * time.Minute
+	}
+	if cfg.IntakeIdle <= 0 {
+		cfg.IntakeIdle = 2 * time.Second
 	}
 	if cfg.WorkCacheMax <= 0 {
 		cfg.WorkCacheMax = 200_000

@@ -204,7 +204,7 @@ func (b *Backend) ripen(ctx context.Context, net *NetworkConfig, tip int64) erro
 	for done := map[string]bool{}; ; {
 		var s *ripening
 		var err error
-		b.view.Read(func(l *aggregates.Ledger) { s, err = nextRipening(l, net, tip, b.now(), done) })
+		b.view.Read(func(l *aggregates.Ledger) { s, err = nextRipening(l, net, tip, b.now(), done, b.roundComplete) })
 		if err != nil {
 			errs = errors.Join(errs, err)
 		}
@@ -244,9 +244,28 @@ type ripening struct {
 	matures   bool
 }
 
+// roundComplete reports whether a round by height closed at closedAt may be
+// decided: the consumers have handled every command received before it, or
+// RoundWait has passed.
+func (b *Backend) roundComplete(network string, height int64, closedAt time.Time) bool {
+	if b.intake.caughtUp(closedAt, b.cfg.IntakeIdle, time.Now()) {
+		return true
+	}
+	if b.now().Sub(closedAt) > b.cfg.RoundWait {
+		b.log.Warn("crediting a pool block before the command queue reached its round's close: shares handled later count in the next round",
+			"network", network, "height", height, "closed_at", closedAt, "round_wait", b.cfg.RoundWait)
+		return true
+	}
+	return false
+}
+
 // nextRipening decides the lowest pending pool block on the chain that has
-// something to record (not in done), or nil.
-func nextRipening(l *aggregates.Ledger, net *NetworkConfig, tip int64, now time.Time, done map[string]bool) (*ripening, error) {
+// something to record (not in done), or nil. A round by height is decided
+// only once complete(height, close) says the shares received before its
+// close have been handled; its close is when a block appeared that makes
+// any later share of its heights stale.
+func nextRipening(l *aggregates.Ledger, net *NetworkConfig, tip int64, now time.Time, done map[string]bool,
+	complete func(network string, height int64, closedAt time.Time) bool) (*ripening, error) {
 	n := l.Network(net.Name)
 	var pending []*aggregates.PoolBlock
 	for hash, pb := range n.Blocks {
@@ -261,6 +280,15 @@ func nextRipening(l *aggregates.Ledger, net *NetworkConfig, tip int64, now time.
 		s := events.StreamBlock(net.Name, pb.Hash)
 		r := &ripening{hash: pb.Hash, exp: l.Expected(s)}
 		var err error
+		if conf >= net.Maturity && pb.Round == nil {
+			closedAt := now
+			if c, ok := n.ChainPoints[pb.Height+1+net.StaleTolerance]; ok {
+				closedAt = c.Appeared().Truncate(time.Second).Add(time.Second)
+			}
+			if !complete(net.Name, pb.Height, closedAt) {
+				return nil, errs // blocks above wait for this one
+			}
+		}
 		if conf >= net.Maturity {
 			var m aggregates.Maturing
 			m, err = l.MaturingOf(net.Name, pb.Hash, net.Scheme, now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/purepool/purepool/aggregates"
@@ -44,6 +45,15 @@ func (b *Backend) Handle(ctx context.Context, msg commands.Message) error {
 	if err != nil {
 		return err // already Permanent
 	}
+	received := receivedAt(c)
+	b.intake.start(msg.ID, received, time.Now())
+	err = b.handle(ctx, msg, c)
+	b.intake.finish(msg.ID, received, err == nil || commands.IsPermanent(err), time.Now())
+	return err
+}
+
+func (b *Backend) handle(ctx context.Context, msg commands.Message, c commands.Command) error {
+	var err error
 	switch c := c.(type) {
 	case commands.IssueWork:
 		err = b.Handlers.IssueWork.Handle(ctx, c)
@@ -72,6 +82,18 @@ func (b *Backend) Handle(ctx context.Context, msg commands.Message) error {
 	}
 	b.log.Warn("command not handled; it will be redelivered", "command", msg.Name, "id", msg.ID, "err", err)
 	return err
+}
+
+// receivedAt is when the frontend received a command from a wallet (zero
+// for the others).
+func receivedAt(c commands.Command) time.Time {
+	switch c := c.(type) {
+	case commands.SubmitSolution:
+		return c.ReceivedAt
+	case commands.IssueWork:
+		return c.IssuedAt
+	}
+	return time.Time{}
 }
 
 func metaOf(id uuid.UUID) events.Metadata {

@@ -17,7 +17,7 @@ import (
 
 var (
 	metricOwed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "purepool_backend_owed_sat", Help: "Satoshis the pool owes miners (positive balances and payouts planned but not sent; a halted payout's money may already have left, so it is not counted).",
+		Name: "purepool_backend_owed_sat", Help: "Satoshis the pool owes miners (positive balances, the carry account of empty rounds, and payouts planned but not sent; a halted payout's money may already have left, so it is not counted).",
 	}, []string{"network"})
 	metricWallet = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "purepool_backend_wallet_balance_sat", Help: "The pool wallet's spendable balance.",
@@ -80,10 +80,13 @@ func (b *Backend) Run(ctx context.Context, opt RunOptions) error {
 	ready := func(ctx context.Context) error { return b.syncView(ctx) }
 	if opt.Consumer != nil {
 		for i := range opt.Consumers {
+			b.intake.expectConsumer()
 			actor(fmt.Sprintf("consumer %d", i), func(ctx context.Context) error {
+				defer b.intake.consumerStopped()
 				if err := ready(ctx); err != nil {
 					return err
 				}
+				b.intake.consumingSince(time.Now())
 				return opt.Consumer.Consume(ctx, b.Handle)
 			})
 		}
@@ -147,6 +150,8 @@ func (b *Backend) CheckFunding(ctx context.Context, network string) (owed, balan
 		for _, c := range n.PayoutCandidates() {
 			owed += c.BalanceSat
 		}
+		// The carry account is owed to the next round's miners.
+		owed += max(n.Balances[events.CarryAccountID(network)], 0)
 		// A planned payout's money is still in the wallet; a halted one's
 		// may have left already (its outcome is unknown): not counted.
 		for id := range n.Unsettled {

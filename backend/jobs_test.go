@@ -13,6 +13,7 @@ import (
 	"github.com/purepool/purepool/backend"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/simnode"
 )
 
 func TestVardiffRaisesABusyMinersTarget(t *testing.T) {
@@ -73,10 +74,11 @@ func TestReorgAfterPayoutIsFlagged(t *testing.T) {
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	})
 	h.startView()
-	// An early pool block with no shares funds the wallet (all of it is fee).
-	h.sync()
-	h.minePoolBlock(addrOf(60))
-	h.srv.Node.Generate(5)
+	// The operator funds the wallet beyond what the pool owes.
+	h.srv.Node.Generate(6)
+	if _, err := h.srv.Node.Fund(simnode.DefaultBlockReward - 10_000); err != nil {
+		t.Fatal(err)
+	}
 	h.sync()
 	a := addrOf(61)
 	h.accept(a, 1)

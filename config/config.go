@@ -81,8 +81,8 @@ type Frontend struct {
 
 // Backend configures the event writer's periodic work.
 type Backend struct {
-	ChainPoll       Duration `toml:"chain_poll"`
-	SolutionRetry   Duration `toml:"solution_retry_deadline"`
+	ChainPoll     Duration `toml:"chain_poll"`
+	SolutionRetry Duration `toml:"solution_retry_deadline"`
 	// FinderShareWait is read and ignored: since rounds are made by height
 	// at maturity, the chain follower no longer waits for a winning share.
 	FinderShareWait Duration `toml:"finder_share_wait"`

@@ -137,11 +137,14 @@ type Milestones struct {
 
 // Summary is the outcome of a demo run.
 type Summary struct {
-	Ran        time.Duration
-	URL        string
-	Totals     audit.Totals // the test network's ledger, replayed from the event log
-	Milestones Milestones
-	Audit      *audit.Report
+	Ran    time.Duration
+	URL    string
+	Totals audit.Totals // the test network's ledger, replayed from the event log
+	// FeeBalanceSat is the pool fee account's balance (in Totals.BalanceSat
+	// with the miners').
+	FeeBalanceSat int64
+	Milestones    Milestones
+	Audit         *audit.Report
 }
 
 // MinerAddress is the address of simulated miner i (deterministic, so a
@@ -287,6 +290,11 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 			sum.Totals = t
 		}
 	}
+	for _, a := range rep.Accounts {
+		if a.Network == Network && a.Fee {
+			sum.FeeBalanceSat += a.BalanceSat
+		}
+	}
 	sum.Write(opt.Stdout)
 	if runErr != nil {
 		return sum, runErr
@@ -304,13 +312,20 @@ func (s *Summary) Write(w io.Writer) {
 	fmt.Fprintf(w, "  shares:      %d accepted, %d rejected, %d miners\n", t.AcceptedShares, t.RejectedShares, t.Miners)
 	fmt.Fprintf(w, "  pool blocks: %d found, %d matured, %d orphaned\n", t.BlocksDiscovered, t.BlocksMatured, t.BlocksOrphaned)
 	exact := "exact"
-	if t.CreditedSat+t.FeeSat != t.RewardSat {
+	if t.CreditedSat+t.FeeSat+t.CarriedOutSat != t.RewardSat+t.CarriedInSat {
 		exact = "NOT EXACT"
 	}
-	fmt.Fprintf(w, "  credited:    %s BBP to miners + %s BBP pool fee = %s BBP of matured rewards (%s)\n",
-		audit.FormatBBP(t.CreditedSat), audit.FormatBBP(t.FeeSat), audit.FormatBBP(t.RewardSat), exact)
-	fmt.Fprintf(w, "  paid:        %s BBP in %d payout(s), %d sent; balances owed %s BBP\n",
-		audit.FormatBBP(t.PaidSat), t.Payouts, t.PayoutsSent, audit.FormatBBP(t.BalanceSat))
+	fmt.Fprintf(w, "  credited:    %s BBP to miners + %s BBP pool fee", audit.FormatBBP(t.CreditedSat), audit.FormatBBP(t.FeeSat))
+	if t.CarriedInSat != 0 || t.CarriedOutSat != 0 {
+		fmt.Fprintf(w, " + %s BBP carried to a later round − %s BBP taken from earlier ones",
+			audit.FormatBBP(t.CarriedOutSat), audit.FormatBBP(t.CarriedInSat))
+	}
+	fmt.Fprintf(w, " = %s BBP of matured rewards (%s)\n", audit.FormatBBP(t.RewardSat), exact)
+	fmt.Fprintf(w, "  rounds:      %d by height, %d by position, %d empty (%d to the finder, %d carried), %d late shares; effective fee %s\n",
+		t.RoundsByHeight, t.RoundsByPosition, t.EmptyRounds, t.EmptyToFinder, t.EmptyCarried, t.LateShares, feeRate(t.FeeSat, t.RewardSat))
+	fmt.Fprintf(w, "  paid:        %s BBP in %d payout(s), %d sent; owed to miners %s BBP, carried %s BBP; pool fee account %s BBP\n",
+		audit.FormatBBP(t.PaidSat), t.Payouts, t.PayoutsSent, audit.FormatBBP(t.BalanceSat-s.FeeBalanceSat), audit.FormatBBP(t.CarrySat),
+		audit.FormatBBP(s.FeeBalanceSat))
 	m := s.Milestones
 	fmt.Fprintf(w, "  first seen on the website: share %s, pool block %s, matured credit %s, payout %s\n",
 		since(m.Share), since(m.PoolBlock), since(m.Matured), since(m.Payout))
@@ -322,6 +337,15 @@ func (s *Summary) Write(w io.Writer) {
 	for _, v := range s.Audit.Violations {
 		fmt.Fprintf(w, "  %s\n", v)
 	}
+}
+
+// feeRate is fee/reward in percent with two decimals, from integers.
+func feeRate(fee, reward int64) string {
+	if reward <= 0 {
+		return "-"
+	}
+	bps := fee * 10_000 / reward // reward < 2^63 / 10^4 for any real pool
+	return fmt.Sprintf("%d.%02d %%", bps/100, bps%100)
 }
 
 func since(d time.Duration) string {

@@ -26,9 +26,9 @@ func every() []Event {
 		SolutionAccepted{Network: "main", SolutionID: id, Difficulty: 15728880, Nonce: 14217, At: at},
 		SolutionRejected{Network: "main", SolutionID: id, Reason: RejectHighHash, At: at},
 		BibleHashReserved{Network: "main", BibleHash: "00", SolutionID: id},
-		ChainBlockRecorded{Network: "main", Height: 7, Hash: "ab", Time: at},
-		BlockDiscovered{Network: "main", Height: 7, Hash: "ab", RewardSat: 1623585745354, At: at},
-		RoundClosed{Network: "main", RoundID: id, Shares: []ShareTally{{MinerID: m, Shares: 2, Difficulty: 9}}, At: at},
+		ChainBlockRecorded{Network: "main", Height: 7, Hash: "ab", Time: at, SeenAt: at.Add(time.Second)},
+		BlockDiscovered{Network: "main", Height: 7, Hash: "ab", RewardSat: 1623585745354, RoundRule: RoundRuleHeight, At: at},
+		RoundClosed{Network: "main", RoundID: id, Shares: []ShareTally{{MinerID: m, Shares: 2, Difficulty: 9}}, Rule: RoundRuleHeight, FromHeight: 3, CarriedInSat: 5, At: at},
 		BlockConfirmed{Network: "main", Hash: "ab", Confirmations: 5, At: at},
 		BlockMatured{Network: "main", Hash: "ab", RewardSat: 5, At: at},
 		BlockOrphaned{Network: "main", Hash: "ab", AfterMaturity: true, At: at},
@@ -43,6 +43,9 @@ func every() []Event {
 		PayoutConflicted{Network: "main", PayoutID: id, TxID: "tx", Conflicts: []string{"tx2"}, Reason: "inputs spent", At: at},
 		PayoutsPaused{Network: "main", Reason: "maintenance", At: at},
 		PayoutsResumed{Network: "main", At: at},
+		PoolPolicySet{Network: "main", FeeBps: 100, Scheme: SchemePPLNS, PPLNSWindow: 5000, At: at},
+		LateSharesCounted{Network: "main", BlockHash: "b", Height: 12, Shares: []LateShare{{SolutionID: id, MinerID: id, MinedHeight: 9, Difficulty: 4, MissedBlock: "a"}}, At: at},
+		RoundEmpty{Network: "main", BlockHash: "b", Height: 12, Outcome: EmptyRoundCarried, FinderMinerID: id, AmountSat: 99, At: at},
 	}
 }
 

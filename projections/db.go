@@ -137,6 +137,7 @@ func (d *DB) Migrate(ctx context.Context) (err error) {
 	var x interface {
 		execer
 		QueryRowContext(context.Context, string, ...any) *sql.Row
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	} = conn
 	if d.Dialect == MySQL {
 		// Serialise concurrent migrations (DDL is not transactional here).
@@ -160,7 +161,9 @@ func (d *DB) Migrate(ctx context.Context) (err error) {
 	}
 	g := gen{d: d.Dialect}
 	if _, cerr := d.checkpointOf(ctx, x, g, false); cerr == nil {
-		return nil
+		// A read model of an earlier release: add the columns it lacks.
+		_, err = d.addColumns(ctx, x, g)
+		return err
 	}
 	// Nothing, or the remains of a creation that failed half way (MariaDB
 	// commits each DDL statement): start the tables afresh.
@@ -171,6 +174,69 @@ func (d *DB) Migrate(ctx context.Context) (err error) {
 	}
 	err = d.createGen(ctx, x, g, true)
 	return err
+}
+
+// addColumns adds to generation g's tables every column of their
+// description they lack (columns added by a later shape: see column.added),
+// with the column's default. It changes nothing when none is missing, so
+// it is cheap on every start. It returns how many columns it added.
+func (d *DB) addColumns(ctx context.Context, x interface {
+	execer
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, g gen) (int, error) {
+	added := 0
+	for _, t := range tables {
+		have, err := d.columnsOf(ctx, x, g, t.name)
+		if err != nil {
+			return added, err
+		}
+		if len(have) == 0 {
+			return added, fmt.Errorf("projections: migrate: table %s has no columns", g.name(t.name))
+		}
+		for _, c := range t.cols {
+			if have[strings.ToLower(c.name)] {
+				continue
+			}
+			if c.merge == mKey {
+				return added, fmt.Errorf("projections: migrate: %s lacks key column %s: rebuild the read model", g.name(t.name), c.name)
+			}
+			q := "ALTER TABLE " + g.name(t.name) + " ADD COLUMN " + d.Dialect.ident(c.name) + " " + d.Dialect.colType(c)
+			if _, err := x.ExecContext(ctx, q); err != nil {
+				return added, fmt.Errorf("projections: migrate: add %s.%s: %w", t.name, c.name, err)
+			}
+			added++
+		}
+	}
+	return added, nil
+}
+
+// columnsOf lists the (lower-case) column names of generation g's table.
+func (d *DB) columnsOf(ctx context.Context, x interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, g gen, table string) (map[string]bool, error) {
+	var rows *sql.Rows
+	var err error
+	switch d.Dialect {
+	case Postgres:
+		rows, err = x.QueryContext(ctx, "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2", g.schema(), table)
+	case MySQL:
+		rows, err = x.QueryContext(ctx, "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?", g.name(table))
+	default:
+		rows, err = x.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", g.name(table))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("projections: migrate: columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("projections: migrate: columns of %s: %w", table, err)
+		}
+		have[strings.ToLower(name)] = true
+	}
+	return have, rows.Err()
 }
 
 type execer interface {
@@ -238,6 +304,19 @@ func (d *DB) migratePostgres(ctx context.Context) error {
 	var v int
 	err = tx.QueryRowContext(ctx, "SELECT version FROM "+PostgresSchema+".generation WHERE id = 1").Scan(&v)
 	if err == nil {
+		// A read model of an earlier release: add the columns it lacks to
+		// the active generation and repoint the views (SELECT * is expanded
+		// when a view is created, and the new columns come last).
+		g := gen{d: Postgres, version: v}
+		added, err := d.addColumns(ctx, tx, g)
+		if err != nil {
+			return err
+		}
+		if added > 0 {
+			if err := d.pointViews(ctx, tx, g); err != nil {
+				return err
+			}
+		}
 		return tx.Commit()
 	}
 	if !errors.Is(err, sql.ErrNoRows) {

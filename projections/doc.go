@@ -17,7 +17,25 @@
 // two projector instances change nothing twice.
 //
 // Balances: balance = credits − reversals − payouts planned (a failed payout
-// gives its amounts back). Money columns are BIGINT satoshis.
+// gives its amounts back). Money columns are BIGINT satoshis. The fee
+// account and the carry account (events.CarryAccountID: the miners' part of
+// empty rounds, owed to the next round with shares) have ledger entries but
+// no miners row: neither is a miner. The pool row holds the carry
+// account's balance (carried_sat) and the crediting policy in force
+// (PoolPolicySet).
+//
+// Rounds: a block of the rule by position has its RoundClosed with its
+// BlockDiscovered; one of the rule by height gets it with its BlockMatured
+// (round_closed_at NULL until then: Block.RoundOpen).
+//
+// # Columns of later releases
+//
+// A column added to a table after the first release names its shape
+// (column.added) and goes at the end of its table. Migrate adds the columns
+// a stored table lacks (ALTER TABLE … ADD COLUMN with the column's
+// default), so a read model of an earlier release opens without a rebuild;
+// the projector runs Migrate when it starts, so start it before frontends
+// that read the new columns.
 //
 // # Generations and rebuilds (blue/green)
 //
@@ -35,8 +53,9 @@
 // one transaction. Running projectors notice the moved checkpoint and
 // resubscribe; readers never see a half-built table.
 //
-// A change of a table's columns is deployed with a rebuild
-// (`purepool projections rebuild`), which creates the new shape.
+// Added columns are migrated in place (see below); any other change of a
+// table's columns is deployed with a rebuild (`purepool projections
+// rebuild`), which creates the new shape.
 //
 // # Reading
 //

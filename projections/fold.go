@@ -271,6 +271,7 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		blocks.put(b, "status", "pending")
 		blocks.put(b, "block_time", e.BlockTime.UTC().Truncate(time.Microsecond))
 		blocks.put(b, "discovered_at", t)
+		blocks.put(b, "round_rule", e.RoundRule)
 		p := pdays.get(e.Network, Day(t))
 		pdays.put(p, "blocks_found", int64(1))
 		pdays.put(p, "reward_sat", e.RewardSat)
@@ -280,9 +281,24 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		pool.put(pr, "last_block_at", t)
 
 	case events.RoundClosed:
+		// Rule position: written with BlockDiscovered. Rule height: written
+		// with BlockMatured and the credits (in that append, before them),
+		// so a pending block of that rule has no round yet ("round open").
+		// Nothing here depends on which of the block's events came first.
+		t := at(e.At, env)
 		b := blocks.get(e.Network, e.BlockHash)
 		blocks.put(b, "height", e.Height)
 		blocks.put(b, "scheme", e.Scheme)
+		blocks.put(b, "round_rule", e.Rule)
+		blocks.put(b, "round_closed_at", t)
+		blocks.put(b, "round_from_height", e.FromHeight)
+		blocks.put(b, "carried_in_sat", e.CarriedInSat)
+		if e.CarriedInSat != 0 {
+			carry := events.CarryAccountID(e.Network)
+			pool.put(touchPool(e.Network, t), "carried_sat", -e.CarriedInSat)
+			entry(e.Network, carry, "carry_out", -e.CarriedInSat, e.BlockHash, e.Height, uuid.Nil,
+				fmt.Sprintf("block %d: its round (%d shares) takes %s BBP carried from earlier rounds without shares", e.Height, e.TotalShares, FormatBBP(e.CarriedInSat)), t)
+		}
 		blocks.put(b, "round_shares", e.TotalShares)
 		blocks.put(b, "round_difficulty", e.TotalDifficulty)
 		blocks.put(b, "round_miners", int64(len(e.Shares)))
@@ -296,6 +312,54 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 			rounds.put(r, "round_shares", e.TotalShares)
 			rounds.put(r, "round_difficulty", e.TotalDifficulty)
 		}
+
+	case events.LateSharesCounted:
+		// Shares stored after the round of their height had been credited:
+		// they count in this block's round (already in its RoundClosed).
+		t := at(e.At, env)
+		b := blocks.get(e.Network, e.BlockHash)
+		blocks.put(b, "height", e.Height)
+		blocks.put(b, "late_shares", int64(len(e.Shares)))
+		missed := map[string]int64{}
+		for _, sh := range e.Shares {
+			if sh.MissedBlock != "" && sh.MissedBlock != e.BlockHash {
+				missed[sh.MissedBlock]++
+			}
+		}
+		for hash, n := range missed {
+			blocks.put(blocks.get(e.Network, hash), "late_counted_later", n)
+		}
+		pool.put(touchPool(e.Network, t), "late_shares", int64(len(e.Shares)))
+
+	case events.RoundEmpty:
+		// A matured block's round had no share. The fee is still exactly
+		// its bps (FeeCredited); the miners' part went to the finder (a
+		// MinerCredited follows) or into the carry account, which is owed
+		// to the next round with shares: never to the fee account, never a
+		// miner's balance.
+		t := at(e.At, env)
+		b := blocks.get(e.Network, e.BlockHash)
+		blocks.put(b, "height", e.Height)
+		blocks.put(b, "empty_outcome", e.Outcome)
+		blocks.put(b, "empty_sat", e.AmountSat)
+		pr := touchPool(e.Network, t)
+		pool.put(pr, "empty_rounds", int64(1))
+		switch e.Outcome {
+		case events.EmptyRoundToFinder:
+			pool.put(pr, "empty_finder_sat", e.AmountSat)
+		case events.EmptyRoundCarried:
+			pool.put(pr, "carried_sat", e.AmountSat)
+			entry(e.Network, events.CarryAccountID(e.Network), "carry_in", e.AmountSat, e.BlockHash, e.Height, uuid.Nil,
+				fmt.Sprintf("block %d: its round had no share and no known finder; %s BBP wait for the next round with shares", e.Height, FormatBBP(e.AmountSat)), t)
+		}
+
+	case events.PoolPolicySet:
+		t := at(e.At, env)
+		pr := touchPool(e.Network, t)
+		pool.put(pr, "policy_scheme", e.Scheme)
+		pool.put(pr, "fee_bps", e.FeeBps)
+		pool.put(pr, "pplns_window", int64(e.PPLNSWindow))
+		pool.put(pr, "policy_at", t)
 
 	case events.BlockConfirmed:
 		b := blocks.get(e.Network, e.Hash)
@@ -344,15 +408,22 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		b := blocks.get(e.Network, e.BlockHash)
 		blocks.put(b, "credited_sat", e.AmountSat)
 		pool.put(touchPool(e.Network, t), "credited_sat", e.AmountSat)
-		entry(e.Network, e.MinerID, "credit", e.AmountSat, e.BlockHash, e.Height, uuid.Nil,
-			fmt.Sprintf("block %d: %d of %d shares, %s of the round's work; reward %s BBP, pool fee %s BBP",
-				e.Height, e.MinerShares, e.RoundShares, SharePercent(e.MinerDifficulty, e.RoundDifficulty, e.MinerShares, e.RoundShares),
-				FormatBBP(e.RewardSat), FormatBBP(e.FeeSat)), t)
+		note := fmt.Sprintf("block %d: %d of %d shares, %s of the round's work; reward %s BBP, pool fee %s BBP",
+			e.Height, e.MinerShares, e.RoundShares, SharePercent(e.MinerDifficulty, e.RoundDifficulty, e.MinerShares, e.RoundShares),
+			FormatBBP(e.RewardSat), FormatBBP(e.FeeSat))
+		if e.RoundShares == 0 && e.RoundDifficulty == 0 {
+			// RoundEmpty, outcome finder: the whole miners' part.
+			note = fmt.Sprintf("block %d: you found it and its round had no share, so the miners' part is yours; reward %s BBP, pool fee %s BBP",
+				e.Height, FormatBBP(e.RewardSat), FormatBBP(e.FeeSat))
+		}
+		entry(e.Network, e.MinerID, "credit", e.AmountSat, e.BlockHash, e.Height, uuid.Nil, note, t)
 
 	case events.FeeCredited:
 		t := at(e.At, env)
 		b := blocks.get(e.Network, e.BlockHash)
 		blocks.put(b, "fee_sat", e.AmountSat)
+		blocks.put(b, "fee_bps", e.FeeBps)
+		blocks.put(b, "fee_set", "yes")
 		pool.put(touchPool(e.Network, t), "fee_sat", e.AmountSat)
 		entry(e.Network, e.AccountID, "fee", e.AmountSat, e.BlockHash, e.Height, uuid.Nil,
 			fmt.Sprintf("pool fee of block %d (%d bps)", e.Height, e.FeeBps), t)
@@ -363,6 +434,13 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		blocks.put(b, "reversed_sat", e.AmountSat)
 		pr := touchPool(e.Network, t)
 		kind := "reversal"
+		if e.AccountID == events.CarryAccountID(e.Network) {
+			// The carry account is never a miner.
+			pool.put(pr, "carried_sat", -e.AmountSat)
+			entry(e.Network, e.AccountID, "carry_reversal", -e.AmountSat, e.BlockHash, 0, uuid.Nil,
+				fmt.Sprintf("block %s left the chain: %s", short(e.BlockHash), e.Reason), t)
+			break
+		}
 		if e.Fee {
 			kind = "fee_reversal"
 			pool.put(pr, "fee_reversed_sat", e.AmountSat)

@@ -96,8 +96,18 @@ func checkAgainst(t *testing.T, db *projections.DB, h *ledgergen.History) {
 			got.CreditedSat != b.CreditedSat || got.FeeSat != b.FeeSat || got.RoundShares != b.RoundShares {
 			t.Errorf("block %s:\n got  %+v\n want %+v", hash, got, *b)
 		}
-		if b.Status == "matured" && got.CreditedSat+got.FeeSat != got.RewardSat {
-			t.Errorf("block %s: credits %d + fee %d != reward %d", hash, got.CreditedSat, got.FeeSat, got.RewardSat)
+		// credits + fee == reward + carried in − carried out (an empty round
+		// without a known finder puts the miners' part into the carry account).
+		var carriedOut int64
+		if got.EmptyOutcome == events.EmptyRoundCarried {
+			carriedOut = got.EmptySat
+		}
+		if b.Status == "matured" && got.CreditedSat+got.FeeSat != got.RewardSat+got.CarriedInSat-carriedOut {
+			t.Errorf("block %s: credits %d + fee %d != reward %d + carried in %d - carried out %d",
+				hash, got.CreditedSat, got.FeeSat, got.RewardSat, got.CarriedInSat, carriedOut)
+		}
+		if b.Status == "matured" && got.RoundOpen() {
+			t.Errorf("block %s: matured with its round open: %+v", hash, got)
 		}
 	}
 	for id, p := range ex.Payouts {
@@ -116,7 +126,8 @@ func checkAgainst(t *testing.T, db *projections.DB, h *ledgergen.History) {
 	if pool.Shares != ex.Shares || pool.Rejected != ex.Rejected || pool.FeeSat != ex.FeeSat || pool.FeeReversedSat != ex.FeeReversedSat ||
 		pool.CreditedSat != ex.CreditedSat || pool.ReversedSat != ex.ReversedSat || pool.PaidSat != ex.PaidSat ||
 		pool.BlocksFound != ex.BlocksFound || pool.BlocksMatured != ex.Matured || pool.BlocksOrphaned != ex.Orphans ||
-		pool.PayoutsPaused != ex.PayoutsPaused || pool.Height != ex.ChainHeight {
+		pool.PayoutsPaused != ex.PayoutsPaused || pool.Height != ex.ChainHeight ||
+		pool.CarriedSat != ex.CarrySat || pool.EmptyRounds != ex.EmptyRounds || pool.LateShares != ex.LateShares {
 		t.Errorf("pool:\n got  %+v\n want %+v", pool, ex)
 	}
 	days, err := r.PoolDays(ctx, h.Network, time.Time{}, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -131,6 +142,22 @@ func checkAgainst(t *testing.T, db *projections.DB, h *ledgergen.History) {
 		if gotDays[d] != n {
 			t.Errorf("pool shares on %s: got %d want %d", d.Format(time.DateOnly), gotDays[d], n)
 		}
+	}
+	// The carry account is no miner; its ledger entries sum to its balance.
+	carry := events.CarryAccountID(h.Network)
+	if _, ok := ex.Miners[carry]; ok {
+		t.Errorf("the generator counts the carry account as a miner")
+	}
+	carried, err := r.Ledger(ctx, h.Network, carry, 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var carrySum int64
+	for _, e := range carried {
+		carrySum += e.AmountSat
+	}
+	if carrySum != ex.CarrySat || pool.CarriedSat != carrySum {
+		t.Errorf("carry account: ledger sums to %d, pool shows %d, want %d", carrySum, pool.CarriedSat, ex.CarrySat)
 	}
 	// Every ledger entry of a miner sums to its balance.
 	for _, m := range ex.Miners {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/purepool/purepool/events"
 )
 
 // The read side: view rows as the website and API use them, and Reader, the
@@ -91,7 +93,45 @@ type Block struct {
 	CreditedSat     int64
 	FeeSat          int64
 	ReversedSat     int64
+	// RoundRule is how the block's round is made: events.RoundRulePosition
+	// ('', closed when the block was found, by the order shares were
+	// stored) or events.RoundRuleHeight ("height", closed at maturity, by
+	// the height each share was mined on).
+	RoundRule string
+	// RoundClosedAt is when the round was decided (zero: a round by height
+	// still open; for rounds by position read by a read model migrated from
+	// an earlier release, zero too: they were closed at discovery).
+	RoundClosedAt time.Time
+	// RoundFromHeight: rule height, the previous pool block's height; the
+	// round counts shares mined on the heights after it up to Height (PROP).
+	RoundFromHeight int64
+	// CarriedInSat is what the round took from the carry account.
+	CarriedInSat int64
+	// LateShares counts shares of earlier heights counted in this round
+	// because they were stored after their own round had been credited;
+	// LateCountedLater the shares of this round's heights counted so in a
+	// later round.
+	LateShares       int64
+	LateCountedLater int64
+	// EmptyOutcome is "" for a round with shares, else events.EmptyRound*:
+	// "finder" (EmptySat went to the finder) or "carried" (to the carry
+	// account, for the next round with shares).
+	EmptyOutcome string
+	EmptySat     int64
+	// FeeBps is the fee credited at maturity; FeeKnown says whether it was
+	// recorded (matured blocks; not those migrated from an earlier release).
+	FeeBps   int64
+	FeeKnown bool
 }
+
+// RoundOpen reports whether the block's round is still to be decided: a
+// pending block whose round is made by height (at maturity).
+func (b Block) RoundOpen() bool {
+	return b.RoundRule == events.RoundRuleHeight && b.RoundClosedAt.IsZero() && b.Status == "pending"
+}
+
+// RoundByHeight reports whether the round is made by the shares' heights.
+func (b Block) RoundByHeight() bool { return b.RoundRule == events.RoundRuleHeight }
 
 // Credit is a miner's part of one pool block's round.
 type Credit struct {
@@ -119,7 +159,7 @@ func (c Credit) SharePercent() string {
 type LedgerEntry struct {
 	EventID   uuid.UUID
 	Position  int64
-	Kind      string // credit, reversal, payout, payout_failed (fee, fee_reversal for the pool account)
+	Kind      string // credit, reversal, payout, payout_failed (fee, fee_reversal for the pool account; carry_in, carry_out, carry_reversal for the carry account)
 	AmountSat int64  // signed: positive adds to the balance
 	BlockHash string
 	Height    int64
@@ -178,7 +218,26 @@ type Pool struct {
 	PayoutsReason  string
 	LastBlockAt    time.Time
 	LastEventAt    time.Time
+	// The crediting policy in force (PoolPolicySet); PolicyScheme is ""
+	// before the backend recorded one (then FeeBps is 0 and unknown).
+	PolicyScheme string
+	FeeBps       int64
+	PPLNSWindow  int64
+	PolicyAt     time.Time
+	// EmptyRounds counts matured blocks whose round had no share;
+	// EmptyFinderSat is what they gave to their finders (in CreditedSat).
+	EmptyRounds    int64
+	EmptyFinderSat int64
+	// CarriedSat is the carry account's balance: the miners' part of
+	// empty rounds without a known finder, owed to the next round with
+	// shares. It is neither a miner's balance nor the pool's fee.
+	CarriedSat int64
+	// LateShares counts shares counted in a later round than their height's.
+	LateShares int64
 }
+
+// PolicyKnown reports whether a PoolPolicySet was folded.
+func (p Pool) PolicyKnown() bool { return p.PolicyScheme != "" }
 
 // TopMiner is a miner ranked by shares in a window.
 type TopMiner struct {
@@ -364,13 +423,18 @@ func (r *Reader) Rejections(ctx context.Context, network string, minerID uuid.UU
 }
 
 const blockCols = "b.network, b.hash, b.height, b.finder_miner_id, COALESCE(m.address, ''), b.reward_sat, b.status, b.confirmations, b.block_time, " +
-	"b.discovered_at, b.matured_at, b.orphaned_at, b.replaced_by, b.scheme, b.round_shares, b.round_difficulty, b.round_miners, b.credited_sat, b.fee_sat, b.reversed_sat"
+	"b.discovered_at, b.matured_at, b.orphaned_at, b.replaced_by, b.scheme, b.round_shares, b.round_difficulty, b.round_miners, b.credited_sat, b.fee_sat, b.reversed_sat, " +
+	"b.round_rule, b.round_closed_at, b.round_from_height, b.carried_in_sat, b.late_shares, b.late_counted_later, b.empty_outcome, b.empty_sat, b.fee_bps, b.fee_set"
 
 func scanBlock(s interface{ Scan(...any) error }) (Block, error) {
 	var b Block
+	var feeSet string
 	err := s.Scan(&b.Network, &b.Hash, &b.Height, nullUUID{&b.FinderMinerID}, &b.FinderAddress, &b.RewardSat, &b.Status, &b.Confirmations,
 		nullTime{&b.BlockTime}, nullTime{&b.DiscoveredAt}, nullTime{&b.MaturedAt}, nullTime{&b.OrphanedAt}, &b.ReplacedBy, &b.Scheme,
-		&b.RoundShares, &b.RoundDifficulty, &b.RoundMiners, &b.CreditedSat, &b.FeeSat, &b.ReversedSat)
+		&b.RoundShares, &b.RoundDifficulty, &b.RoundMiners, &b.CreditedSat, &b.FeeSat, &b.ReversedSat,
+		&b.RoundRule, nullTime{&b.RoundClosedAt}, &b.RoundFromHeight, &b.CarriedInSat, &b.LateShares, &b.LateCountedLater,
+		&b.EmptyOutcome, &b.EmptySat, &b.FeeBps, &feeSet)
+	b.FeeKnown = feeSet != ""
 	return b, err
 }
 
@@ -530,9 +594,11 @@ func (r *Reader) Pool(ctx context.Context, network string) (Pool, error) {
 	p := Pool{Network: network}
 	var state string
 	err := r.db.QueryRowContext(ctx, r.d.q("SELECT blocks_found, blocks_matured, blocks_orphaned, reward_sat, credited_sat, reversed_sat, fee_sat, fee_reversed_sat, "+
-		"paid_sat, payouts, shares, difficulty, rejected, payouts_state, payouts_reason, last_block_at, last_event_at FROM "+r.t(TPool)+" WHERE network = ?"), network).
+		"paid_sat, payouts, shares, difficulty, rejected, payouts_state, payouts_reason, last_block_at, last_event_at, "+
+		"policy_scheme, fee_bps, pplns_window, policy_at, empty_rounds, empty_finder_sat, carried_sat, late_shares FROM "+r.t(TPool)+" WHERE network = ?"), network).
 		Scan(&p.BlocksFound, &p.BlocksMatured, &p.BlocksOrphaned, &p.RewardSat, &p.CreditedSat, &p.ReversedSat, &p.FeeSat, &p.FeeReversedSat,
-			&p.PaidSat, &p.Payouts, &p.Shares, &p.Difficulty, &p.Rejected, &state, &p.PayoutsReason, nullTime{&p.LastBlockAt}, nullTime{&p.LastEventAt})
+			&p.PaidSat, &p.Payouts, &p.Shares, &p.Difficulty, &p.Rejected, &state, &p.PayoutsReason, nullTime{&p.LastBlockAt}, nullTime{&p.LastEventAt},
+			&p.PolicyScheme, &p.FeeBps, &p.PPLNSWindow, nullTime{&p.PolicyAt}, &p.EmptyRounds, &p.EmptyFinderSat, &p.CarriedSat, &p.LateShares)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Pool{}, fmt.Errorf("projections: read pool: %w", err)
 	}

@@ -42,6 +42,13 @@ type column struct {
 	kind  kind
 	merge merge
 	ifCol string
+	// added is the read-model shape that added the column (0: the first).
+	// Migrate adds a column missing from a stored table (ALTER TABLE …
+	// ADD COLUMN, with its default), so a read model written by an earlier
+	// release opens without a rebuild; its existing rows keep the default
+	// until a rebuild fills them. Columns added later go at the end of
+	// their table, never a key.
+	added int
 }
 
 type index struct {
@@ -155,6 +162,18 @@ var tables = []*table{
 		{name: "credited_sat", kind: kInt, merge: mAdd},
 		{name: "fee_sat", kind: kInt, merge: mAdd},
 		{name: "reversed_sat", kind: kInt, merge: mAdd},
+		// Shape 2: rounds by height (events.RoundRuleHeight), empty rounds,
+		// late shares, the fee of each block.
+		{name: "round_rule", kind: kText, merge: mNonEmpty, added: 2},            // '' by position (closed at discovery), 'height' (closed at maturity)
+		{name: "round_closed_at", kind: kTime, merge: mCoalesce, added: 2},       // NULL: a round by height still open
+		{name: "round_from_height", kind: kInt, merge: mNonZero, added: 2},       // rule height: the previous pool block's height (0 none)
+		{name: "carried_in_sat", kind: kInt, merge: mNonZero, added: 2},          // taken from the carry account
+		{name: "late_shares", kind: kInt, merge: mNonZero, added: 2},             // shares of earlier heights counted here (LateSharesCounted)
+		{name: "late_counted_later", kind: kInt, merge: mAdd, added: 2},          // shares of this round's heights counted in a later round
+		{name: "empty_outcome", kind: kText, merge: mNonEmpty, added: 2},         // RoundEmpty: 'finder' or 'carried'
+		{name: "empty_sat", kind: kInt, merge: mNonZero, added: 2},               // the miners' part it gave to the finder or the carry account
+		{name: "fee_bps", kind: kInt, merge: mSetIf, ifCol: "fee_set", added: 2}, // FeeCredited.FeeBps
+		{name: "fee_set", kind: kText, merge: mNonEmpty, added: 2},               // 'yes' once a FeeCredited was folded
 	}, indexes: []index{{"height", []string{"network", "height"}}}},
 	{name: TRoundMiners, cols: []column{
 		{name: "network", kind: kText}, {name: "block_hash", kind: kText}, {name: "miner_id", kind: kUUID},
@@ -180,7 +199,7 @@ var tables = []*table{
 		{name: "event_id", kind: kUUID}, {name: "account_id", kind: kUUID},
 		{name: "network", kind: kText, merge: mSet},
 		{name: "position", kind: kInt, merge: mSet},
-		{name: "kind", kind: kText, merge: mSet},      // credit, reversal, payout, payout_failed, payout_conflicted, fee, fee_reversal
+		{name: "kind", kind: kText, merge: mSet},      // credit, reversal, payout, payout_failed, payout_conflicted, fee, fee_reversal; carry_in, carry_out, carry_reversal (the carry account)
 		{name: "amount_sat", kind: kInt, merge: mSet}, // signed: + adds to the balance
 		{name: "block_hash", kind: kText, merge: mSet},
 		{name: "height", kind: kInt, merge: mSet},
@@ -228,6 +247,17 @@ var tables = []*table{
 		{name: "payouts_reason", kind: kLong, merge: mSetIf, ifCol: "payouts_state"},
 		{name: "last_block_at", kind: kTime, merge: mMax},
 		{name: "last_event_at", kind: kTime, merge: mMax},
+		// Shape 2: the crediting policy in force (PoolPolicySet), empty
+		// rounds and the carry account (events.CarryAccountID: owed to
+		// miners, never the pool's fee, never a miner).
+		{name: "policy_scheme", kind: kText, merge: mNonEmpty, added: 2}, // '' before the first PoolPolicySet
+		{name: "fee_bps", kind: kInt, merge: mSetIf, ifCol: "policy_scheme", added: 2},
+		{name: "pplns_window", kind: kInt, merge: mSetIf, ifCol: "policy_scheme", added: 2},
+		{name: "policy_at", kind: kTime, merge: mSetIf, ifCol: "policy_scheme", added: 2},
+		{name: "empty_rounds", kind: kInt, merge: mAdd, added: 2},
+		{name: "empty_finder_sat", kind: kInt, merge: mAdd, added: 2}, // given to finders (also in credited_sat)
+		{name: "carried_sat", kind: kInt, merge: mAdd, added: 2},      // the carry account's balance
+		{name: "late_shares", kind: kInt, merge: mAdd, added: 2},
 	}},
 }
 

@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register("audit", "replay the event log and check the ledger's invariants and hash chain; 'audit statement' prints a miner's statement", runAudit)
+	register("audit", "replay the event log and check the ledger's invariants, the rounds' fairness and the hash chain; 'audit statement' prints a miner's statement", runAudit)
 }
 
 // errViolations makes the process exit non-zero when the audit found something.

@@ -114,6 +114,17 @@ type APIPool struct {
 	ForecastToday  int64     `json:"forecast_blocks_today"`
 	HashrateHPS    int64     `json:"hashrate_hps"`
 	ActiveWorkers  int64     `json:"active_workers"`
+	// The crediting policy in force, as the backend recorded it
+	// (PoolPolicySet): scheme "" and fee_bps null before the first.
+	Scheme      string `json:"scheme"`
+	FeeBps      *int64 `json:"fee_bps"`
+	PPLNSWindow int64  `json:"pplns_window,omitempty"`
+	// EmptyRounds counts matured blocks whose round had no share;
+	// CarriedSat is the carry account: the miners' part of those without a
+	// known finder, owed to the next round with shares (not the pool's).
+	EmptyRounds int64 `json:"empty_rounds"`
+	CarriedSat  int64 `json:"carried_sat"`
+	LateShares  int64 `json:"late_shares"`
 }
 
 func (h *Handler) apiPool(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +138,16 @@ func (h *Handler) apiPool(w http.ResponseWriter, r *http.Request) {
 		BlocksMatured: p.BlocksMatured, BlocksOrphaned: p.BlocksOrphaned, RewardSat: p.RewardSat, CreditedSat: p.CreditedSat,
 		ReversedSat: p.ReversedSat, FeeSat: p.FeeSat, FeeReversedSat: p.FeeReversedSat, PaidSat: p.PaidSat, Payouts: p.Payouts,
 		Shares: p.Shares, Rejected: p.Rejected, PayoutsPaused: p.PayoutsPaused, LastBlockAt: p.LastBlockAt, ForecastToday: d.Forecast,
-		HashrateHPS: d.HashrateHPS, ActiveWorkers: d.Workers})
+		HashrateHPS: d.HashrateHPS, ActiveWorkers: d.Workers, Scheme: p.PolicyScheme, FeeBps: feeBpsOf(p), PPLNSWindow: p.PPLNSWindow,
+		EmptyRounds: p.EmptyRounds, CarriedSat: p.CarriedSat, LateShares: p.LateShares})
+}
+
+func feeBpsOf(p projections.Pool) *int64 {
+	if !p.PolicyKnown() {
+		return nil
+	}
+	v := p.FeeBps
+	return &v
 }
 
 // APIBlock is a pool block in the API.
@@ -144,12 +164,40 @@ type APIBlock struct {
 	FeeSat        int64     `json:"fee_sat"`
 	BlockTime     time.Time `json:"block_time"`
 	DiscoveredAt  time.Time `json:"discovered_at"`
+	// RoundRule is "height" (the round counts shares by the height they
+	// were mined on, decided at maturity) or "position" (blocks of earlier
+	// releases: closed when found, by the order shares were stored).
+	RoundRule string `json:"round_rule"`
+	// RoundOpen: a pending block whose round is decided at maturity.
+	RoundOpen       bool  `json:"round_open"`
+	RoundFromHeight int64 `json:"round_from_height,omitempty"`
+	// LateShares: shares of earlier heights counted here (stored after
+	// their round was credited); LateCountedLater: shares of this round's
+	// heights counted in a later round.
+	LateShares       int64 `json:"late_shares"`
+	LateCountedLater int64 `json:"late_counted_later"`
+	CarriedInSat     int64 `json:"carried_in_sat"`
+	// EmptyOutcome: "" (the round had shares), "finder" or "carried".
+	EmptyOutcome string `json:"empty_outcome,omitempty"`
+	EmptySat     int64  `json:"empty_sat,omitempty"`
+	// FeeBps is the fee credited at maturity (null until then).
+	FeeBps *int64 `json:"fee_bps"`
 }
 
 func apiBlock(b projections.Block) APIBlock {
-	return APIBlock{Height: b.Height, Hash: b.Hash, Status: b.Status, Confirmations: b.Confirmations, Finder: b.FinderAddress,
+	out := APIBlock{Height: b.Height, Hash: b.Hash, Status: b.Status, Confirmations: b.Confirmations, Finder: b.FinderAddress,
 		RewardSat: b.RewardSat, Reward: projections.FormatBBP(b.RewardSat), RoundShares: b.RoundShares, CreditedSat: b.CreditedSat,
-		FeeSat: b.FeeSat, BlockTime: b.BlockTime, DiscoveredAt: b.DiscoveredAt}
+		FeeSat: b.FeeSat, BlockTime: b.BlockTime, DiscoveredAt: b.DiscoveredAt, RoundRule: "position", RoundOpen: b.RoundOpen(),
+		RoundFromHeight: b.RoundFromHeight, LateShares: b.LateShares, LateCountedLater: b.LateCountedLater, CarriedInSat: b.CarriedInSat,
+		EmptyOutcome: b.EmptyOutcome, EmptySat: b.EmptySat}
+	if b.RoundByHeight() {
+		out.RoundRule = "height"
+	}
+	if b.FeeKnown {
+		v := b.FeeBps
+		out.FeeBps = &v
+	}
+	return out
 }
 
 // Page is a paged API answer.

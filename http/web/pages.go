@@ -11,11 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/projections"
 )
 
-var pageNames = []string{"home", "howtojoin", "statistics", "blocks", "payouts", "miner", "statement", "error"}
+var pageNames = []string{"home", "howtojoin", "statistics", "blocks", "block", "payouts", "miner", "statement", "error"}
 
 var funcs = template.FuncMap{
 	"bbp":   projections.FormatBBP,
@@ -25,6 +27,7 @@ var funcs = template.FuncMap{
 	"short": func(s string) string { return shortHash(s) },
 	"hps":   formatHashrate,
 	"add":   func(a, b int) int { return a + b },
+	"inc":   func(v int64) int64 { return v + 1 },
 	"neg":   func(v int64) bool { return v < 0 },
 	"dict": func(kv ...any) (map[string]any, error) {
 		if len(kv)%2 != 0 {
@@ -143,11 +146,41 @@ func (h *Handler) howToJoin(w http.ResponseWriter, r *http.Request) {
 		nw, _ := biblepay.LookupNetwork(network)
 		example = nw.Address(pkh)
 	}
+	// The page works without the read model: the policy then comes from
+	// the configuration.
+	pool, err := h.reader.Pool(r.Context(), network)
+	if err != nil {
+		h.log.WarnContext(r.Context(), "web: read model", "path", r.URL.Path, "err", err)
+	}
 	h.render(w, r, http.StatusOK, "howtojoin", map[string]any{
 		"Conf":    confLines(n, "<your-biblepay-address>", ""),
 		"Example": confLines(n, example, "rig01"),
 		"Net":     n,
+		"Policy":  policyOf(n, pool),
 	})
+}
+
+// Policy is what the pages tell miners about how blocks are paid: the
+// crediting policy the backend recorded (PoolPolicySet), else the
+// configured fee and an unknown scheme.
+type Policy struct {
+	// Recorded: the backend recorded the policy (the fee is then exact).
+	Recorded bool
+	// Scheme is PROP, PPLNS or SOLO; "" when not recorded yet.
+	Scheme string
+	// Window is PPLNS's number of shares.
+	Window int64
+	// FeeBps is the fee in basis points; FeeKnown says whether it is known
+	// (recorded, or configured above 0).
+	FeeBps   int64
+	FeeKnown bool
+}
+
+func policyOf(n Network, p projections.Pool) Policy {
+	if p.PolicyKnown() {
+		return Policy{Recorded: true, Scheme: p.PolicyScheme, Window: p.PPLNSWindow, FeeBps: p.FeeBps, FeeKnown: true}
+	}
+	return Policy{FeeBps: n.FeeBps, FeeKnown: n.FeeBps > 0}
 }
 
 // confLines are the biblepay.conf lines for this pool (spec §2).
@@ -187,6 +220,7 @@ func Forecast(yesterday, today int64, now time.Time) int64 {
 type statsData struct {
 	Window     projections.WindowStats
 	Pool       projections.Pool
+	Policy     Policy
 	Percent    string
 	Chart      chart
 	TopMiners  []projections.TopMiner
@@ -209,6 +243,7 @@ func (h *Handler) statsData(r *http.Request) (statsData, error) {
 	if d.Pool, err = h.reader.Pool(ctx, network); err != nil {
 		return d, err
 	}
+	d.Policy = policyOf(h.cfg.Networks[network], d.Pool)
 	d.Percent = percentNumber(d.Window.PoolBlocks, d.Window.AllBlocks)
 	from := projections.Day(now).AddDate(0, 0, -6)
 	days, err := h.reader.PoolDays(ctx, network, from, now)
@@ -274,6 +309,22 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.render(w, r, http.StatusOK, "blocks", pager(p, limit, len(bs), bs))
+}
+
+// block shows one pool block with its round: how it is made, whether it
+// is still open, its late shares, what an empty round did, the fee.
+func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
+	network := networkOf(r)
+	b, err := h.reader.Block(r.Context(), network, chi.URLParam(r, "hash"))
+	if errors.Is(err, projections.ErrNotFound) {
+		h.fail(w, r, false, http.StatusNotFound, "no pool block with this hash on "+network)
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, false, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "block", b)
 }
 
 func pager(p, limit, n int, items any) listData {

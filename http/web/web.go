@@ -12,6 +12,7 @@
 //	/{network}/statistics                     7-day chart, top miners, last 50 blocks, forecast
 //	/{network}/howtojoin                      biblepay.conf lines for this pool
 //	/{network}/blocks, /payouts               paged (?page=, ?limit=)
+//	/{network}/block/{hash}                   one pool block and its round
 //	/{network}/miner/{address}                balance, 7 days of shares, workers, ledger, rejections
 //	/{network}/miner/{address}/statement[.csv|.json]
 //	/{network}/api/statistics                 Purepool's fields
@@ -211,6 +212,7 @@ func (h *Handler) routes() {
 		r.Get("/howtojoin/", h.howToJoin)
 		r.Get("/statistics", h.statistics)
 		r.Get("/blocks", h.blocks)
+		r.Get("/block/{hash}", h.block)
 		r.Get("/payouts", h.payouts)
 		r.Get("/miner/{address}", h.miner)
 		r.Get("/miner/{address}/", h.miner)

@@ -69,6 +69,10 @@ type Report struct {
 type Network struct {
 	Name string `json:"network"`
 
+	RecordedTip            int64          `json:"recorded_tip"`      // highest ChainBlockRecorded height
+	PendingBlocks          int            `json:"pending_blocks"`    // discovered, neither matured nor orphaned
+	DiscoveredBlocks       int            `json:"discovered_blocks"` // distinct BlockDiscovered
+	OrphanedBlocks         int            `json:"orphaned_blocks"`   // distinct BlockOrphaned
 	MaturedBlocks          int            `json:"matured_blocks"`
 	OrphanedAfterMaturity  int            `json:"orphaned_after_maturity"`
 	RewardSat              int64          `json:"reward_sat"`
@@ -154,8 +158,10 @@ type netState struct {
 	byHash    map[string]*share // accepted, by the block hash it solved
 	rounds    map[string]*round // by block hash (the last one written)
 	matured   map[string]events.BlockMatured
-	order     []string // matured hashes in order
-	orphaned  map[string]bool
+	order     []string          // matured hashes in order
+	orphaned  map[string]bool   // after maturity
+	found     map[string]bool   // BlockDiscovered
+	gone      map[string]bool   // BlockOrphaned
 	late      map[string]string // solution id -> block hash whose round counted it late
 	feeBps    map[int]bool
 	fees      map[string]events.FeeCredited // by block hash
@@ -171,7 +177,7 @@ func Build(ctx context.Context, r Reader, opt Options) (*Report, error) {
 		s, ok := nets[name]
 		if !ok {
 			s = &netState{byHash: map[string]*share{}, rounds: map[string]*round{}, matured: map[string]events.BlockMatured{},
-				orphaned: map[string]bool{}, late: map[string]string{}, feeBps: map[int]bool{}, fees: map[string]events.FeeCredited{}, policyBps: map[int]bool{},
+				orphaned: map[string]bool{}, found: map[string]bool{}, gone: map[string]bool{}, late: map[string]string{}, feeBps: map[int]bool{}, fees: map[string]events.FeeCredited{}, policyBps: map[int]bool{},
 				n: &Network{Name: name, Rejected: map[string]int{}, RoundsByRule: map[string]int{}}}
 			nets[name] = s
 		}
@@ -203,7 +209,7 @@ func Build(ctx context.Context, r Reader, opt Options) (*Report, error) {
 	for _, name := range names {
 		s := nets[name]
 		s.finish(opt)
-		if s.n.MaturedBlocks > 0 || s.n.Accepted > 0 || len(s.n.Rejected) > 0 {
+		if s.n.RecordedTip > 0 || s.n.Accepted > 0 || len(s.n.Rejected) > 0 {
 			rep.Networks = append(rep.Networks, s.n)
 		}
 	}
@@ -246,7 +252,7 @@ func apply(env events.Envelope, get func(string) *netState) error {
 		return nil
 	}
 	switch env.Type {
-	case events.TypeSolutionAccepted, events.TypeSolutionRejected, events.TypeRoundClosed, events.TypeBlockMatured,
+	case events.TypeSolutionAccepted, events.TypeSolutionRejected, events.TypeRoundClosed, events.TypeBlockDiscovered, events.TypeChainBlockRecorded, events.TypeBlockMatured,
 		events.TypeBlockOrphaned, events.TypeFeeCredited, events.TypeCreditReversed:
 	default:
 		return nil // not needed: not decoded
@@ -282,7 +288,13 @@ func apply(env events.Envelope, get func(string) *netState) error {
 			s.order = append(s.order, h)
 		}
 		s.matured[h] = e
+	case events.ChainBlockRecorded:
+		n := get(e.Network).n
+		n.RecordedTip = max(n.RecordedTip, e.Height)
+	case events.BlockDiscovered:
+		get(e.Network).found[lower(e.Hash)] = true
 	case events.BlockOrphaned:
+		get(e.Network).gone[lower(e.Hash)] = true
 		if e.AfterMaturity {
 			get(e.Network).orphaned[lower(e.Hash)] = true
 		}
@@ -328,6 +340,12 @@ func (s *netState) roundOf(sh *share) string {
 
 func (s *netState) finish(opt Options) {
 	n := s.n
+	n.DiscoveredBlocks, n.OrphanedBlocks = len(s.found), len(s.gone)
+	for h := range s.found {
+		if _, m := s.matured[h]; !m && !s.gone[h] {
+			n.PendingBlocks++
+		}
+	}
 	for _, h := range s.order {
 		m := s.matured[h]
 		n.MaturedBlocks++
@@ -381,7 +399,7 @@ func (s *netState) finish(opt Options) {
 	n.PolicyFeeBps = keys(s.policyBps)
 
 	if !opt.From.IsZero() && !opt.To.IsZero() {
-		o := &Outcome{From: opt.From.UTC().Format(time.RFC3339), To: opt.To.UTC().Format(time.RFC3339), Rejected: map[string]int{}}
+		o := &Outcome{From: opt.From.UTC().Format(time.RFC3339Nano), To: opt.To.UTC().Format(time.RFC3339Nano), Rejected: map[string]int{}}
 		for _, sh := range s.shares {
 			if !sh.at.Before(opt.From) && sh.at.Before(opt.To) {
 				o.Total++
@@ -492,8 +510,9 @@ func (rep *Report) Text() string {
 	}
 	for _, n := range rep.Networks {
 		fmt.Fprintf(&b, "\nnetwork %s\n", n.Name)
-		fmt.Fprintf(&b, "  matured blocks:          %d (orphaned after maturity: %d, without a round: %d)\n",
-			n.MaturedBlocks, n.OrphanedAfterMaturity, n.MaturedWithoutRound)
+		fmt.Fprintf(&b, "  chain recorded up to:    height %d\n", n.RecordedTip)
+		fmt.Fprintf(&b, "  pool blocks:             %d discovered, %d orphaned, %d matured, %d pending (orphaned after maturity: %d, without a round: %d)\n",
+			n.DiscoveredBlocks, n.OrphanedBlocks, n.MaturedBlocks, n.PendingBlocks, n.OrphanedAfterMaturity, n.MaturedWithoutRound)
 		fmt.Fprintf(&b, "  rewards:                 %d sat\n", n.RewardSat)
 		fmt.Fprintf(&b, "  fee credited:            %d sat (reversed later: %d sat)\n", n.FeeSat, n.FeeReversedSat)
 		fmt.Fprintf(&b, "  effective fee:           %s bps = %s %% (rounded %d bps, floor %d bps)\n",

@@ -3,8 +3,9 @@
 # machine: simnode, frontend, backend and projector as separate processes on
 # PostgreSQL and RabbitMQ, 4 simulated miners at 1 share/s each; the backend
 # is stopped for OUTAGE seconds while they keep mining, then restarted; once
-# the queue has drained and the blocks have matured, fairreport reads the
-# event store (shares received during the outage: -from/-to window).
+# the queue has drained, the follower has caught up with the node and every
+# pool block has matured, fairreport reads the event store (shares received
+# during the outage: -from/-to window).
 #
 # Everything is fresh per run: database ppfair_<run>, RabbitMQ vhost
 # ppfair-<run> with users ppfair-frontend-<run>/ppfair-backend-<run>
@@ -12,11 +13,14 @@
 # re-reading and printed). PostgreSQL roles ppfair_{backend,projector,
 # frontend} are shared by all runs (trust auth on 127.0.0.1).
 #
-# Knobs (environment): WARMUP OUTAGE AFTER SETTLE (seconds, default 60 60 60
-# 60), KILL_SIGNAL (TERM; KILL for kill -9), BLOCK_TIME (3s), MATURITY (10),
-# SHARE_DIFF (2000), SHARES_PER_BLOCK (16: network difficulty in shares),
-# MINERS (4), SHARE_INTERVAL (1s), SEED (12), PG (postgres://postgres@127.0.0.1:5432),
-# AMQP_ADMIN (amqp://guest:guest@127.0.0.1:5672/), RUN_ID.
+# Knobs (environment): WARMUP OUTAGE AFTER (seconds, default 60 60 60);
+# SETTLE_MAX (900: longest wait, after the queue drained, for the chain
+# follower to reach the node's tip and every pool block to mature);
+# KILL_SIGNAL (TERM; KILL for kill -9); BLOCK_TIME (3s); MATURITY (10);
+# SHARE_DIFF (2000); SHARES_PER_BLOCK (16: network difficulty in shares);
+# MINERS (4); SHARE_INTERVAL (1s); SEED (12, the simnode's);
+# PG (postgres://postgres@127.0.0.1:5432); AMQP_ADMIN
+# (amqp://guest:guest@127.0.0.1:5672/); RUN_ID.
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -29,7 +33,7 @@ OUT=$(readlink -f "$2")
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-WARMUP=${WARMUP:-60} OUTAGE=${OUTAGE:-60} AFTER=${AFTER:-60} SETTLE=${SETTLE:-60}
+WARMUP=${WARMUP:-60} OUTAGE=${OUTAGE:-60} AFTER=${AFTER:-60} SETTLE_MAX=${SETTLE_MAX:-900}
 KILL_SIGNAL=${KILL_SIGNAL:-TERM}
 BLOCK_TIME=${BLOCK_TIME:-3s} MATURITY=${MATURITY:-10}
 SHARE_DIFF=${SHARE_DIFF:-2000} SHARES_PER_BLOCK=${SHARES_PER_BLOCK:-16}
@@ -157,20 +161,42 @@ log "stopping the backend (SIG$KILL_SIGNAL) at $T_KILL; miners' ok so far $OK0; 
 kill "-$KILL_SIGNAL" "${PIDS[backend]}"
 wait "${PIDS[backend]}" 2>/dev/null || true
 unset "PIDS[backend]"
+# rabbitmqctl takes seconds: sample the backlog shortly before the restart.
+(sleep $((OUTAGE > 10 ? OUTAGE - 10 : 0)); queue_len >"$OUT/queue-before-restart.txt") &
+QPID=$!
+PIDS[qsample]=$QPID
 sleep "$OUTAGE"
-T_RESTART=$(now)
 OK1=$(miner_ok)
-log "restarting the backend at $T_RESTART; miners' ok during the outage $((OK1 - OK0)); queue $(queue_len); load $(load)"
+T_RESTART=$(now)
 start backend2 "$BIN" "${BACKEND_ARGS[@]}"
+wait "$QPID" || true
+unset "PIDS[qsample]"
+log "restarted the backend at $T_RESTART; miners' ok during the outage $((OK1 - OK0)); queue 10 s before the restart $(cat "$OUT/queue-before-restart.txt"); load $(load)"
 sleep "$AFTER"
 log "stopping the miners; queue $(queue_len); load $(load)"
 for i in $(seq 0 $((MINERS - 1))); do stop "miner$i"; done
 T_MINERS_STOP=$(now)
 for _ in $(seq 600); do [[ $(queue_len) == 0 ]] && break; sleep 1; done
-log "queue drained ($(queue_len)); settling ${SETTLE}s for maturity"
-sleep "$SETTLE"
-
+log "queue drained ($(queue_len)); waiting (at most ${SETTLE_MAX}s) until the follower has recorded the node's tip and every pool block matured"
 STORE="$(pgurl postgres)"
+node_tip() {
+	curl -fs --user "$RPC_USER:$RPC_PASS" -H 'Content-Type: application/json' \
+		-d '{"jsonrpc":"1.0","id":1,"method":"getblockcount","params":[]}' "http://127.0.0.1:$NODE_PORT/" | jq -r .result
+}
+SETTLE_END=$((SECONDS + SETTLE_MAX))
+while :; do
+	TIP=$(node_tip)
+	read -r REC PENDING < <("$OUT/bin/fairreport" -json "$STORE" | jq -r '(.networks[0].recorded_tip // 0 | tostring) + " " + (.networks[0].pending_blocks // 0 | tostring)')
+	if ((REC >= TIP && PENDING == 0)); then
+		log "settled: node tip $TIP, recorded $REC, pending pool blocks 0"
+		break
+	fi
+	if ((SECONDS >= SETTLE_END)); then
+		log "NOT settled after ${SETTLE_MAX}s: node tip $TIP, recorded $REC, pending pool blocks $PENDING (figures below are partial)"
+		break
+	fi
+	sleep 5
+done
 "$OUT/bin/fairreport" -from "$T_KILL" -to "$T_RESTART" "$STORE" | tee "$OUT/fairreport.txt"
 "$OUT/bin/fairreport" -json -from "$T_KILL" -to "$T_RESTART" "$STORE" >"$OUT/fairreport.json"
 "$BIN" audit --store "$STORE" >"$OUT/audit.txt" 2>&1 && AUDIT=clean || AUDIT="exit $?"

@@ -41,6 +41,16 @@ func (g *gen) expect(e events.Event) {
 		ex.BlocksFound++
 	case events.RoundClosed:
 		ex.Blocks[e.BlockHash].RoundShares = e.TotalShares
+		if e.Rule == events.RoundRuleHeight {
+			ex.CarrySat -= e.CarriedInSat
+		}
+	case events.LateSharesCounted:
+		ex.LateShares += int64(len(e.Shares))
+	case events.RoundEmpty:
+		ex.EmptyRounds++
+		if e.Outcome == events.EmptyRoundCarried {
+			ex.CarrySat += e.AmountSat
+		}
 	case events.BlockConfirmed:
 		b := ex.Blocks[e.Hash]
 		b.Confirmations = max(b.Confirmations, e.Confirmations)
@@ -64,6 +74,10 @@ func (g *gen) expect(e events.Event) {
 		ex.FeeSat += e.AmountSat
 		ex.Blocks[e.BlockHash].FeeSat += e.AmountSat
 	case events.CreditReversed:
+		if e.AccountID == events.CarryAccountID(e.Network) {
+			ex.CarrySat -= e.AmountSat
+			break
+		}
 		if e.Fee {
 			ex.FeeReversedSat += e.AmountSat
 			break

@@ -39,6 +39,15 @@ type gen struct {
 	lastTxID   string
 	payouts    int
 	done       map[Injection]bool
+	// Rounds by height.
+	winners     map[string]events.SolutionAccepted // pool block → its winning share
+	lastPool    int64                              // height of the last pool block found
+	lastEmpty   int64                              // height of the last pool block found without shares
+	emptyBlocks map[string]bool                    // pool blocks found without shares
+	empties     int                                // pool blocks found without shares
+	lastMatured int64                              // height of the last pool block credited
+	backlogs    int                                // batches of late shares stored
+	lastRound   []events.ShareTally                // one share of the last PROP round by height, for DoubleCount
 }
 
 // Generate builds a history.
@@ -50,15 +59,17 @@ func Generate(cfg Config) *History {
 	}
 	g := &gen{
 		cfg: cfg, net: net,
-		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		h:          &History{Config: cfg, Network: cfg.Network},
-		ledger:     aggregates.NewLedger(aggregates.LedgerConfig{}),
-		versions:   map[string]int64{},
-		now:        cfg.Start,
-		height:     100000,
-		young:      map[string]bool{},
-		done:       map[Injection]bool{},
-		minerIndex: map[uuid.UUID]int{},
+		rng:         rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		h:           &History{Config: cfg, Network: cfg.Network},
+		ledger:      aggregates.NewLedger(aggregates.LedgerConfig{}),
+		versions:    map[string]int64{},
+		now:         cfg.Start,
+		height:      100000,
+		young:       map[string]bool{},
+		done:        map[Injection]bool{},
+		minerIndex:  map[uuid.UUID]int{},
+		winners:     map[string]events.SolutionAccepted{},
+		emptyBlocks: map[string]bool{},
 	}
 	g.h.Ledger = g.ledger
 	g.h.Expected = Expected{
@@ -216,13 +227,29 @@ func (g *gen) block(b int) {
 	if g.now.Before(blockStart) {
 		g.now = blockStart
 	}
-	g.shares()
-	g.admin()
-	g.height++
-	hash := g.hex64()
-	g.emit(events.ChainBlockRecorded{Network: g.cfg.Network, Height: g.height, Hash: hash, Time: g.now})
-	if g.rng.IntN(g.cfg.PoolBlockEvery) == 0 && len(g.network().Open) > 0 {
-		g.discover(hash)
+	if g.cfg.OldRule {
+		// With EmptyRoundToFee, one chain block right after a pool block
+		// has no share and is the pool's: the release before the rounds by
+		// height closed such an empty round when the follower recorded two
+		// pool blocks in one pass, and gave its whole reward to the fee.
+		quiet := g.cfg.Inject == EmptyRoundToFee && g.empties == 0 && g.credited && g.lastPool == g.height
+		if quiet {
+			g.empties++
+		} else {
+			g.shares()
+		}
+		g.admin()
+		g.height++
+		hash := g.hex64()
+		g.emit(events.ChainBlockRecorded{Network: g.cfg.Network, Height: g.height, Hash: hash, Time: g.now})
+		switch {
+		case g.rng.IntN(g.cfg.PoolBlockEvery) == 0 && len(g.network().Open) > 0:
+			g.discover(hash, nil)
+		case quiet && len(g.network().Open) == 0:
+			g.discover(hash, nil)
+		}
+	} else {
+		g.blockByHeight()
 	}
 	g.advance()
 	if (b+1)%g.cfg.PayoutEvery == 0 {
@@ -277,7 +304,7 @@ func (g *gen) shares() {
 		}
 		bible := g.hex64()
 		acc := events.SolutionAccepted{Network: cfg.Network, SolutionID: solID, WorkID: workID, MinerID: m.ID,
-			Address: m.Address, Worker: worker, BlockHash: g.hex64(), BibleHash: bible, PrevHeight: g.height,
+			Address: m.Address, Worker: worker, BlockHash: g.hex64(), BibleHash: bible, PrevHeight: g.prevHeight(),
 			Nonce: g.rng.Uint32(), Target: target, Difficulty: diff, HashrateHPS: int64(100 + g.rng.IntN(900)), At: g.now}
 		switch {
 		case len(g.bible) > 10 && g.inject(DuplicateBibleHash):
@@ -322,15 +349,26 @@ func (g *gen) admin() {
 	}
 }
 
-func (g *gen) discover(hash string) {
+// discover records the pool block hash at the current height. Rule by
+// position: its round is closed now (finder: a miner of the round, or
+// none); rule by height: finder is the winning share's miner (uuid.Nil:
+// the coinbase names no known miner) and the round waits for maturity.
+func (g *gen) discover(hash string, finder *uuid.UUID) {
 	cfg := g.cfg
-	open := g.network().Open
-	finder := open[g.rng.IntN(len(open))].MinerID
 	reward := int64(5000+g.rng.IntN(15000))*biblepay.Coin + g.rng.Int64N(biblepay.Coin)
-	d := events.BlockDiscovered{Network: cfg.Network, Height: g.height, Hash: hash, FinderMinerID: finder,
+	d := events.BlockDiscovered{Network: cfg.Network, Height: g.height, Hash: hash,
 		Recipient: "pool", RewardSat: reward, BlockTime: g.now, At: g.now}
-	r := must(g.ledger.CloseRound(events.SchemePROP, d, g.now))
-	g.emit(must(aggregates.DecideDiscover(g.network().Block(hash), d, &r))...)
+	if cfg.OldRule {
+		if open := g.network().Open; len(open) > 0 {
+			d.FinderMinerID = open[g.rng.IntN(len(open))].MinerID
+		}
+		r := must(g.ledger.CloseRound(events.SchemePROP, d, g.now))
+		g.emit(must(aggregates.DecideDiscover(g.network().Block(hash), d, &r))...)
+	} else {
+		d.FinderMinerID, d.RoundRule = *finder, events.RoundRuleHeight
+		g.emit(must(aggregates.DecideDiscover(g.network().Block(hash), d, nil))...)
+	}
+	g.lastPool = g.height
 	g.pending = append(g.pending, hash)
 	// The first block found once crediting began leaves the chain young
 	// (so every history has one), and about one in fifteen others.
@@ -353,8 +391,7 @@ func (g *gen) advance() {
 			replaced := g.hex64()
 			g.emit(events.ChainBlockRecorded{Network: cfg.Network, Height: b.Height, Hash: replaced, Time: g.now})
 			g.emit(must(aggregates.DecideOrphan(b, replaced, g.now))...)
-			if b.Round != nil && len(b.Round.Shares) > 0 && g.inject(CreditAfterOrphan) {
-				t := b.Round.Shares[0]
+			if t, ok := g.someoneOf(b); ok && g.inject(CreditAfterOrphan) {
 				g.emit(events.MinerCredited{Network: cfg.Network, MinerID: t.MinerID, Address: t.Address, BlockHash: hash,
 					Height: b.Height, RewardSat: b.RewardSat, AmountSat: biblepay.Coin, At: g.now})
 			}
@@ -372,7 +409,23 @@ func (g *gen) advance() {
 
 func (g *gen) mature(b aggregates.PoolBlock, conf int64) {
 	policy := aggregates.MaturityPolicy{Maturity: g.cfg.Maturity, FeeBps: g.cfg.FeeBps}
-	evs := must(aggregates.DecideMature(b, conf, policy, aggregates.Maturing{}, g.now))
+	var m aggregates.Maturing
+	if !g.cfg.OldRule {
+		g.recordPolicy()
+		m = must(g.ledger.MaturingOf(g.cfg.Network, b.Hash, events.SchemePROP, g.now))
+		if g.tamperRound(b, &m) {
+			policy.FeeBps = g.cfg.FeeBps // the fee stays right; the round is wrong
+		} else if m.Round.TotalShares > 0 && g.inject(FeeNotConfigured) {
+			policy.FeeBps = g.cfg.FeeBps + 50
+		}
+	}
+	evs := must(aggregates.DecideMature(b, conf, policy, m, g.now))
+	if g.cfg.Inject == EmptyRoundToFee && g.emptyToFee(b, m, &evs) {
+		g.emit(evs...)
+		g.credited = true
+		g.matured = append(g.matured, b.Hash)
+		return
+	}
 	var credits []int
 	for i, e := range evs {
 		if _, ok := e.(events.MinerCredited); ok {
@@ -392,11 +445,28 @@ func (g *gen) mature(b aggregates.PoolBlock, conf int64) {
 	case g.inject(RewardMismatch):
 		// Matured and split as if the coinbase paid 1 BBP more than it did.
 		b.RewardSat += biblepay.Coin
-		evs = must(aggregates.DecideMature(b, conf, policy, aggregates.Maturing{}, g.now))
+		evs = must(aggregates.DecideMature(b, conf, policy, m, g.now))
 	}
 	g.emit(evs...)
 	g.credited = true
 	g.matured = append(g.matured, b.Hash)
+	if m.Round != nil {
+		g.lastMatured = max(g.lastMatured, b.Height)
+		if len(m.Round.Shares) > 0 {
+			g.lastRound = m.Round.Shares
+		}
+		if m.Round.CarriedInSat == 0 && g.inject(RoundRewritten) {
+			// The round is written again after its credits, one share
+			// moved to another miner; the credits stay.
+			r := *m.Round
+			r.Shares = append([]events.ShareTally(nil), r.Shares...)
+			r.Shares[0].Shares++
+			r.Shares[0].Difficulty++
+			r.TotalShares++
+			r.TotalDifficulty++
+			g.emit(r)
+		}
+	}
 }
 
 // lateReorg orphans a matured block whose credits every account still holds
@@ -406,8 +476,8 @@ func (g *gen) lateReorg() {
 	n := g.network()
 	for i := len(g.matured) - 1; i >= 0; i-- {
 		b := n.Block(g.matured[i])
-		if b.Orphaned || len(b.Credits) == 0 {
-			continue
+		if b.Orphaned || len(b.Credits) == 0 || b.Empty != nil || (b.Round != nil && b.Round.CarriedInSat > 0) {
+			continue // (what a block moved through the carry account is not reversed by DecideOrphan)
 		}
 		covered := true
 		for _, c := range b.Credits {
@@ -527,4 +597,231 @@ func (g *gen) payout() {
 		g.emit(must(aggregates.DecidePayoutHalted(p, "send timed out", g.now))...)
 		g.halted = append(g.halted, id)
 	}
+}
+
+// prevHeight is the previous height of a share stored now: the tip, or
+// (rounds by height) now and then a height behind, as a share validated
+// after the next block arrived but judged as of its receipt. A height
+// behind is not taken while it would put a share into an empty round.
+func (g *gen) prevHeight() int64 {
+	if !g.cfg.OldRule && g.rng.IntN(10) == 0 && g.height != g.lastEmpty && g.height-1 != g.lastEmpty {
+		return g.height - 1
+	}
+	return g.height
+}
+
+// blockByHeight writes one chain block under the rounds by height: the
+// shares mined on it, perhaps a backlog of late shares, the block, and when
+// it is the pool's, its discovery and winning share. A chain block right
+// after a pool block is now and then found by the pool with no share at
+// all (an empty round): its finder known or not, alternately.
+func (g *gen) blockByHeight() {
+	cfg := g.cfg
+	empty := g.lastPool == g.height && g.credited && g.height > 0 && (g.empties < 2 || g.rng.IntN(8) == 0)
+	if !empty {
+		g.shares()
+		g.backlog()
+	}
+	g.admin()
+	g.height++
+	hash := g.hex64()
+	pool := empty || g.rng.IntN(cfg.PoolBlockEvery) == 0
+	var win *events.SolutionAccepted
+	after := false
+	if pool && !empty {
+		win = g.winningShare(hash)
+		after = win != nil && g.rng.IntN(4) == 0 // validated after the follower recorded the block
+		if win != nil && !after {
+			g.emitShare(*win)
+		}
+	}
+	g.emit(events.ChainBlockRecorded{Network: cfg.Network, Height: g.height, Hash: hash, Time: g.now, SeenAt: g.now})
+	if !pool {
+		return
+	}
+	finder := uuid.Nil
+	switch {
+	case win != nil:
+		finder = win.MinerID
+		g.winners[hash] = *win
+	case empty && g.empties%2 == 1:
+		// The coinbase names a known miner whose winning share was lost.
+		for i, st := range g.miners {
+			if st.Registered {
+				finder = g.h.Miners[i].ID
+				break
+			}
+		}
+	}
+	if empty {
+		g.empties++
+		g.emptyBlocks[hash] = true
+		g.lastEmpty = g.height
+	}
+	g.discover(hash, &finder)
+	if after {
+		g.emitShare(*win)
+	}
+}
+
+// winningShare is a share that solves the block hash, mined on the height
+// being recorded, by a registered miner that is not disabled (nil: none).
+func (g *gen) winningShare(hash string) *events.SolutionAccepted {
+	var cand []int
+	for i, st := range g.miners {
+		if st.Registered && !st.Disabled {
+			cand = append(cand, i)
+		}
+	}
+	if len(cand) == 0 {
+		return nil
+	}
+	acc := g.newShare(cand[g.rng.IntN(len(cand))], hash, g.height-1)
+	return &acc
+}
+
+// newShare issues work to miner i and returns the share it accepts (not
+// stored yet) on previous height prev.
+func (g *gen) newShare(i int, hash string, prev int64) events.SolutionAccepted {
+	m := g.h.Miners[i]
+	worker := g.workers[i][g.rng.IntN(len(g.workers[i]))]
+	target := biblepay.TargetForDifficulty(int64(1000 + g.rng.IntN(9000)))
+	workID := g.uuid()
+	evs := must(aggregates.DecideIssueWork(g.miners[i], commands.IssueWork{
+		ID: g.uuid(), Network: g.cfg.Network, MinerID: m.ID, Address: m.Address, Worker: worker, WorkID: workID,
+		Target: target, ThreadID: g.rng.IntN(8), Agent: "1.1.4.1", OS: "LIN", IssuedAt: g.now,
+	}))
+	g.emit(evs...)
+	return events.SolutionAccepted{Network: g.cfg.Network, SolutionID: g.uuid(), WorkID: workID, MinerID: m.ID,
+		Address: m.Address, Worker: worker, BlockHash: hash, BibleHash: g.hex64(), PrevHeight: prev,
+		Nonce: g.rng.Uint32(), Target: target, Difficulty: must(biblepay.Difficulty(target)), HashrateHPS: int64(100 + g.rng.IntN(900)), At: g.now}
+}
+
+// emptyPending counts the pool blocks found without shares still pending.
+func (g *gen) emptyPending() int {
+	n := 0
+	for _, h := range g.pending {
+		if g.emptyBlocks[h] {
+			n++
+		}
+	}
+	return n
+}
+
+func (g *gen) emitShare(acc events.SolutionAccepted) {
+	g.emit(acc, events.BibleHashReserved{Network: acc.Network, BibleHash: acc.BibleHash, SolutionID: acc.SolutionID})
+}
+
+// backlog now and then stores a few shares mined on a height whose pool
+// block was credited already (a backlog after an outage): the next round
+// counts them late (LateSharesCounted). The first once crediting began.
+func (g *gen) backlog() {
+	if g.lastMatured == 0 || g.emptyPending() > 0 || (g.backlogs > 0 && g.rng.IntN(30) != 0) {
+		return
+	}
+	g.backlogs++
+	for range 1 + g.rng.IntN(3) {
+		i := g.rng.IntN(len(g.h.Miners))
+		if st := g.miners[i]; !st.Registered || st.Disabled {
+			continue
+		}
+		g.emitShare(g.newShare(i, g.hex64(), g.lastMatured-1-g.rng.Int64N(3)))
+	}
+}
+
+// recordPolicy writes the crediting policy before the first block is
+// credited under it, as the backend does.
+func (g *gen) recordPolicy() {
+	p := g.network().Policy
+	if p != nil && p.FeeBps == g.cfg.FeeBps && p.Scheme == events.SchemePROP {
+		return
+	}
+	g.emit(events.PoolPolicySet{Network: g.cfg.Network, FeeBps: g.cfg.FeeBps, Scheme: events.SchemePROP, At: g.now})
+}
+
+// tamperRound applies the injections that change a round by height before
+// it is credited (the credits then follow the wrong round). It reports
+// whether it did.
+func (g *gen) tamperRound(b aggregates.PoolBlock, m *aggregates.Maturing) bool {
+	r := m.Round
+	win, ok := g.winners[b.Hash]
+	switch {
+	case ok && r.TotalShares > 1 && g.inject(WinningShareOutside):
+		// The winning share counted nowhere (the old release counted it in
+		// the round before).
+		shares := append([]events.ShareTally(nil), r.Shares...)
+		for i := range shares {
+			if shares[i].MinerID == win.MinerID {
+				shares[i].Shares--
+				shares[i].Difficulty -= win.Difficulty
+			}
+		}
+		setTallies(r, shares)
+		return true
+	case len(g.lastRound) > 0 && r.TotalShares > 0 && r.CarriedInSat == 0 && g.inject(DoubleCount):
+		// One share of the previous round counted again.
+		var t events.ShareTally
+		for _, c := range g.lastRound {
+			if c.Shares == 1 {
+				t = c
+				break
+			}
+		}
+		if t.Shares != 1 {
+			g.done[DoubleCount] = false // no single share to name: later
+			return false
+		}
+		setTallies(r, append(append([]events.ShareTally(nil), r.Shares...), t))
+		return true
+	}
+	return false
+}
+
+func setTallies(r *events.RoundClosed, shares []events.ShareTally) {
+	kept := shares[:0]
+	for _, t := range shares {
+		if t.Shares > 0 {
+			kept = append(kept, t)
+		}
+	}
+	r.Shares = must(aggregates.MergeTallies(kept))
+	r.TotalShares, r.TotalDifficulty, _ = aggregates.RoundTotals(r.Shares)
+}
+
+// emptyToFee replaces the credits of a round without shares by the old
+// release's: the whole reward to the fee account. It reports whether it did.
+func (g *gen) emptyToFee(b aggregates.PoolBlock, m aggregates.Maturing, evs *[]events.Event) bool {
+	if b.Round != nil { // rule by position: the round closed at discovery
+		if b.Round.TotalShares != 0 || !g.inject(EmptyRoundToFee) {
+			return false
+		}
+	} else if m.Round.TotalShares != 0 || m.Round.CarriedInSat != 0 || !g.inject(EmptyRoundToFee) {
+		return false
+	}
+	var out []events.Event
+	for _, e := range *evs {
+		switch e := e.(type) {
+		case events.RoundEmpty, events.MinerCredited:
+			continue
+		case events.FeeCredited:
+			e.AmountSat = b.RewardSat
+			out = append(out, e)
+			continue
+		}
+		out = append(out, e)
+	}
+	*evs = out
+	return true
+}
+
+// someoneOf is a miner to credit wrongly for block b: one of its round, or
+// its finder.
+func (g *gen) someoneOf(b aggregates.PoolBlock) (events.ShareTally, bool) {
+	if b.Round != nil && len(b.Round.Shares) > 0 {
+		return b.Round.Shares[0], true
+	}
+	if m, ok := g.network().Miners[b.Finder]; ok && m.Address != "" {
+		return events.ShareTally{MinerID: b.Finder, Address: m.Address}, true
+	}
+	return events.ShareTally{}, false
 }

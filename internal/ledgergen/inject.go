@@ -22,6 +22,12 @@ const (
 	PayoutTotal        Injection = "payout_total"         // a payout's total is not the sum of its items
 	SentAfterFailed    Injection = "sent_after_failed"    // a failed payout later recorded as sent
 	WrongStream        Injection = "wrong_stream"         // an event stored in another stream
+	// Fairness (rounds by height, issue 12).
+	WinningShareOutside Injection = "winning_share_outside" // a round credited without its block's winning share
+	DoubleCount         Injection = "double_count"          // a round also counts a share the previous round counted
+	RoundRewritten      Injection = "round_rewritten"       // a second RoundClosed after the block was credited
+	FeeNotConfigured    Injection = "fee_not_configured"    // a block credited at another fee than the PoolPolicySet's
+	EmptyRoundToFee     Injection = "empty_round_to_fee"    // an empty round's whole reward to the fee account (the old release did)
 )
 
 // Injections lists every injection.
@@ -29,4 +35,5 @@ var Injections = []Injection{
 	OverCredit, SplitShift, RewardMismatch, CreditAfterOrphan, UnreversedCredit, ReorgWithoutOrphan, OverReversal,
 	OverPayout, UnknownWork, WorkOfOtherMiner, DuplicateBibleHash, PayoutWithoutTxID, TxIDReused, PayoutTotal,
 	SentAfterFailed, WrongStream,
+	WinningShareOutside, DoubleCount, RoundRewritten, FeeNotConfigured, EmptyRoundToFee,
 }

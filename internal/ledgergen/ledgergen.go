@@ -4,10 +4,11 @@
 //
 // A history is decided by the backend's own rules (package aggregates):
 // DecideIssueWork registers miners and workers and records work,
-// Ledger.CloseRound and DecideDiscover close rounds, DecideConfirm,
-// DecideMature (with its exact Split: credits + fee == reward) and
-// DecideOrphan (before maturity, the round carried into the next; after it,
-// every credit reversed) move pool blocks, DecidePlanPayout plans payouts
+// DecideDiscover records pool blocks, DecideConfirm, Ledger.MaturingOf and
+// DecideMature close rounds by height at maturity and credit them
+// (credits + fee == reward + carried in − carried out, the fee exactly
+// FeeOf of the PoolPolicySet written before the first maturity), and
+// DecideOrphan (after maturity, every credit reversed) move pool blocks, DecidePlanPayout plans payouts
 // from the ledger's balances (never above them) and the payout decisions
 // send, confirm, fail, halt and reconcile them; the admin decisions disable
 // and enable miners, change targets and pause payouts. So a default history
@@ -68,6 +69,16 @@ type Config struct {
 	Spacing time.Duration
 	// Inject, if set, adds one violation of that kind (see Injections).
 	Inject Injection
+	// OldRule generates a history of the release before the rounds by
+	// height (events.RoundRulePosition): every share on the tip, rounds
+	// closed at discovery by Ledger.CloseRound, no PoolPolicySet, no winning
+	// share, no empty or late round. By default a history follows the
+	// rounds by height (events.RoundRuleHeight): most shares are mined on
+	// the tip, some a height behind, a few stored after their round was
+	// credited (late, LateSharesCounted); each pool block's winning share is
+	// accepted (sometimes only after the block was recorded); and some
+	// rounds are empty (RoundEmpty, to the finder or carried).
+	OldRule bool
 	// Send, if set, really sends each payout the history records as sent
 	// (e.g. through a simulated node's wallet) and returns its transaction
 	// id and network fee; by default both are made up.
@@ -162,10 +173,13 @@ type Expected struct {
 	CreditedSat, ReversedSat      int64
 	PaidSat                       int64 // planned minus failed
 	BlocksFound, Matured, Orphans int64
-	SharesByDay                   map[time.Time]int64 // pool accepted shares per UTC day
-	RejectedByReason              map[string]int64
-	ChainHeight                   int64
-	PayoutsPaused                 bool
+	// Rounds by height: empty rounds (RoundEmpty), late shares
+	// (LateSharesCounted) and the carry account's balance.
+	EmptyRounds, LateShares, CarrySat int64
+	SharesByDay                       map[time.Time]int64 // pool accepted shares per UTC day
+	RejectedByReason                  map[string]int64
+	ChainHeight                       int64
+	PayoutsPaused                     bool
 }
 
 // History is a generated event log.

@@ -34,6 +34,7 @@ func TestGenerate_ConsistentHistory(t *testing.T) {
 	var prev []byte
 	credits := map[string]int64{}
 	fees := map[string]int64{}
+	carried := map[string]int64{} // in − out of the carry account, per block
 	fold := aggregates.NewLedger(aggregates.LedgerConfig{})
 	for i, env := range h.Envelopes {
 		if env.Position != uint64(i+1) || !bytes.Equal(env.PrevHash, prev) || !bytes.Equal(env.Hash, events.ChainHash(prev, env)) {
@@ -55,11 +56,20 @@ func TestGenerate_ConsistentHistory(t *testing.T) {
 			credits[e.BlockHash] += e.AmountSat
 		case events.FeeCredited:
 			fees[e.BlockHash] += e.AmountSat
+			if want, _ := aggregates.FeeOf(fold.Networks[h.Network].Block(e.BlockHash).RewardSat, e.FeeBps); e.AmountSat != want || e.FeeBps != cfg.Defaults().FeeBps {
+				t.Errorf("block %s: fee %d at %d bps, want %d", e.BlockHash, e.AmountSat, e.FeeBps, want)
+			}
+		case events.RoundClosed:
+			carried[e.BlockHash] += e.CarriedInSat
+		case events.RoundEmpty:
+			if e.Outcome == events.EmptyRoundCarried {
+				carried[e.BlockHash] -= e.AmountSat
+			}
 		}
 	}
 	for hash, b := range h.Expected.Blocks {
-		if _, matured := fees[hash]; matured && credits[hash]+fees[hash] != b.RewardSat {
-			t.Errorf("block %s: credits %d + fee %d != reward %d", hash, credits[hash], fees[hash], b.RewardSat)
+		if _, matured := fees[hash]; matured && credits[hash]+fees[hash] != b.RewardSat+carried[hash] {
+			t.Errorf("block %s: credits %d + fee %d != reward %d + carried %d", hash, credits[hash], fees[hash], b.RewardSat, carried[hash])
 		}
 	}
 	// The generator's bookkeeping agrees with the backend's fold of the
@@ -96,6 +106,98 @@ func TestGenerate_ConsistentHistory(t *testing.T) {
 	}
 }
 
+// A default history follows the rounds by height as the backend does: the
+// policy is recorded before the first credit; every pool block is
+// discovered under the rule by height and its round closed in its maturity
+// append; every winning share is counted in its own block's round; some
+// shares are late; some rounds are empty, with both outcomes, and the carry
+// account is taken by a later round. An OldRule history is the release
+// before: rounds by position closed at discovery, none of the new events.
+func TestGenerate_RoundRules(t *testing.T) {
+	cfg := ledgergen.Config{Seed: 11, Miners: 6, ChainBlocks: 200, Maturity: 5, PayoutEvery: 15}
+	h := ledgergen.Generate(cfg)
+	fold := aggregates.NewLedger(aggregates.LedgerConfig{})
+	var policyAt, firstCredit uint64
+	outcomes := map[string]int{}
+	winners := map[string]events.SolutionAccepted{} // by the block hash it solves
+	var carriedIn, late int64
+	for _, env := range h.Envelopes {
+		ev, err := events.Decode(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := fold.Network(h.Network)
+		switch e := ev.(type) {
+		case events.PoolPolicySet:
+			if policyAt == 0 {
+				policyAt = env.Position
+			}
+		case events.FeeCredited:
+			if firstCredit == 0 {
+				firstCredit = env.Position
+			}
+		case events.SolutionAccepted:
+			winners[e.BlockHash] = e
+		case events.BlockDiscovered:
+			if e.RoundRule != events.RoundRuleHeight {
+				t.Errorf("block %d discovered under rule %q", e.Height, e.RoundRule)
+			}
+		case events.RoundClosed:
+			b := n.Block(e.BlockHash)
+			if e.Rule != events.RoundRuleHeight || b.Confirmations == 0 || e.ToPosition >= env.Position {
+				t.Errorf("round of block %d: rule %q, %d confirmations, to position %d at %d", e.Height, e.Rule, b.Confirmations, e.ToPosition, env.Position)
+			}
+			carriedIn += e.CarriedInSat
+			if w, ok := winners[e.BlockHash]; ok {
+				found := false
+				for _, s := range e.Shares {
+					found = found || (s.MinerID == w.MinerID && s.Difficulty >= w.Difficulty)
+				}
+				if !found || w.PrevHeight+1 != e.Height {
+					t.Errorf("block %d: its winning share (miner %s) is not in its round %+v", e.Height, w.MinerID, e.Shares)
+				}
+			}
+		case events.LateSharesCounted:
+			late += int64(len(e.Shares))
+		case events.RoundEmpty:
+			outcomes[e.Outcome]++
+		}
+		if err := fold.Apply(env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if policyAt == 0 || firstCredit < policyAt {
+		t.Errorf("policy at %d, first credit at %d", policyAt, firstCredit)
+	}
+	if outcomes[events.EmptyRoundToFinder] == 0 || outcomes[events.EmptyRoundCarried] == 0 || carriedIn == 0 || late == 0 {
+		t.Errorf("empty rounds %v, carried in %d, late shares %d", outcomes, carriedIn, late)
+	}
+	if h.Expected.LateShares != late || h.Expected.EmptyRounds != int64(outcomes["finder"]+outcomes["carried"]) ||
+		h.Expected.CarrySat != fold.Networks[h.Network].Balances[events.CarryAccountID(h.Network)] {
+		t.Errorf("expected late %d empty %d carry %d", h.Expected.LateShares, h.Expected.EmptyRounds, h.Expected.CarrySat)
+	}
+
+	cfg.OldRule = true
+	old := ledgergen.Generate(cfg)
+	types := old.ByType()
+	for _, typ := range []string{events.TypePoolPolicySet, events.TypeLateSharesCounted, events.TypeRoundEmpty} {
+		if types[typ] != 0 {
+			t.Errorf("an old-rule history has %d %s", types[typ], typ)
+		}
+	}
+	if types[events.TypeRoundClosed] != types[events.TypeBlockDiscovered] {
+		t.Errorf("old rule: %d rounds for %d blocks", types[events.TypeRoundClosed], types[events.TypeBlockDiscovered])
+	}
+	for _, env := range old.Envelopes {
+		if env.Type == events.TypeBlockDiscovered {
+			ev, _ := events.Decode(env)
+			if ev.(events.BlockDiscovered).RoundRule != events.RoundRulePosition {
+				t.Fatalf("old rule: block discovered under %q", ev.(events.BlockDiscovered).RoundRule)
+			}
+		}
+	}
+}
+
 // The generator's own ledger is the one a fresh fold of the log gives.
 func TestGenerate_LedgerIsTheFold(t *testing.T) {
 	h := ledgergen.Generate(ledgergen.Config{Seed: 8, Events: 20000, Network: "test"})
@@ -127,6 +229,9 @@ func TestGenerate_Injections(t *testing.T) {
 		if !h.Injected {
 			t.Errorf("no opportunity to inject %s", inj)
 		}
+	}
+	if h := ledgergen.Generate(ledgergen.Config{Seed: 11, OldRule: true, Inject: ledgergen.EmptyRoundToFee}); !h.Injected {
+		t.Errorf("no opportunity to inject %s in an old-rule history", ledgergen.EmptyRoundToFee)
 	}
 }
 
