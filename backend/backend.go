@@ -192,11 +192,12 @@ type Config struct {
 	// payout_confirmations could still double spend it. Sent payouts are
 	// watched until they are confirmed or conflicted.
 	ConflictWatch time.Duration
-	// RoundWait bounds how long a pool block's crediting waits for the
-	// command queue to reach the shares received before its round closed
-	// (default 10 min): after an outage the queue holds shares of rounds
-	// about to be credited. Past it the block is credited, and shares
-	// handled later count in the next round (LateSharesCounted).
+	// RoundWait bounds how long a pool block's crediting waits, from when
+	// this process first held it back, for the command queue to reach the
+	// shares received before its round closed (default 10 min): after an
+	// outage the queue holds shares of rounds about to be credited. Past it
+	// the block is credited, and shares handled later count in the next
+	// round (LateSharesCounted).
 	RoundWait time.Duration
 	// IntakeIdle is how long the consumers must have had nothing to do for
 	// the queue to count as drained (default 2 s).
@@ -239,8 +240,11 @@ type Backend struct {
 
 	// points caches blocks read from the node to judge shares by.
 	points chainPoints
-	// intake tracks the consumers' progress through the command queue.
-	intake intake
+	// intake tracks the consumers' progress through the command queue;
+	// roundWaits is when this process first held back a round for it
+	// (network:height → time.Time, monotonic: a wait, not a fact).
+	intake     intake
+	roundWaits sync.Map
 
 	// plannedHere are the payouts this process planned; orphanSeen is when
 	// it first saw an unsettled payout of an earlier process (monotonic

@@ -248,12 +248,19 @@ type ripening struct {
 // decided: the consumers have handled every command received before it, or
 // RoundWait has passed.
 func (b *Backend) roundComplete(network string, height int64, closedAt time.Time) bool {
+	key := network + ":" + strconv.FormatInt(height, 10)
 	if b.intake.caughtUp(closedAt, b.cfg.IntakeIdle, time.Now()) {
+		b.roundWaits.Delete(key)
 		return true
 	}
-	if b.now().Sub(closedAt) > b.cfg.RoundWait {
+	// RoundWait counts from when this process first waited for the round,
+	// not from its close: after a long outage every close is long past,
+	// and the queue still holds the round's shares.
+	first, _ := b.roundWaits.LoadOrStore(key, time.Now())
+	if waited := time.Since(first.(time.Time)); waited > b.cfg.RoundWait {
 		b.log.Warn("crediting a pool block before the command queue reached its round's close: shares handled later count in the next round",
-			"network", network, "height", height, "closed_at", closedAt, "round_wait", b.cfg.RoundWait)
+			"network", network, "height", height, "closed_at", closedAt, "waited", waited.Round(time.Second))
+		b.roundWaits.Delete(key)
 		return true
 	}
 	return false
