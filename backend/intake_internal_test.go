@@ -14,6 +14,11 @@ func TestIntakeCaughtUp(t *testing.T) {
 	closed := t0.Add(10 * time.Second)
 	idle := 2 * time.Second
 	a, b := uuid.New(), uuid.New()
+	consuming := func(in *intake, now time.Time) { in.expectConsumer(); in.consumingSince(now) }
+	handled := func(in *intake, id uuid.UUID, received, now time.Time, ok bool) {
+		in.start(id, received, now)
+		in.finish(id, received, ok, now)
+	}
 	tests := []struct {
 		name string
 		run  func(in *intake, now time.Time) time.Time // returns the time of the question
@@ -21,13 +26,11 @@ func TestIntakeCaughtUp(t *testing.T) {
 	}{
 		{"no consumer: commands handed in directly", func(in *intake, now time.Time) time.Time { return now }, true},
 		{"consuming, nothing handled yet, not idle long enough", func(in *intake, now time.Time) time.Time {
-			in.expectConsumer()
-			in.consumingSince(now)
+			consuming(in, now)
 			return now.Add(time.Second)
 		}, false},
 		{"consuming and idle since the start", func(in *intake, now time.Time) time.Time {
-			in.expectConsumer()
-			in.consumingSince(now)
+			consuming(in, now)
 			return now.Add(3 * time.Second)
 		}, true},
 		{"registered but not yet consuming (view catching up)", func(in *intake, now time.Time) time.Time {
@@ -35,43 +38,31 @@ func TestIntakeCaughtUp(t *testing.T) {
 			return now.Add(time.Hour)
 		}, false},
 		{"backlog: a share received before the close in hand", func(in *intake, now time.Time) time.Time {
-			in.expectConsumer()
-			in.consumingSince(now)
+			consuming(in, now)
 			in.start(a, closed.Add(-time.Second), now)
 			return now.Add(30 * time.Second)
 		}, false},
 		{"backlog reached the close: a share received after it handled", func(in *intake, now time.Time) time.Time {
-			in.expectConsumer()
-			in.consumingSince(now)
-			in.start(a, closed.Add(-time.Second), now)
-			in.finish(a, closed.Add(-time.Second), true, now)
-			in.start(b, closed.Add(time.Second), now)
-			in.finish(b, closed.Add(time.Second), true, now)
+			consuming(in, now)
+			handled(in, a, closed.Add(-time.Second), now, true)
+			handled(in, b, closed.Add(time.Second), now, true)
 			return now
 		}, true},
 		{"an earlier share failed and waits for its redelivery", func(in *intake, now time.Time) time.Time {
-			in.expectConsumer()
-			in.consumingSince(now)
-			in.start(a, closed.Add(-time.Second), now)
-			in.finish(a, closed.Add(-time.Second), false, now)
-			in.start(b, closed.Add(time.Second), now)
-			in.finish(b, closed.Add(time.Second), true, now)
+			consuming(in, now)
+			handled(in, a, closed.Add(-time.Second), now, false)
+			handled(in, b, closed.Add(time.Second), now, true)
 			return now.Add(5 * time.Second)
 		}, false},
 		{"a failed share never redelivered here stops holding rounds back", func(in *intake, now time.Time) time.Time {
-			in.expectConsumer()
-			in.consumingSince(now)
-			in.start(a, closed.Add(-time.Second), now)
-			in.finish(a, closed.Add(-time.Second), false, now)
-			in.start(b, closed.Add(time.Second), now)
-			in.finish(b, closed.Add(time.Second), true, now)
+			consuming(in, now)
+			handled(in, a, closed.Add(-time.Second), now, false)
+			handled(in, b, closed.Add(time.Second), now, true)
 			return now.Add(retryForget + time.Second)
 		}, true},
 		{"only commands received before the close handled, still busy", func(in *intake, now time.Time) time.Time {
-			in.expectConsumer()
-			in.consumingSince(now)
-			in.start(a, closed.Add(-time.Second), now)
-			in.finish(a, closed.Add(-time.Second), true, now)
+			consuming(in, now)
+			handled(in, a, closed.Add(-time.Second), now, true)
 			return now.Add(time.Second)
 		}, false},
 	}

@@ -99,21 +99,7 @@ func TestBackendStoppedUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	action, err := pphttp.NewActionHandler(pphttp.Config{
-		Networks:  map[string]pphttp.NetworkConfig{network: {PoolAddress: pool, DefaultTarget: shareTarget}},
-		RateLimit: -1, PublishTimeout: 3 * time.Second,
-	}, pphttp.ReadModelMiners{Reader: projections.NewReader(rm.SQL, rm.Dialect)},
-		pphttp.HealthFunc(func(context.Context, string) error { return nil }), pub, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := &pphttp.Server{Action: action, Logger: quietLogger(), ShutdownTimeout: 5 * time.Second}
-	addr, err := front.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	frontDone := make(chan error, 1)
-	go func() { frontDone <- front.Run(ctx) }()
+	addr, frontDone := startFrontend(ctx, t, pool, rm, pphttp.HealthFunc(func(context.Context, string) error { return nil }), pub)
 
 	// Four miners; every share answered ok is remembered with whether the
 	// backend was down when it was answered.
@@ -206,25 +192,7 @@ func TestBackendStoppedUnderLoad(t *testing.T) {
 
 	// Every ok'd share reaches the ledger; the outage's accepted ones count
 	// in a round once a pool block above their heights has matured.
-	ledger := func() *aggregates.Ledger {
-		l := aggregates.NewLedger(aggregates.LedgerConfig{})
-		var after uint64
-		for {
-			page, err := store.ReadAll(ctx, after, 1000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, env := range page {
-				if err := l.Apply(env); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if len(page) < 1000 {
-				return l
-			}
-			after = page[len(page)-1].Position
-		}
-	}
+	ledger := func() *aggregates.Ledger { return foldLog(ctx, t, store) }
 	type verdict struct {
 		reason      string // "" accepted
 		minedHeight int64

@@ -3,6 +3,7 @@ package stress_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -102,20 +103,7 @@ func TestRestartsUnderLoad(t *testing.T) {
 		cancel()
 		return pub.WaitReady(now)
 	})
-	action, err := pphttp.NewActionHandler(pphttp.Config{
-		Networks:  map[string]pphttp.NetworkConfig{network: {PoolAddress: pool, DefaultTarget: shareTarget}},
-		RateLimit: -1, PublishTimeout: 3 * time.Second,
-	}, pphttp.ReadModelMiners{Reader: projections.NewReader(rm.SQL, rm.Dialect)}, health, pub, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := &pphttp.Server{Action: action, Logger: quietLogger(), ShutdownTimeout: 5 * time.Second}
-	addr, err := front.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	frontDone := make(chan error, 1)
-	go func() { frontDone <- front.Run(ctx) }()
+	addr, frontDone := startFrontend(ctx, t, pool, rm, health, pub)
 
 	// The miners: ask for work, mine a share, submit it; remember every
 	// solution answered STATUS ok.
@@ -357,4 +345,25 @@ func lastBackendTail(mu *sync.Mutex, p **proc) string {
 	mu.Lock()
 	defer mu.Unlock()
 	return (*p).tail(3000)
+}
+
+// startFrontend serves the wallet protocol (pphttp.Server) on a free port,
+// publishing to pub and reading miners from the read model, until ctx ends.
+func startFrontend(ctx context.Context, t *testing.T, pool string, rm *projections.DB, health pphttp.Health, pub *rabbitmq.Publisher) (net.Addr, <-chan error) {
+	t.Helper()
+	action, err := pphttp.NewActionHandler(pphttp.Config{
+		Networks:  map[string]pphttp.NetworkConfig{network: {PoolAddress: pool, DefaultTarget: shareTarget}},
+		RateLimit: -1, PublishTimeout: 3 * time.Second,
+	}, pphttp.ReadModelMiners{Reader: projections.NewReader(rm.SQL, rm.Dialect)}, health, pub, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := &pphttp.Server{Action: action, Logger: quietLogger(), ShutdownTimeout: 5 * time.Second}
+	addr, err := front.Listen("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- front.Run(ctx) }()
+	return addr, done
 }

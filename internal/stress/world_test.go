@@ -211,16 +211,22 @@ func (w *world) minePool(payTo, finder string) {
 // ledger folds the whole log with the backend's own fold.
 func (w *world) ledger(ctx context.Context) *aggregates.Ledger {
 	w.t.Helper()
+	return foldLog(ctx, w.t, w.store)
+}
+
+// foldLog folds a store's whole log with the backend's own fold.
+func foldLog(ctx context.Context, t testing.TB, store events.Store) *aggregates.Ledger {
+	t.Helper()
 	l := aggregates.NewLedger(aggregates.LedgerConfig{})
 	var after uint64
 	for {
-		page, err := w.store.ReadAll(ctx, after, 1000)
+		page, err := store.ReadAll(ctx, after, 1000)
 		if err != nil {
-			w.t.Fatal(err)
+			t.Fatal(err)
 		}
 		for _, env := range page {
 			if err := l.Apply(env); err != nil {
-				w.t.Fatal(err)
+				t.Fatal(err)
 			}
 		}
 		if len(page) < 1000 {
