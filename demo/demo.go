@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -324,13 +325,20 @@ func (s *Summary) Write(w io.Writer) {
 	fmt.Fprintf(w, "  rounds:      %d by height, %d by position, %d empty (%d to the finder, %d carried), %d late shares; effective fee %s\n",
 		t.RoundsByHeight, t.RoundsByPosition, t.EmptyRounds, t.EmptyToFinder, t.EmptyCarried, t.LateShares, feeRate(t.FeeSat, t.RewardSat))
 	fmt.Fprintf(w, "  paid:        %s BBP in %d payout(s), %d sent; owed to miners %s BBP, carried %s BBP; pool fee account %s BBP\n",
-		audit.FormatBBP(t.PaidSat), t.Payouts, t.PayoutsSent, audit.FormatBBP(t.BalanceSat-s.FeeBalanceSat), audit.FormatBBP(t.CarrySat),
-		audit.FormatBBP(s.FeeBalanceSat))
+		audit.FormatBBP(t.PaidSat), t.Payouts, t.PayoutsSent, audit.FormatBBP(t.MinerBalanceSat), audit.FormatBBP(t.CarrySat),
+		audit.FormatBBP(t.FeeBalanceSat))
 	m := s.Milestones
 	fmt.Fprintf(w, "  first seen on the website: share %s, pool block %s, matured credit %s, payout %s\n",
 		since(m.Share), since(m.PoolBlock), since(m.Matured), since(m.Payout))
-	if s.Audit.OK() {
+	if s.Audit.ChainWarning != "" {
+		fmt.Fprintf(w, "audit: WARNING: %s\n", s.Audit.ChainWarning)
+	}
+	if s.Audit.OK() && s.Audit.ChainKept {
 		fmt.Fprintf(w, "audit: clean — %d events replayed, hash chain and ledger invariants hold, read model agrees\n", s.Audit.Events)
+		return
+	}
+	if s.Audit.OK() {
+		fmt.Fprintf(w, "audit: %d events replayed, ledger invariants hold, read model agrees; the hash chain is not kept\n", s.Audit.Events)
 		return
 	}
 	fmt.Fprintf(w, "audit: %d VIOLATION(S)\n", len(s.Audit.Violations))
@@ -339,13 +347,19 @@ func (s *Summary) Write(w io.Writer) {
 	}
 }
 
-// feeRate is fee/reward in percent with two decimals, from integers.
+// feeRate is fee/reward in basis points with two decimals, rounded half
+// up, from integers (each block's fee is rounded down to the satoshi, so
+// the floor would read 99.99 for an exact 1 %).
 func feeRate(fee, reward int64) string {
 	if reward <= 0 {
 		return "-"
 	}
-	bps := fee * 10_000 / reward // reward < 2^63 / 10^4 for any real pool
-	return fmt.Sprintf("%d.%02d %%", bps/100, bps%100)
+	// hundredths of a basis point: fee × 10^6 / reward, rounded
+	n := new(big.Int).Mul(big.NewInt(fee), big.NewInt(2_000_000))
+	n.Add(n, big.NewInt(reward))
+	n.Quo(n, big.NewInt(2*reward))
+	v := n.Int64()
+	return fmt.Sprintf("%d.%02d bps", v/100, v%100)
 }
 
 func since(d time.Duration) string {
