@@ -2,10 +2,12 @@
 //
 // Run reads the whole global log from position 1, in pages, and in one pass
 //
-//   - recomputes the tamper-evidence chain (events.ChainHash): positions must
-//     be gapless from 1, each PrevHash must be the previous event's Hash and
-//     each Hash must be the recomputed one, so an edited, deleted, inserted
-//     or reordered row is named by its position;
+//   - recomputes the tamper-evidence chain (events.ChainHash) of a store
+//     that keeps one (events.ChainKeeper: PostgreSQL and SQLite do,
+//     EventStoreDB does not, and the report says so): positions must be
+//     gapless from 1, each PrevHash must be the previous event's Hash, each
+//     Hash must be the recomputed one, and none may be empty, so an edited,
+//     deleted, inserted, reordered or blanked row is named by its position;
 //   - folds every event through the backend's own fold (aggregates.Ledger,
 //     with aggregates.Split, PoolBlock and Payout underneath), never through
 //     a read model, and checks the ledger's invariants on the way and at the
@@ -58,6 +60,16 @@ type Anchor struct {
 	Hash     []byte
 }
 
+// chainKeeping asks the store whether it keeps the hash chain
+// (events.ChainKeeper): by what it is, never by what its rows hold. A
+// reader that does not say is held to the chain.
+func chainKeeping(r Reader) (kept bool, name string) {
+	if ck, ok := r.(events.ChainKeeper); ok {
+		return ck.KeepsChain(), ck.StoreName()
+	}
+	return true, ""
+}
+
 // Options configure Run. The zero value audits the log alone.
 type Options struct {
 	// PageSize is how many events one ReadAll returns (default 5000).
@@ -74,6 +86,9 @@ type Options struct {
 	Wallet Wallet
 	// ReadModel, if set, is compared with the replay.
 	ReadModel ReadModel
+	// RequireChain makes a store that keeps no hash chain (EventStoreDB)
+	// a violation (KindChainNotKept) instead of a warning in the report.
+	RequireChain bool
 }
 
 // Run audits the log r holds up to its head when Run starts.
@@ -102,6 +117,14 @@ func Run(ctx context.Context, r Reader, opt Options) (*Report, error) {
 		opt.Progress.ChangeMax64(int64(head))
 	}
 	a := newAuditor(opt)
+	a.chainKept, a.rep.Store = chainKeeping(r)
+	a.rep.ChainKept = a.chainKept
+	if !a.chainKept {
+		a.rep.chainNotKept()
+		if opt.RequireChain {
+			a.violation(KindChainNotKept, 0, "", "hash chain", "%s", a.rep.ChainWarning)
+		}
+	}
 	if rm != nil {
 		a.snapshotAt = rm.Position
 		if rm.Position == 0 {

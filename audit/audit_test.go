@@ -179,12 +179,52 @@ func TestStoreWithoutChain(t *testing.T) {
 			envs[i].Data = data
 		}
 	}
-	rep := mustRun(t, sliceReader(envs), audit.Options{PageSize: 100})
-	if rep.ChainKept || rep.FirstBadPosition != 0 {
-		t.Fatalf("kept %v, first bad %d", rep.ChainKept, rep.FirstBadPosition)
+	rep := mustRun(t, noChainReader{sliceReader(envs)}, audit.Options{PageSize: 100})
+	if rep.ChainKept || rep.FirstBadPosition != 0 || rep.Store != "EventStoreDB" ||
+		rep.ChainWarning != "hash chain: not kept by EventStoreDB — tampering is not detectable from the log alone" {
+		t.Fatalf("kept %v, first bad %d, store %q, warning %q", rep.ChainKept, rep.FirstBadPosition, rep.Store, rep.ChainWarning)
 	}
 	if got := kinds(rep); len(got) != 1 || got[audit.KindNegativeBalance] == 0 {
 		t.Fatalf("violations %v", got)
+	}
+	// Asked to, the audit fails such a store outright.
+	rep = mustRun(t, noChainReader{sliceReader(envs)}, audit.Options{PageSize: 100, RequireChain: true})
+	if got := kinds(rep); got[audit.KindChainNotKept] != 1 {
+		t.Fatalf("RequireChain: violations %v", got)
+	}
+	// The same rows from a reader that does not say what it is, or says
+	// it keeps a chain, are held to the chain: blank hashes are tampering.
+	for _, r := range []audit.Reader{sliceReader(envs), chainReader{sliceReader(envs)}} {
+		rep = mustRun(t, r, audit.Options{PageSize: 100})
+		if !rep.ChainKept || kinds(rep)[audit.KindChainMissing] == 0 || rep.ChainWarning != "" {
+			t.Fatalf("%T: kept %v, violations %v", r, rep.ChainKept, kinds(rep))
+		}
+	}
+}
+
+// A clean history with no chain but no violation still warns, in the text
+// report, that tampering would not show.
+func TestNoChainWarnsInText(t *testing.T) {
+	h := ledgergen.Generate(ledgergen.Config{Seed: 5, ChainBlocks: 20})
+	envs := slices.Clone(h.Envelopes)
+	for i := range envs {
+		envs[i].PrevHash, envs[i].Hash = nil, nil
+	}
+	rep := mustRun(t, noChainReader{sliceReader(envs)}, audit.Options{})
+	if !rep.OK() {
+		t.Fatalf("violations %v", rep.Violations)
+	}
+	var b strings.Builder
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"WARNING: hash chain: not kept by EventStoreDB — tampering is not detectable from the log alone\n",
+		"violations: none\nWARNING: the ledger's invariants hold, but EventStoreDB keeps no hash chain",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, b.String())
+		}
 	}
 }
 
@@ -255,6 +295,19 @@ func (r sliceReader) Head(context.Context) (uint64, error) {
 	return r[len(r)-1].Position, nil
 }
 
+// noChainReader is a store that says it keeps no hash chain, as the
+// EventStoreDB adapter does.
+type noChainReader struct{ sliceReader }
+
+func (noChainReader) KeepsChain() bool  { return false }
+func (noChainReader) StoreName() string { return "EventStoreDB" }
+
+// chainReader is a store that says it keeps one, as PostgreSQL and SQLite do.
+type chainReader struct{ sliceReader }
+
+func (chainReader) KeepsChain() bool  { return true }
+func (chainReader) StoreName() string { return "SQLite" }
+
 type failingReader struct {
 	sliceReader
 	failAfter uint64
@@ -288,5 +341,68 @@ func TestReadFailureAndProgress(t *testing.T) {
 	rep := mustRun(t, h, audit.Options{PageSize: 64, Progress: &p})
 	if p.max != int64(len(h.Envelopes)) || p.done != p.max || !rep.OK() {
 		t.Fatalf("progress %d of %d, %d events", p.done, p.max, len(h.Envelopes))
+	}
+}
+
+// Issue 14 part 5: the report keeps the miners' balances apart from the
+// pool-fee account and the carry account; balance_sat keeps its meaning
+// (miners + fee) for scripts written before the split.
+func TestTotalsKeepBalancesApart(t *testing.T) {
+	for _, cfg := range []ledgergen.Config{
+		{Seed: 1},
+		{Seed: 3, Network: "main", Miners: 20, SharesPerBlock: 20, ChainBlocks: 200},
+		{Seed: 7, Inject: ledgergen.OverPayout}, // a negative miner balance still sums
+	} {
+		h := ledgergen.Generate(cfg)
+		rep := mustRun(t, h, audit.Options{})
+		for _, n := range rep.Networks {
+			var miners, fee, carry int64
+			for _, a := range rep.Accounts {
+				switch {
+				case a.Network != n.Network:
+				case a.Fee:
+					fee += a.BalanceSat
+				case a.Carry:
+					carry += a.BalanceSat
+				default:
+					miners += a.BalanceSat
+				}
+			}
+			for _, c := range []struct {
+				name      string
+				got, want int64
+			}{
+				{"miner_balance_sat", n.MinerBalanceSat, miners},
+				{"fee_balance_sat", n.FeeBalanceSat, fee},
+				{"carry_sat", n.CarrySat, carry},
+				{"balance_sat = miners + fee", n.BalanceSat, miners + fee},
+				{"fee balance = fee − fee reversed", n.FeeBalanceSat, n.FeeSat - n.FeeReversedSat},
+			} {
+				if c.got != c.want {
+					t.Errorf("seed %d %s: %s %d, want %d", cfg.Seed, n.Network, c.name, c.got, c.want)
+				}
+			}
+			if n.FeeBalanceSat == 0 || (n.MinerBalanceSat == 0 && cfg.Inject == "") {
+				t.Errorf("seed %d: the history lacks balances: %+v", cfg.Seed, n)
+			}
+		}
+		var text, js strings.Builder
+		if err := rep.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		n := rep.Networks[0]
+		want := "owed to miners " + audit.FormatBBP(n.MinerBalanceSat) + " BBP, carried to the next round " + audit.FormatBBP(n.CarrySat) +
+			" BBP (owed to miners); pool fee account " + audit.FormatBBP(n.FeeBalanceSat) + " BBP"
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+		if err := rep.WriteJSON(&js); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{`"miner_balance_sat":`, `"fee_balance_sat":`, `"balance_sat":`} {
+			if !strings.Contains(js.String(), f) {
+				t.Errorf("json lacks %s", f)
+			}
+		}
 	}
 }

@@ -50,10 +50,12 @@ type auditor struct {
 	rep    *Report
 	ledger *aggregates.Ledger
 
-	chainKept bool
-	lastPos   uint64
-	lastHash  []byte
-	anchors   map[uint64][]byte
+	chainKept   bool
+	lastPos     uint64
+	lastHash    []byte
+	lastMissing bool // the previous event's hash was empty
+	missingRun  *missingRun
+	anchors     map[uint64][]byte
 
 	works    map[uuid.UUID]workRef
 	bible    map[bibleKey]uuid.UUID
@@ -191,14 +193,14 @@ func (a *auditor) takeSnapshot() {
 	}
 }
 
-// checkChain verifies one link of the tamper-evidence chain.
+// checkChain verifies one link of the tamper-evidence chain. Whether the
+// chain is checked at all is what the store is (events.ChainKeeper, read by
+// Run), never what the rows hold: in a store that keeps a chain, an empty
+// hash, or an empty previous hash after the first event, is a violation
+// (KindChainMissing), so blanking the hashes cannot switch the check off.
 func (a *auditor) checkChain(env *events.Envelope, recomputed []byte) {
 	pos := env.Position
 	first := a.rep.Events == 0
-	if first {
-		a.chainKept = len(env.Hash) > 0
-		a.rep.ChainKept = a.chainKept
-	}
 	firstBad := pos
 	bad := func(kind Kind, format string, args ...any) {
 		a.violation(kind, pos, "", env.Stream, format, args...)
@@ -213,8 +215,8 @@ func (a *auditor) checkChain(env *events.Envelope, recomputed []byte) {
 		delete(a.anchors, pos)
 	}
 	if !a.chainKept {
-		if len(env.Hash) > 0 {
-			bad(KindChainHash, "event carries a hash but position %d carries none (was the first event edited?)", a.lastPos)
+		if len(env.Hash) > 0 || len(env.PrevHash) > 0 {
+			bad(KindChainHash, "event carries a hash, but the %s store keeps no hash chain (written by something else?)", a.rep.storeName())
 		}
 		a.lastPos = pos
 		return
@@ -227,18 +229,87 @@ func (a *auditor) checkChain(env *events.Envelope, recomputed []byte) {
 			bad(KindChainPosition, "position %d follows position %d", pos, a.lastPos)
 		}
 	}
-	if !bytes.Equal(env.PrevHash, a.lastHash) {
+	// The first event of the log (position 1) has no previous hash; every
+	// other event has one, and every event has a hash.
+	noHash := len(env.Hash) == 0
+	noPrev := len(env.PrevHash) == 0 && !(first && pos == 1)
+	if noHash || noPrev {
+		a.missing(pos, noHash, noPrev)
+	} else {
+		a.flushMissing()
+	}
+	switch {
+	case noPrev || a.lastMissing:
+		// The link cannot be judged against an emptied hash; the empty
+		// one is the violation (reported once per run of such events).
+	case !bytes.Equal(env.PrevHash, a.lastHash):
 		if first {
 			bad(KindChainLink, "the first event's previous hash is %s, not empty", hexOrEmpty(env.PrevHash))
 		} else {
 			bad(KindChainLink, "previous hash %s is not position %d's hash %s", hexOrEmpty(env.PrevHash), a.lastPos, hexOrEmpty(a.lastHash))
 		}
 	}
-	if !bytes.Equal(recomputed, env.Hash) {
+	if !noHash && !noPrev && !bytes.Equal(recomputed, env.Hash) {
 		bad(KindChainHash, "stored hash %s, content hashes to %s (the event was altered)", hexOrEmpty(env.Hash), hexOrEmpty(recomputed))
 	}
 	a.lastPos = pos
 	a.lastHash = env.Hash
+	a.lastMissing = noHash
+}
+
+// missingRun is a run of consecutive events whose hash or previous hash
+// is empty in a store that keeps a chain: blanking every hash makes one
+// violation, not one per event.
+type missingRun struct {
+	from, to     uint64
+	n            uint64
+	hashes, prev uint64
+}
+
+func (a *auditor) missing(pos uint64, noHash, noPrev bool) {
+	r := a.missingRun
+	if r == nil {
+		r = &missingRun{from: pos}
+		a.missingRun = r
+		if a.rep.FirstBadPosition == 0 {
+			a.rep.FirstBadPosition = pos
+		}
+	}
+	r.to = pos
+	r.n++
+	if noHash {
+		r.hashes++
+	}
+	if noPrev {
+		r.prev++
+	}
+}
+
+// flushMissing reports the run of events with emptied hashes that ended.
+func (a *auditor) flushMissing() {
+	r := a.missingRun
+	if r == nil {
+		return
+	}
+	a.missingRun = nil
+	where := fmt.Sprintf("position %d", r.from)
+	if r.n > 1 {
+		where = fmt.Sprintf("%d events at positions %d..%d", r.n, r.from, r.to)
+	}
+	what := "its hash is empty"
+	switch {
+	case r.n > 1 && r.hashes == r.n && r.prev >= r.n-1:
+		what = "their hashes and previous hashes are empty"
+	case r.n > 1:
+		what = fmt.Sprintf("%d hash(es) and %d previous hash(es) are empty", r.hashes, r.prev)
+	case r.hashes == 1 && r.prev == 1:
+		what = "its hash and previous hash are empty"
+	case r.prev == 1:
+		what = "its previous hash is empty"
+	}
+	a.rep.add(Violation{Kind: KindChainMissing, Position: r.from, Subject: "hash chain",
+		Detail: fmt.Sprintf("%s: %s; the %s store writes the whole chain on every append, so they were blanked or reset behind its back, and the chain cannot vouch for these events",
+			where, what, a.rep.storeName())})
 }
 
 // check runs the per-event invariants against the state before e.
@@ -481,6 +552,7 @@ func payoutOf(e events.Event) (network string, id uuid.UUID) {
 
 // finish runs the checks on the final state and fills the report.
 func (a *auditor) finish() {
+	a.flushMissing()
 	for _, an := range a.opt.Anchors {
 		if _, pending := a.anchors[an.Position]; pending {
 			a.violation(KindChainAnchor, 0, "", fmt.Sprint(an.Position), "the log ends at position %d before anchored position %d (truncated?)", a.lastPos, an.Position)
@@ -571,9 +643,14 @@ func (a *auditor) finishNetwork(n *aggregates.NetworkLedger) {
 			t.ReversedSat += acc.ReversedSat
 		}
 		t.PaidSat += acc.PaidSat
-		if acc.Carry {
+		switch {
+		case acc.Carry:
 			t.CarrySat += acc.BalanceSat
-		} else {
+		case k.id == fee:
+			t.FeeBalanceSat += acc.BalanceSat
+			t.BalanceSat += acc.BalanceSat
+		default:
+			t.MinerBalanceSat += acc.BalanceSat
 			t.BalanceSat += acc.BalanceSat
 		}
 	}

@@ -26,6 +26,15 @@ const (
 	KindChainHash Kind = "chain_hash"
 	// KindChainAnchor: the log disagrees with an anchor recorded earlier.
 	KindChainAnchor Kind = "chain_anchor"
+	// KindChainMissing: in a store that keeps a chain (PostgreSQL,
+	// SQLite), events whose hash, or previous hash after position 1, is
+	// empty: blanked or reset. One violation per run of consecutive such
+	// events.
+	KindChainMissing Kind = "chain_missing"
+	// KindChainNotKept: the store keeps no hash chain (EventStoreDB), and
+	// the audit was asked to require one (Options.RequireChain,
+	// --require-chain). Without that option it is a warning in the report.
+	KindChainNotKept Kind = "chain_not_kept"
 )
 
 // Ledger invariants.
@@ -203,11 +212,18 @@ type Totals struct {
 	// CarryReversedSat: carried amounts of blocks that left the chain taken back.
 	CarryReversedSat int64 `json:"carry_reversed_sat,omitempty"`
 	PaidSat          int64 `json:"paid_sat"` // planned, not failed nor conflicted
-	// BalanceSat sums the miners' and the fee account's balances;
-	// CarrySat is the carry account's, apart: owed to miners, not yet
-	// anyone's.
+	// Balances, kept apart: MinerBalanceSat is what the miners are owed
+	// (every miner's balance, negative ones included), FeeBalanceSat the
+	// pool-fee account's (the pool's own money, not owed to anyone), and
+	// CarrySat the carry account's (owed to the miners of the next round
+	// with shares, not yet anyone's).
+	MinerBalanceSat int64 `json:"miner_balance_sat"`
+	FeeBalanceSat   int64 `json:"fee_balance_sat"`
+	CarrySat        int64 `json:"carry_sat,omitempty"`
+	// BalanceSat is kept for scripts written before the split: the sum
+	// MinerBalanceSat + FeeBalanceSat, the fee account included (not what
+	// the miners are owed), the carry account excluded.
 	BalanceSat int64 `json:"balance_sat"`
-	CarrySat   int64 `json:"carry_sat,omitempty"`
 	// Rounds: by rule (position: releases before the rounds by height),
 	// empty rounds by outcome, and shares counted late.
 	RoundsByPosition int   `json:"rounds_by_position,omitempty"`
@@ -233,9 +249,17 @@ type Report struct {
 	Head     uint64            `json:"head"`
 	HeadHash string            `json:"head_hash,omitempty"`
 	ByType   map[string]uint64 `json:"by_type"`
-	// ChainKept is false for a store that keeps no hash chain (the chain
-	// was then not checked).
+	// Store names the audited store ("PostgreSQL", "SQLite",
+	// "EventStoreDB"; empty for a reader that does not say).
+	Store string `json:"store,omitempty"`
+	// ChainKept is what the store says it is (events.ChainKeeper), never
+	// what its rows hold: true for PostgreSQL and SQLite, whose chain was
+	// checked (an empty hash in them is a violation); false for
+	// EventStoreDB, whose log cannot show tampering (ChainWarning).
 	ChainKept bool `json:"chain_kept"`
+	// ChainWarning is set when the chain is not kept: tampering is then
+	// not detectable from the log alone, whatever the violations say.
+	ChainWarning string `json:"chain_warning,omitempty"`
 	// FirstBadPosition is the first position where the chain breaks (0: none).
 	FirstBadPosition uint64    `json:"first_bad_position,omitempty"`
 	Networks         []Totals  `json:"networks"`
@@ -249,6 +273,27 @@ type Report struct {
 	Violations        []Violation `json:"violations"`
 	// Statement is set when Options.Statement was.
 	Statement *Statement `json:"-"`
+}
+
+// chainNotKept records that the store keeps no hash chain.
+func (r *Report) chainNotKept() {
+	r.ChainKept = false
+	r.ChainWarning = chainWarning(r.Store)
+}
+
+func (r *Report) storeName() string {
+	if r.Store == "" {
+		return "audited"
+	}
+	return r.Store
+}
+
+// chainWarning is the report's words for a store that keeps no chain.
+func chainWarning(store string) string {
+	if store == "" {
+		store = "this store"
+	}
+	return "hash chain: not kept by " + store + " — tampering is not detectable from the log alone"
 }
 
 // OK reports an audit without violations.
@@ -297,7 +342,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	b.WriteString("\n")
 	switch {
 	case !r.ChainKept:
-		b.WriteString("hash chain: not kept by this store (not checked)\n")
+		b.WriteString("WARNING: " + r.ChainWarning + "\n")
 	case r.FirstBadPosition > 0:
 		fmt.Fprintf(&b, "hash chain: BROKEN, first bad position %d\n", r.FirstBadPosition)
 	default:
@@ -318,13 +363,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  blocks discovered %d, matured %d, orphaned %d, reorganised without orphan %d\n",
 			n.BlocksDiscovered, n.BlocksMatured, n.BlocksOrphaned, n.BlocksReorged)
 		if n.CarriedInSat != 0 || n.CarriedOutSat != 0 {
-			fmt.Fprintf(&b, "  reward %s + carried in %s BBP = credited %s + fee %s + carried out %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CarriedInSat),
+			fmt.Fprintf(&b, "  matured reward %s + carried in %s BBP = credited %s + fee %s + carried out %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CarriedInSat),
 				FormatBBP(n.CreditedSat), FormatBBP(n.FeeSat), FormatBBP(n.CarriedOutSat))
 		} else {
-			fmt.Fprintf(&b, "  reward %s BBP = credited %s + fee %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CreditedSat), FormatBBP(n.FeeSat))
+			fmt.Fprintf(&b, "  matured reward %s BBP = credited %s + fee %s\n", FormatBBP(n.RewardSat), FormatBBP(n.CreditedSat), FormatBBP(n.FeeSat))
 		}
-		fmt.Fprintf(&b, "  reversed %s (fee %s), paid %s, balances %s BBP, carry account %s BBP (owed to miners)\n",
-			FormatBBP(n.ReversedSat), FormatBBP(n.FeeReversedSat), FormatBBP(n.PaidSat), FormatBBP(n.BalanceSat), FormatBBP(n.CarrySat))
+		fmt.Fprintf(&b, "  reversed %s (fee %s), paid %s BBP\n", FormatBBP(n.ReversedSat), FormatBBP(n.FeeReversedSat), FormatBBP(n.PaidSat))
+		fmt.Fprintf(&b, "  owed to miners %s BBP, carried to the next round %s BBP (owed to miners); pool fee account %s BBP\n",
+			FormatBBP(n.MinerBalanceSat), FormatBBP(n.CarrySat), FormatBBP(n.FeeBalanceSat))
 		fee := "no policy recorded"
 		if n.FeeBps >= 0 {
 			fee = fmt.Sprintf("fee %d bps", n.FeeBps)
@@ -341,6 +387,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if r.OK() {
 		b.WriteString("violations: none\n")
+		if !r.ChainKept {
+			fmt.Fprintf(&b, "WARNING: the ledger's invariants hold, but %s keeps no hash chain: an edited, deleted or forged event would not show (docs/operations.md §5.5)\n",
+				r.storeName())
+		}
 	} else {
 		fmt.Fprintf(&b, "violations: %d\n", len(r.Violations))
 		for _, v := range r.Violations {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -304,6 +305,174 @@ func TestTamperDetectedInRealStores(t *testing.T) {
 					rep = mustRun(t, s.store, audit.Options{PageSize: 100})
 					if rep.FirstBadPosition != c.firstBad || kinds(rep)[c.kind] == 0 {
 						t.Fatalf("first bad %d (want %d), violations %v", rep.FirstBadPosition, c.firstBad, rep.Violations)
+					}
+				})
+			}
+		})
+	}
+}
+
+// blank is an empty bytea/BLOB literal in the store's own SQL.
+func (l sqlLog) blank() string {
+	if l.pg {
+		return `'\x'::bytea`
+	}
+	return "x''"
+}
+
+// lastPayoutStream is the stream of the last payout that was sent.
+func (l sqlLog) lastPayoutStream(t *testing.T) (stream string, first uint64, n int) {
+	t.Helper()
+	if err := l.db.QueryRow(l.q("SELECT stream FROM events WHERE type = 'PayoutSent' ORDER BY position DESC LIMIT 1")).Scan(&stream); err != nil {
+		t.Fatal(err)
+	}
+	var p int64
+	if err := l.db.QueryRow(l.q("SELECT min(position), count(*) FROM events WHERE stream = ?"), stream).Scan(&p, &n); err != nil {
+		t.Fatal(err)
+	}
+	return stream, uint64(p), n
+}
+
+// renumber makes positions gapless again after a DELETE, keeping the order
+// (in two steps, so no statement collides with the primary key).
+func (l sqlLog) renumber(t *testing.T) {
+	l.exec(t, "UPDATE events SET position = position + 10000000")
+	l.exec(t, `UPDATE events SET position = r.rn FROM
+		(SELECT position AS p, row_number() OVER (ORDER BY position) AS rn FROM events) AS r WHERE events.position = r.p`)
+}
+
+// Issue 14: whether the chain is checked is what the store is, never what
+// the rows hold. Blanking hashes in a store that keeps a chain is a
+// violation; it cannot switch the check off and let a deleted payout pass.
+// The tampering is plain SQL, as an attacker with database access would do.
+func TestBlankedChainDetectedInRealStores(t *testing.T) {
+	ctx := context.Background()
+	h := ledgergen.Generate(ledgergen.Config{Seed: 21, ChainBlocks: 100}) // long enough to hold a sent payout
+	n := uint64(len(h.Envelopes))
+	k := firstOfType(t, h.Envelopes, events.TypeMinerCredited)
+	opens := map[string]func(t *testing.T) storeUnderTest{
+		"postgres": func(t *testing.T) storeUnderTest {
+			url := testenv.NewPostgresDB(t)
+			s, err := postgres.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return storeUnderTest{s, sqlLog{db: db, table: "eventstore.events", pg: true}}
+		},
+		"sqlite": func(t *testing.T) storeUnderTest {
+			path := filepath.Join(t.TempDir(), "events.db")
+			s, err := sqlite.Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("sqlite", sqlite.DSN(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return storeUnderTest{s, sqlLog{db: db, table: "events"}}
+		},
+	}
+	cases := []struct {
+		name string
+		// tamper returns the first bad position and the detail the
+		// chain_missing violation must hold.
+		tamper func(t *testing.T, l sqlLog) (firstBad uint64, detail string)
+		// only: the chain_missing violation is the only one.
+		only bool
+	}{
+		{"blank every hash and previous hash", func(t *testing.T, l sqlLog) (uint64, string) {
+			l.exec(t, "UPDATE events SET prev_hash = "+l.blank()+", hash = "+l.blank())
+			return 1, fmt.Sprintf("%d events at positions 1..%d: their hashes and previous hashes are empty", n, n)
+		}, true},
+		{"blank every hash, first row included, previous hashes kept", func(t *testing.T, l sqlLog) (uint64, string) {
+			l.exec(t, "UPDATE events SET hash = "+l.blank())
+			return 1, fmt.Sprintf("%d events at positions 1..%d", n, n)
+		}, true},
+		{"blank one row's hash", func(t *testing.T, l sqlLog) (uint64, string) {
+			l.exec(t, "UPDATE events SET hash = "+l.blank()+" WHERE position = ?", int64(k))
+			return k, fmt.Sprintf("position %d: its hash is empty", k)
+		}, true},
+		{"blank one row's hash and previous hash", func(t *testing.T, l sqlLog) (uint64, string) {
+			l.exec(t, "UPDATE events SET prev_hash = "+l.blank()+", hash = "+l.blank()+" WHERE position = ?", int64(k))
+			return k, fmt.Sprintf("position %d: its hash and previous hash are empty", k)
+		}, true},
+		{"blank one row's previous hash", func(t *testing.T, l sqlLog) (uint64, string) {
+			l.exec(t, "UPDATE events SET prev_hash = "+l.blank()+" WHERE position = ?", int64(k))
+			return k, fmt.Sprintf("position %d: its previous hash is empty", k)
+		}, true},
+		{"blank the first row's hash only", func(t *testing.T, l sqlLog) (uint64, string) {
+			l.exec(t, "UPDATE events SET hash = "+l.blank()+" WHERE position = 1")
+			return 1, "position 1: its hash is empty"
+		}, true},
+		{"delete the last payout, renumber, blank every hash", func(t *testing.T, l sqlLog) (uint64, string) {
+			stream, _, d := l.lastPayoutStream(t)
+			l.exec(t, "DELETE FROM events WHERE stream = ?", stream)
+			l.renumber(t)
+			l.exec(t, "UPDATE events SET prev_hash = "+l.blank()+", hash = "+l.blank())
+			m := n - uint64(d)
+			return 1, fmt.Sprintf("%d events at positions 1..%d: their hashes and previous hashes are empty", m, m)
+		}, false},
+		{"delete the last payout, renumber, blank the hashes from there on", func(t *testing.T, l sqlLog) (uint64, string) {
+			stream, first, d := l.lastPayoutStream(t)
+			l.exec(t, "DELETE FROM events WHERE stream = ?", stream)
+			l.renumber(t)
+			l.exec(t, "UPDATE events SET prev_hash = "+l.blank()+", hash = "+l.blank()+" WHERE position >= ?", int64(first))
+			m := n - uint64(d)
+			return first, fmt.Sprintf("%d events at positions %d..%d", m-first+1, first, m)
+		}, false},
+	}
+	for _, storeName := range []string{"postgres", "sqlite"} {
+		t.Run(storeName, func(t *testing.T) {
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					s := opens[storeName](t)
+					if err := h.AppendTo(ctx, s.store, 400); err != nil {
+						t.Fatal(err)
+					}
+					rep := mustRun(t, s.store, audit.Options{PageSize: 100})
+					if !rep.OK() || !rep.ChainKept || rep.ChainWarning != "" {
+						t.Fatalf("before tampering: kept %v, %v", rep.ChainKept, rep.Violations)
+					}
+					firstBad, detail := c.tamper(t, s.log)
+					rep = mustRun(t, s.store, audit.Options{PageSize: 100})
+					if rep.OK() || !rep.ChainKept || rep.ChainWarning != "" {
+						t.Fatalf("tampered log passes: kept %v, warning %q, violations %v", rep.ChainKept, rep.ChainWarning, rep.Violations)
+					}
+					var missing []audit.Violation
+					for _, v := range rep.Violations {
+						if v.Kind == audit.KindChainMissing {
+							missing = append(missing, v)
+						}
+					}
+					if len(missing) != 1 || missing[0].Position != firstBad || !strings.Contains(missing[0].Detail, detail) ||
+						rep.FirstBadPosition != firstBad {
+						t.Fatalf("first bad %d (want %d), want one chain_missing with %q; violations %v", rep.FirstBadPosition, firstBad, detail, rep.Violations)
+					}
+					if c.only && len(rep.Violations) != 1 {
+						t.Fatalf("one emptied hash is one violation, got %v", rep.Violations)
+					}
+					var text strings.Builder
+					if err := rep.WriteText(&text); err != nil {
+						t.Fatal(err)
+					}
+					if !strings.Contains(text.String(), fmt.Sprintf("hash chain: BROKEN, first bad position %d", firstBad)) ||
+						strings.Contains(text.String(), "violations: none") || strings.Contains(text.String(), "not kept") {
+						t.Fatalf("text report:\n%s", text.String())
 					}
 				})
 			}

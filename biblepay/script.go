@@ -95,3 +95,94 @@ func PoolCoinbaseMessage(version, minerGUID string) string {
 	}
 	return m
 }
+
+// OpReturn is the opcode that makes an output provably unspendable.
+const OpReturn = 0x6a
+
+// NullDataScript is the script of a data output, `OP_RETURN <data>`, as
+// createrawtransaction's "data" key builds it (CScript() << OP_RETURN <<
+// data): one minimal push of the bytes (an empty data pushes OP_0).
+func NullDataScript(data []byte) []byte {
+	s := []byte{OpReturn}
+	switch n := len(data); {
+	case n < 0x4c:
+		s = append(s, byte(n))
+	case n <= 0xff:
+		s = append(s, 0x4c, byte(n))
+	case n <= 0xffff:
+		s = append(s, 0x4d, byte(n), byte(n>>8))
+	default:
+		s = append(s, 0x4e, byte(n), byte(n>>8), byte(n>>16), byte(n>>24))
+	}
+	return append(s, data...)
+}
+
+// IsUnspendable reports whether a script starts with OP_RETURN: its output
+// never enters the UTXO set.
+func IsUnspendable(script []byte) bool { return len(script) > 0 && script[0] == OpReturn }
+
+// NullData returns the data of an `OP_RETURN <push>` script (a data output);
+// ok is false for any other script. A bare OP_RETURN carries empty data.
+func NullData(script []byte) (data []byte, ok bool) {
+	if !IsUnspendable(script) {
+		return nil, false
+	}
+	pushes, ok := ParsePushes(script[1:])
+	if !ok || len(pushes) > 1 {
+		return nil, false
+	}
+	if len(pushes) == 0 {
+		return []byte{}, true
+	}
+	return pushes[0], true
+}
+
+// ParsePushes splits a push-only script into its pushed items; ok is false
+// if the script holds any other opcode or a truncated push. OP_0 pushes an
+// empty item; OP_1NEGATE and OP_1..OP_16 push their number.
+func ParsePushes(script []byte) (items [][]byte, ok bool) {
+	for i := 0; i < len(script); {
+		op := script[i]
+		i++
+		var n int
+		switch {
+		case op == 0x00:
+			items = append(items, []byte{})
+			continue
+		case op < 0x4c:
+			n = int(op)
+		case op == 0x4c:
+			if i+1 > len(script) {
+				return nil, false
+			}
+			n = int(script[i])
+			i++
+		case op == 0x4d:
+			if i+2 > len(script) {
+				return nil, false
+			}
+			n = int(script[i]) | int(script[i+1])<<8
+			i += 2
+		case op == 0x4e:
+			if i+4 > len(script) {
+				return nil, false
+			}
+			n = int(binary.LittleEndian.Uint32(script[i : i+4]))
+			i += 4
+		case op == 0x4f:
+			items = append(items, []byte{0x81})
+			continue
+		case op >= 0x51 && op <= 0x60:
+			items = append(items, []byte{op - 0x50})
+			continue
+		default:
+			return nil, false
+		}
+		if n < 0 || i+n > len(script) {
+			return nil, false
+		}
+		items = append(items, script[i:i+n])
+		i += n
+	}
+	return items, true
+}

@@ -140,6 +140,23 @@ type Store interface {
 	Close() error
 }
 
+// ChainKeeper is how a store says, by what it is, whether it keeps the
+// tamper-evidence hash chain (Envelope.PrevHash and Hash, events.ChainHash).
+// Every adapter implements it with constants: the answer is a property of
+// the store type, never of the data it holds, so blanking the stored hashes
+// cannot make a store that keeps a chain look like one that keeps none.
+// The auditor (package audit) checks the chain of every store that keeps
+// one, and holds a reader that does not implement ChainKeeper to the chain
+// as well.
+type ChainKeeper interface {
+	// KeepsChain reports whether every event the store appends carries
+	// PrevHash (empty only at position 1) and Hash.
+	KeepsChain() bool
+	// StoreName names the store for people ("PostgreSQL", "SQLite",
+	// "EventStoreDB"), e.g. in the audit's report.
+	StoreName() string
+}
+
 // ErrNotAtomic is returned by stores that cannot append to several streams in
 // one atomic write.
 var ErrNotAtomic = errors.New("events: this store cannot write several streams atomically")

@@ -234,7 +234,28 @@ type Pool struct {
 	CarriedSat int64
 	// LateShares counts shares counted in a later round than their height's.
 	LateShares int64
+
+	// The pool blocks by where they stand now (from the blocks table):
+	// BlocksFound = BlocksPending + blocks matured and still on the chain
+	// + BlocksOrphaned, and RewardSat (every block found, at discovery)
+	// = PendingRewardSat + MaturedRewardSat + OrphanedRewardSat for a clean
+	// log. Only matured blocks were credited: CreditedSat + FeeSat +
+	// carried out − carried in = MaturedRewardSat +
+	// OrphanedMaturedRewardSat (blocks orphaned after they matured, whose
+	// credits were reversed: ReversedSat, FeeReversedSat).
+	BlocksPending            int64
+	PendingRewardSat         int64 // found, not yet matured nor orphaned
+	MaturedRewardSat         int64 // matured and still on the chain
+	OrphanedRewardSat        int64 // orphaned, before or after maturity
+	OrphanedMaturedRewardSat int64 // the part of OrphanedRewardSat that had matured
 }
+
+// MinersBalanceSat is what the miners are owed: credited − reversed −
+// paid (the fee account is never paid out, the carry account is apart).
+func (p Pool) MinersBalanceSat() int64 { return p.CreditedSat - p.ReversedSat - p.PaidSat }
+
+// FeeBalanceSat is the pool-fee account's balance: the pool's own money.
+func (p Pool) FeeBalanceSat() int64 { return p.FeeSat - p.FeeReversedSat }
 
 // PolicyKnown reports whether a PoolPolicySet was folded.
 func (p Pool) PolicyKnown() bool { return p.PolicyScheme != "" }
@@ -609,7 +630,45 @@ func (r *Reader) Pool(ctx context.Context, network string) (Pool, error) {
 	if err := r.db.QueryRowContext(ctx, r.d.q("SELECT count(*) FROM "+r.t(TMiners)+" WHERE network = ? AND address <> ''"), network).Scan(&p.Miners); err != nil {
 		return Pool{}, fmt.Errorf("projections: count miners: %w", err)
 	}
+	if err := r.poolRewards(ctx, &p); err != nil {
+		return Pool{}, err
+	}
 	return p, nil
+}
+
+// poolRewards sums the pool blocks' rewards by status (a pool finds few
+// blocks: the blocks table is small).
+func (r *Reader) poolRewards(ctx context.Context, p *Pool) error {
+	rows, err := r.query(ctx, "SELECT status, CASE WHEN matured_at IS NULL THEN 0 ELSE 1 END, count(*), COALESCE(SUM(reward_sat), 0) FROM "+r.t(TBlocks)+
+		" WHERE network = ? GROUP BY status, CASE WHEN matured_at IS NULL THEN 0 ELSE 1 END", p.Network)
+	if err != nil {
+		return fmt.Errorf("projections: pool rewards: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var matured int
+		var n, sum int64
+		if err := rows.Scan(&status, &matured, &n, &sum); err != nil {
+			return fmt.Errorf("projections: pool rewards: %w", err)
+		}
+		switch status {
+		case "pending":
+			p.BlocksPending += n
+			p.PendingRewardSat += sum
+		case "matured":
+			p.MaturedRewardSat += sum
+		case "orphaned":
+			p.OrphanedRewardSat += sum
+			if matured == 1 {
+				p.OrphanedMaturedRewardSat += sum
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("projections: pool rewards: %w", err)
+	}
+	return nil
 }
 
 // TopMiners ranks enabled miners by accepted shares on the days since sinceDay.

@@ -28,11 +28,43 @@
 //	sim_sendthenerror ["drop"]  SendThenError      the next send is made, then the call fails (-1), or with
 //	                                               "drop" the connection closes without a reply
 //	sim_sendthentimeout         SendThenTimeout    the next send is made, then the call never answers
+//	sim_delaynextsend [secs]    DelayNextSend(d)   the next send waits secs (default 30) before it is made
+//	                                               and answered; a caller giving up does not stop it
+//	sim_restart ["norebroadcast"] Restart(rb)      biblepayd restarts: mempool and coin locks lost, calls
+//	                                               in flight dropped (a delayed send never happens); the
+//	                                               wallet's unconfirmed transactions are reaccepted at
+//	                                               once (bitcoind's ReacceptWalletTransactions) unless
+//	                                               "norebroadcast": then they stay out of the mempool,
+//	                                               listed with 0 confirmations, inputs still spent for
+//	                                               the wallet, until their hex is sent again
 //	sim_pause / sim_resume      Pause / Resume     stop / restart timed block production
 //	sim_sethashrate h           SetHashRate(h)     network hash rate in hashes/s; target = h × block spacing
 //	sim_info                                       network, wallet address, height, target, bits, maturity…
 //
+// A "send" is sendtoaddress, sendmany or sendrawtransaction: each knob arms
+// the next one of them.
+//
+// Raw transactions (createrawtransaction, fundrawtransaction,
+// signrawtransaction, sendrawtransaction, getrawtransaction, gettxout,
+// decoderawtransaction, listunspent, lockunspent, listlockunspent) answer
+// as Dash 0.12.1 / Bitcoin 0.12 do, errors included; see raw.go. Signatures
+// are deterministic stand-ins (sign.go) that the mempool verifies, so an
+// unsigned or altered transaction is refused. sendrawtransaction runs
+// AcceptToMemoryPool's checks in their order: -27 for a mined transaction
+// with an unspent output, -26 "18: txn-mempool-conflict", -25 "Missing
+// inputs" when an input's transaction has no coin left (also for a mined
+// transaction whose outputs are all spent), -26 "18: bad-txns-inputs-spent"
+// when it has others, "64: non-final", "64: dust", "66: insufficient
+// priority", "256: absurdly-high-fee", "16: mandatory-script-verify-flag-
+// failed (…)". createrawtransaction replaces a locktime of 0 by the node's
+// time (BiblePay) and gives the inputs sequence 0xfffffffe, so such a
+// transaction is final only once the median time past passes it: use the
+// tip height as the locktime.
+//
 // The chain and the wallet are kept in memory and, with
 // Config.StateFile, in a JSON file rewritten after every change, so a
-// restart continues the same chain and wallet.
+// restart continues the same chain and wallet. Such a new process also
+// forgets the coin locks and reaccepts the wallet's unconfirmed
+// transactions; unlike a 0.12 node it restores the saved mempool too, so
+// use Restart to lose it.
 package simnode

@@ -116,8 +116,18 @@ type Node struct {
 	paused   bool
 	nextSend sendMode
 	netCount uint64 // network blocks mined, for recipient addresses
-	closed   chan struct{}
-	closeMu  sync.Once
+	// locks are the wallet's locked coins (lockunspent): memory only, a
+	// restart forgets them.
+	locks map[biblepay.OutPoint]bool
+	// unbroadcast are wallet sends a Restart without rebroadcast dropped
+	// from the mempool: still the wallet's (confirmations 0, their inputs
+	// spent for the wallet) until broadcast again or conflicted.
+	unbroadcast map[string]bool
+	// restarted is closed by Restart: calls in flight (a delayed or hanging
+	// send) die with the old process.
+	restarted chan struct{}
+	closed    chan struct{}
+	closeMu   sync.Once
 }
 
 // New creates a node: it loads cfg.StateFile if it exists, otherwise it
@@ -152,6 +162,10 @@ func New(cfg Config) (*Node, error) {
 		utxo:    map[biblepay.OutPoint]coin{},
 		txBlock: map[string]*block{},
 		closed:  make(chan struct{}),
+
+		locks:       map[biblepay.OutPoint]bool{},
+		unbroadcast: map[string]bool{},
+		restarted:   make(chan struct{}),
 	}
 	if n.spacing <= 0 {
 		n.spacing = cfg.Network.BlockSpacing
@@ -429,6 +443,11 @@ func (n *Node) DoubleSpend(txid string) (string, error) {
 	conflict := biblepay.Tx{Version: 1, Inputs: inputs, Outputs: []biblepay.TxOut{{
 		Value: in - fee, ScriptPubKey: biblepay.PayToPubKeyHashScript(n.networkAddress(n.netCount)),
 	}}}
+	for i, txin := range wt.Tx.Inputs {
+		if src, ok := n.wallet.txs[biblepay.HashString(txin.PrevOut.Hash)]; ok && int(txin.PrevOut.Index) < len(src.Tx.Outputs) {
+			conflict.Inputs[i].ScriptSig = simSign(conflict, i, src.Tx.Outputs[txin.PrevOut.Index].ScriptPubKey, sigHashAll)
+		}
+	}
 	if _, err := n.reorg(depth, []biblepay.Tx{conflict}); err != nil {
 		return "", err
 	}
@@ -467,6 +486,7 @@ func (n *Node) Fund(amount int64) (string, error) {
 				{Value: amount, ScriptPubKey: script},
 				{Value: c.Out.Value - amount - fee, ScriptPubKey: c.Out.ScriptPubKey},
 			}}
+		tx.Inputs[0].ScriptSig = simSign(tx, 0, c.Out.ScriptPubKey, sigHashAll)
 		if !n.acceptToMempool(tx) {
 			return "", errors.New("the funding transaction does not fit the mempool")
 		}
@@ -538,7 +558,9 @@ func (n *Node) mempoolView() map[biblepay.OutPoint]coin {
 		}
 		h := m.tx.Hash()
 		for i, o := range m.tx.Outputs {
-			view[biblepay.OutPoint{Hash: h, Index: uint32(i)}] = coin{Out: o, Height: -1}
+			if !biblepay.IsUnspendable(o.ScriptPubKey) {
+				view[biblepay.OutPoint{Hash: h, Index: uint32(i)}] = coin{Out: o, Height: -1}
+			}
 		}
 	}
 	return view
@@ -660,7 +682,9 @@ func (n *Node) connect(b *block) error {
 		fees += in - out
 		h := tx.Hash()
 		for j, o := range tx.Outputs {
-			created[biblepay.OutPoint{Hash: h, Index: uint32(j)}] = coin{Out: o, Height: b.height}
+			if !biblepay.IsUnspendable(o.ScriptPubKey) {
+				created[biblepay.OutPoint{Hash: h, Index: uint32(j)}] = coin{Out: o, Height: b.height}
+			}
 		}
 	}
 	var cbOut int64
@@ -680,6 +704,9 @@ func (n *Node) connect(b *block) error {
 			}
 		}
 		for i, o := range tx.Outputs {
+			if biblepay.IsUnspendable(o.ScriptPubKey) {
+				continue // a data output never enters the UTXO set
+			}
 			n.utxo[biblepay.OutPoint{Hash: h, Index: uint32(i)}] = coin{Out: o, Height: b.height, Coinbase: tx.IsCoinbase()}
 		}
 	}

@@ -258,10 +258,15 @@ func dropConnection(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
-// hang holds the reply until the caller gives up or the node closes.
+// hang holds the reply until the caller gives up, the node restarts or
+// closes.
 func (n *Node) hang(r *http.Request) {
+	n.mu.Lock()
+	restarted := n.restarted
+	n.mu.Unlock()
 	select {
 	case <-r.Context().Done():
+	case <-restarted:
 	case <-n.closed:
 	case <-time.After(10 * time.Minute):
 	}
@@ -341,6 +346,18 @@ func init() {
 		"sim_resume":           rpcSimResume,
 		"sim_sethashrate":      rpcSimSetHashRate,
 		"sim_info":             rpcSimInfo,
+
+		"createrawtransaction": rpcCreateRawTransaction,
+		"fundrawtransaction":   rpcFundRawTransaction,
+		"signrawtransaction":   rpcSignRawTransaction,
+		"sendrawtransaction":   rpcSendRawTransaction,
+		"getrawtransaction":    rpcGetRawTransaction,
+		"gettxout":             rpcGetTxOut,
+		"listunspent":          rpcListUnspent,
+		"lockunspent":          rpcLockUnspent,
+		"listlockunspent":      rpcListLockUnspent,
+		"sim_delaynextsend":    rpcSimDelayNextSend,
+		"sim_restart":          rpcSimRestart,
 	}
 }
 
@@ -619,24 +636,13 @@ func (n *Node) txJSON(tx biblepay.Tx) map[string]any {
 		}
 		vin = append(vin, map[string]any{
 			"txid": biblepay.HashString(in.PrevOut.Hash), "vout": in.PrevOut.Index,
-			"scriptSig": map[string]any{"asm": "", "hex": hex.EncodeToString(in.ScriptSig)}, "sequence": in.Sequence,
+			"scriptSig": scriptSigJSON(in.ScriptSig), "sequence": in.Sequence,
 		})
 	}
 	vout := []map[string]any{}
 	for i, o := range tx.Outputs {
-		spk := map[string]any{"asm": "", "hex": hex.EncodeToString(o.ScriptPubKey), "type": "nonstandard"}
-		if a, ok := n.cfg.Network.AddressFromScript(o.ScriptPubKey); ok {
-			spk["reqSigs"] = 1
-			spk["addresses"] = []string{a}
-			if len(o.ScriptPubKey) == 25 {
-				spk["type"] = "pubkeyhash"
-				spk["asm"] = "OP_DUP OP_HASH160 " + hex.EncodeToString(o.ScriptPubKey[3:23]) + " OP_EQUALVERIFY OP_CHECKSIG"
-			} else {
-				spk["type"] = "scripthash"
-				spk["asm"] = "OP_HASH160 " + hex.EncodeToString(o.ScriptPubKey[2:22]) + " OP_EQUAL"
-			}
-		}
-		vout = append(vout, map[string]any{"value": amount(o.Value), "valueSat": o.Value, "n": i, "scriptPubKey": spk, "message": o.Message})
+		vout = append(vout, map[string]any{"value": amount(o.Value), "valueSat": o.Value, "n": i,
+			"scriptPubKey": n.scriptPubKeyJSON(o.ScriptPubKey), "message": o.Message})
 	}
 	return map[string]any{"txid": tx.TxID(), "size": len(tx.Bytes()), "version": tx.Version, "locktime": tx.LockTime, "vin": vin, "vout": vout}
 }
@@ -697,24 +703,52 @@ func rpcGetBalance(c *call) (any, error) {
 	return amount(bal), nil
 }
 
-// sendMode is what the next send does beyond sending (sim_* calls).
+// sendMode is what the next send (sendtoaddress, sendmany or
+// sendrawtransaction) does beyond sending (sim_* calls).
 type sendMode struct {
-	fail        *rpcError // fail without sending
-	thenError   string    // "rpc" or "drop": send, then fail the call
-	thenTimeout bool      // send, then never answer
+	fail        *rpcError     // fail without sending
+	thenError   string        // "rpc" or "drop": send, then fail the call
+	thenTimeout bool          // send, then never answer
+	delay       time.Duration // wait this long, then send and answer
 }
 
-// send runs a send under the node's lock and applies the armed sendMode.
+// send runs a wallet send under the node's lock and applies the armed sendMode.
 func (c *call) send(pays []payment, subtract map[string]bool, minConf int64, comment, to string) (any, error) {
+	return c.sending(func() (string, error) { return c.n.createSend(pays, subtract, minConf, comment, to) })
+}
+
+// sending runs do (a send, under the node's lock) with the armed sendMode:
+// a failure instead of the send; a delay before it (the call is lost, and
+// the transaction never sent, if the node restarts meanwhile); an error, a
+// dropped connection or no answer at all after it.
+func (c *call) sending(do func() (string, error)) (any, error) {
 	n := c.n
 	n.mu.Lock()
 	mode := n.nextSend
 	n.nextSend = sendMode{}
+	restarted := n.restarted
+	n.mu.Unlock()
 	if mode.fail != nil {
-		n.mu.Unlock()
 		return nil, mode.fail
 	}
-	txid, err := n.createSend(pays, subtract, minConf, comment, to)
+	if mode.delay > 0 {
+		t := time.NewTimer(mode.delay)
+		select {
+		case <-t.C:
+		case <-restarted:
+			t.Stop()
+			return nil, errDrop
+		case <-n.closed:
+			t.Stop()
+			return nil, errDrop
+		}
+	}
+	n.mu.Lock()
+	if n.restarted != restarted {
+		n.mu.Unlock()
+		return nil, errDrop // the process that took the call is gone
+	}
+	txid, err := do()
 	if err == nil {
 		err = n.save()
 	}
@@ -1124,11 +1158,11 @@ func rpcSimInfo(c *call) (any, error) {
 		"network": n.cfg.Network.Name, "walletaddress": n.wallet.defaultAddr, "height": n.tip().height,
 		"paused": n.paused, "hashrate": n.hashRate, "target": biblepay.FormatHash(n.target),
 		"bits": fmt.Sprintf("%08x", n.bits), "maturity": n.cfg.Maturity, "blockreward": n.cfg.BlockReward,
-		"mempool": len(n.mempool),
+		"mempool": len(n.mempool), "lockedcoins": len(n.locks),
 	}, nil
 }
 
-// FailNextSend makes the next sendmany/sendtoaddress fail with the given
+// FailNextSend makes the next sendmany/sendtoaddress/sendrawtransaction fail with the given
 // error without sending (sim_failnextsend).
 func (n *Node) FailNextSend(code int, message string) {
 	n.mu.Lock()

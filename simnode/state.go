@@ -163,5 +163,8 @@ func (n *Node) load() (bool, error) {
 		}
 		n.acceptToMempool(tx)
 	}
+	// As bitcoind at startup (ReacceptWalletTransactions): the wallet's
+	// transactions that are neither mined nor in the mempool go back in.
+	n.reacceptWalletTxs()
 	return true, nil
 }

@@ -101,7 +101,19 @@ type spendableCoin struct {
 // or own change), and the immature coinbase total.
 func (n *Node) walletCoins(minConf int64) (spendable []spendableCoin, immature int64) {
 	tipH := n.tip().height
-	for op, c := range n.mempoolView() {
+	view := n.mempoolView()
+	// A send the wallet made that is in neither the mempool nor the chain
+	// (Restart without rebroadcast) still spends its inputs for the wallet,
+	// as bitcoind's IsSpent counts every wallet transaction of depth >= 0;
+	// its change is not trusted, so it is not there either.
+	for id := range n.unbroadcast {
+		if wt, ok := n.wallet.txs[id]; ok && n.isUnbroadcast(wt) {
+			for _, in := range wt.Tx.Inputs {
+				delete(view, in.PrevOut)
+			}
+		}
+	}
+	for op, c := range view {
 		if _, mine := n.wallet.addressOf(c.Out.ScriptPubKey); !mine {
 			continue
 		}
@@ -135,17 +147,6 @@ func (n *Node) walletCoins(minConf int64) (spendable []spendableCoin, immature i
 	return spendable, immature
 }
 
-func dummyScriptSig(op biblepay.OutPoint) []byte {
-	s := make([]byte, 0, 107)
-	seed := sha256.Sum256(append(op.Hash[:], byte(op.Index), byte(op.Index>>8)))
-	s = append(s, 72)
-	for i := 0; i < 72; i++ {
-		s = append(s, seed[i%32]^byte(i))
-	}
-	s = append(s, 33, 0x02)
-	return append(s, seed[:32]...)
-}
-
 // createSend builds, signs (in simulation) and adds to the mempool a
 // transaction paying pays; the addresses in subtract share the fee.
 func (n *Node) createSend(pays []payment, subtract map[string]bool, minConf int64, comment, to string) (string, error) {
@@ -163,7 +164,7 @@ func (n *Node) createSend(pays []payment, subtract map[string]bool, minConf int6
 	if total > maxMoney {
 		return "", &rpcError{CodeType, "Amount out of range"}
 	}
-	coins, _ := n.walletCoins(minConf)
+	coins := n.unlockedCoins(minConf)
 	var have int64
 	for _, c := range coins {
 		have += c.value
@@ -211,8 +212,9 @@ func (n *Node) createSend(pays []payment, subtract map[string]bool, minConf int6
 			}
 			tx := biblepay.Tx{Version: 1, Outputs: outs}
 			for _, c := range sel {
-				tx.Inputs = append(tx.Inputs, biblepay.TxIn{PrevOut: c.op, ScriptSig: dummyScriptSig(c.op), Sequence: 0xffffffff})
+				tx.Inputs = append(tx.Inputs, biblepay.TxIn{PrevOut: c.op, Sequence: 0xffffffff})
 			}
+			n.signWalletInputs(&tx)
 			size := int64(len(tx.Bytes()))
 			req := max(MinFee, (size*n.cfg.FeePerKB+999)/1000)
 			if req > fee {
@@ -258,6 +260,9 @@ func (n *Node) txState(wt *walletTx) txState {
 	if wt.Tx.IsCoinbase() {
 		return txState{block: n.blocks[wt.BlockHash]}
 	}
+	if n.isUnbroadcast(wt) {
+		return txState{} // dropped from the mempool by a restart, not conflicted: depth 0
+	}
 	st := txState{conf: -1, conflicted: true, conflicts: []string{}}
 	if id, b := n.conflictOf(wt); b != nil {
 		st.conf = -(n.tip().height - b.height + 1)
@@ -295,10 +300,14 @@ func (n *Node) entries(wt *walletTx, withCommon bool) []map[string]any {
 			if addr == n.wallet.changeAddr {
 				continue
 			}
-			list = append(list, map[string]any{
+			e := map[string]any{
 				"account": "", "address": addr, "category": "send",
 				"amount": amount(-o.Value), "vout": i, "fee": amount(-fee), "abandoned": false,
-			})
+			}
+			if addr == "" {
+				delete(e, "address") // a data output: a send of 0 to no address (MaybePushAddress)
+			}
+			list = append(list, e)
 		}
 	}
 	for i, o := range wt.Tx.Outputs {

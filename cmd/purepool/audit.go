@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"runtime/debug"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/biblepay"
+	"github.com/purepool/purepool/events/esdb"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/events/sqlite"
 	"github.com/purepool/purepool/rpcclient"
@@ -23,6 +25,24 @@ func init() {
 	register("audit", "replay the event log and check the ledger's invariants, the rounds' fairness and the hash chain; 'audit statement' prints a miner's statement", runAudit)
 }
 
+// auditExitHelp is printed by 'purepool audit -h' after the flags.
+const auditExitHelp = `
+The store says by what it is whether it keeps the tamper-evidence hash chain:
+PostgreSQL and SQLite always do, so any empty, reset or broken hash in them is
+a violation; EventStoreDB cannot keep one, and the report then says
+"hash chain: not kept by EventStoreDB — tampering is not detectable from the
+log alone".
+
+Exit status:
+  0  no violation. With EventStoreDB this means the ledger's invariants hold,
+     NOT that the log is untampered: the warning is printed in the report and
+     on stderr. Use --require-chain to make such a store exit 1 instead.
+  1  violations found (tampering, a broken invariant, a chain not kept under
+     --require-chain), or the audit could not run (the store or the node
+     failed; the message on stderr says which).
+  2  a mistake in the command line.
+`
+
 // errViolations makes the process exit non-zero when the audit found something.
 var errViolations = errors.New("the audit found violations")
 
@@ -31,15 +51,21 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runAuditStatement(ctx, args[1:], stdout, stderr)
 	}
 	fs := newFlagSet("audit", stderr)
-	storeURL := fs.String("store", "", storeURLHelp)
+	storeURL := fs.String("store", "", storeURLHelp+"; or esdb://host:2113 (EventStoreDB: no hash chain, see below)")
 	readModelURL := fs.String("readmodel", "", "read-model database to compare with the replay: postgres://…, mysql://user:pass@tcp(host:3306)/db, sqlite:path")
 	format := fs.String("format", "text", "report format: text or json")
 	verify := fs.Bool("verify-chain", false, "confirm every sent payout with the node's wallet (gettransaction); needs --node")
 	nodeURL := fs.String("node", "", "node RPC URL for --verify-chain, e.g. http://user:pass@127.0.0.1:39001")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	pageSize := fs.Int("page-size", 5000, "events per read")
+	requireChain := fs.Bool("require-chain", false, "a store that keeps no hash chain (EventStoreDB) is a violation (exit 1), not a warning")
 	var anchors anchorFlag
 	fs.Var(&anchors, "anchor", "POSITION:HASH recorded from an earlier report's head; the log must still hold it (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: purepool audit --store URL [flags]")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), auditExitHelp)
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,7 +75,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *verify && *nodeURL == "" {
 		return usageError{errors.New("--verify-chain needs --node URL")}
 	}
-	opt := audit.Options{PageSize: *pageSize, Anchors: anchors}
+	opt := audit.Options{PageSize: *pageSize, Anchors: anchors, RequireChain: *requireChain}
 	if *verify {
 		w, err := auditWallet(*nodeURL)
 		if err != nil {
@@ -76,6 +102,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err != nil {
 		return err
+	}
+	if rep.ChainWarning != "" {
+		// Said where an operator or a timer's mail sees it, whatever the format.
+		fmt.Fprintf(stderr, "purepool audit: WARNING: %s\n", rep.ChainWarning)
 	}
 	if !rep.OK() {
 		return fmt.Errorf("%w: %d", errViolations, len(rep.Violations))
@@ -131,7 +161,7 @@ func runAuditReplay(ctx context.Context, storeURL string, quiet bool, stderr io.
 	if storeURL == "" {
 		return nil, usageError{fmt.Errorf("--store is required (%s)", storeURLHelp)}
 	}
-	r, closeStore, err := openAuditStore(ctx, storeURL)
+	r, closeStore, err := openAuditStore(ctx, storeURL, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +179,18 @@ func runAuditReplay(ctx context.Context, storeURL string, quiet bool, stderr io.
 }
 
 // openAuditStore opens the event store named by a --store URL (the forms of
-// `purepool migrate`), refusing to create a SQLite file that is not there.
-func openAuditStore(ctx context.Context, raw string) (audit.Reader, func() error, error) {
+// `purepool migrate`, and esdb:// for EventStoreDB), refusing to create a
+// SQLite file that is not there.
+func openAuditStore(ctx context.Context, raw string, stderr io.Writer) (audit.Reader, func() error, error) {
+	if strings.HasPrefix(raw, "esdb://") || strings.HasPrefix(raw, "esdb+discover://") {
+		// EventStoreDB keeps no hash chain: the audit checks the ledger
+		// and says so (events.ChainKeeper).
+		s, err := esdb.Open(raw, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		return s, s.Close, nil
+	}
 	target, err := parseEventStoreURL(raw)
 	if err != nil {
 		return nil, nil, usageError{err}

@@ -46,7 +46,9 @@
 //     built.
 //   - The tamper-evidence hash chain: EventStoreDB assigns positions itself,
 //     so the adapter cannot compute ChainHash at append time. PrevHash and
-//     Hash are always empty.
+//     Hash are always empty, and Store.KeepsChain (events.ChainKeeper) says
+//     so: `purepool audit` then reports "hash chain: not kept by
+//     EventStoreDB — tampering is not detectable from the log alone".
 //   - Event ids are unique per stream, not per store: the server checks ids
 //     only within the stream written, and for Any only against a bounded
 //     in-memory cache of recent writes (lost on a restart), so a retry

@@ -31,7 +31,19 @@ type Store struct {
 	closed bool
 }
 
-var _ events.Store = (*Store)(nil)
+var (
+	_ events.Store       = (*Store)(nil)
+	_ events.ChainKeeper = (*Store)(nil)
+)
+
+// KeepsChain is false: EventStoreDB assigns positions itself, after the
+// adapter has handed it the events, so no ChainHash can be computed at
+// append (see the package documentation). The auditor reports that
+// tampering with this store is not detectable from the log alone.
+func (*Store) KeepsChain() bool { return false }
+
+// StoreName is "EventStoreDB".
+func (*Store) StoreName() string { return "EventStoreDB" }
 
 // Open connects to the server named by an esdb:// or esdb+discover://
 // connection string. It does not dial: the client connects on first use.

@@ -851,6 +851,18 @@ func (h *harness) testHashChain(t *testing.T, s events.Store) {
 	}
 	stored := readAfter(t, ctx, s, base, 100)
 	requireSame(t, "ReadAll vs Append results (hashes included)", stored, appended)
+	// The store says by what it is whether it keeps the chain (the
+	// auditor relies on that, never on the data), and says it truly.
+	ck, ok := s.(events.ChainKeeper)
+	if !ok {
+		t.Fatalf("%T does not implement events.ChainKeeper", s)
+	}
+	if ck.KeepsChain() == h.cfg.noChain {
+		t.Fatalf("%T (%s): KeepsChain() = %v, but the suite was told NoHashChain = %v", s, ck.StoreName(), ck.KeepsChain(), h.cfg.noChain)
+	}
+	if ck.StoreName() == "" {
+		t.Fatalf("%T: empty StoreName", s)
+	}
 	if h.cfg.noChain {
 		for _, e := range stored {
 			if len(e.PrevHash) != 0 || len(e.Hash) != 0 {

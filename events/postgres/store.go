@@ -65,7 +65,18 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ events.Store = (*Store)(nil)
+var (
+	_ events.Store       = (*Store)(nil)
+	_ events.ChainKeeper = (*Store)(nil)
+)
+
+// KeepsChain is true: every append computes the hash chain in the
+// transaction that assigns the positions (appendplan.Build), and the
+// columns are NOT NULL. An empty hash in this store is tampering.
+func (*Store) KeepsChain() bool { return true }
+
+// StoreName is "PostgreSQL".
+func (*Store) StoreName() string { return "PostgreSQL" }
 
 // Open connects to the database at url (a PostgreSQL URL or keyword/value
 // string as pgx accepts it) and checks the connection. It does not create

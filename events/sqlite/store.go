@@ -54,7 +54,18 @@ type Store struct {
 	wakeCh chan struct{} // closed (and replaced) after each committed append
 }
 
-var _ events.Store = (*Store)(nil)
+var (
+	_ events.Store       = (*Store)(nil)
+	_ events.ChainKeeper = (*Store)(nil)
+)
+
+// KeepsChain is true: every append computes the hash chain in the
+// transaction that assigns the positions (appendplan.Build), and the
+// columns are NOT NULL. An empty hash in this store is tampering.
+func (*Store) KeepsChain() bool { return true }
+
+// StoreName is "SQLite".
+func (*Store) StoreName() string { return "SQLite" }
 
 // DSN is the modernc.org/sqlite data source name the store opens for a file:
 // WAL journal, busy timeout, full fsync at commit, IMMEDIATE transactions.

@@ -93,27 +93,53 @@ func (h *Handler) apiBlockSubsidySum(w http.ResponseWriter, r *http.Request) {
 }
 
 // APIPool is /{network}/api/pool.
+//
+// Rewards by where the blocks stand: found_reward_sat (every pool block
+// found) = pending_reward_sat (found, not yet matured nor orphaned) +
+// matured_reward_sat (matured, still on the chain) + orphaned_reward_sat
+// (left the chain, before or after maturity). Only matured blocks are
+// credited: credited_sat (to miners) + fee_sat (to the pool-fee account)
+// + what empty rounds carried out − what rounds took from the carry account
+// = matured_reward_sat + orphaned_matured_reward_sat, the blocks orphaned
+// after maturity, whose credits are in reversed_sat and fee_reversed_sat.
+//
+// Balances are kept apart: miners_balance_sat is what the miners are owed
+// (credited − reversed − paid), fee_balance_sat the pool's own fee account
+// (fee − fee reversed), carried_sat the carry account (owed to the miners
+// of the next round with shares; neither a miner's nor the pool's).
 type APIPool struct {
-	Network        string    `json:"network"`
-	Height         int64     `json:"height"`
-	Miners         int64     `json:"miners"`
-	BlocksFound    int64     `json:"blocks_found"`
-	BlocksMatured  int64     `json:"blocks_matured"`
-	BlocksOrphaned int64     `json:"blocks_orphaned"`
-	RewardSat      int64     `json:"reward_sat"`
-	CreditedSat    int64     `json:"credited_sat"`
-	ReversedSat    int64     `json:"reversed_sat"`
-	FeeSat         int64     `json:"fee_sat"`
-	FeeReversedSat int64     `json:"fee_reversed_sat"`
-	PaidSat        int64     `json:"paid_sat"`
-	Payouts        int64     `json:"payouts"`
-	Shares         int64     `json:"shares"`
-	Rejected       int64     `json:"rejected"`
-	PayoutsPaused  bool      `json:"payouts_paused"`
-	LastBlockAt    time.Time `json:"last_block_at"`
-	ForecastToday  int64     `json:"forecast_blocks_today"`
-	HashrateHPS    int64     `json:"hashrate_hps"`
-	ActiveWorkers  int64     `json:"active_workers"`
+	Network        string `json:"network"`
+	Height         int64  `json:"height"`
+	Miners         int64  `json:"miners"`
+	BlocksFound    int64  `json:"blocks_found"`
+	BlocksPending  int64  `json:"blocks_pending"`
+	BlocksMatured  int64  `json:"blocks_matured"` // matured ever, later orphaned ones included
+	BlocksOrphaned int64  `json:"blocks_orphaned"`
+	// RewardSat is kept for clients written before the split: it is
+	// found_reward_sat, the rewards of EVERY block found (pending and
+	// orphaned ones included), not the rewards behind credited_sat and
+	// fee_sat (matured_reward_sat + orphaned_matured_reward_sat).
+	RewardSat                int64     `json:"reward_sat"`
+	FoundRewardSat           int64     `json:"found_reward_sat"`
+	PendingRewardSat         int64     `json:"pending_reward_sat"`
+	MaturedRewardSat         int64     `json:"matured_reward_sat"`
+	OrphanedRewardSat        int64     `json:"orphaned_reward_sat"`
+	OrphanedMaturedRewardSat int64     `json:"orphaned_matured_reward_sat"`
+	CreditedSat              int64     `json:"credited_sat"` // to miners, by matured blocks
+	ReversedSat              int64     `json:"reversed_sat"` // miners' credits taken back
+	FeeSat                   int64     `json:"fee_sat"`      // to the pool-fee account, by matured blocks
+	FeeReversedSat           int64     `json:"fee_reversed_sat"`
+	PaidSat                  int64     `json:"paid_sat"` // to miners, in payouts that did not fail
+	MinersBalanceSat         int64     `json:"miners_balance_sat"`
+	FeeBalanceSat            int64     `json:"fee_balance_sat"`
+	Payouts                  int64     `json:"payouts"`
+	Shares                   int64     `json:"shares"`
+	Rejected                 int64     `json:"rejected"`
+	PayoutsPaused            bool      `json:"payouts_paused"`
+	LastBlockAt              time.Time `json:"last_block_at"`
+	ForecastToday            int64     `json:"forecast_blocks_today"`
+	HashrateHPS              int64     `json:"hashrate_hps"`
+	ActiveWorkers            int64     `json:"active_workers"`
 	// The crediting policy in force, as the backend recorded it
 	// (PoolPolicySet): scheme "" and fee_bps null before the first.
 	Scheme      string `json:"scheme"`
@@ -135,8 +161,11 @@ func (h *Handler) apiPool(w http.ResponseWriter, r *http.Request) {
 	}
 	p := d.Pool
 	writeJSON(w, http.StatusOK, APIPool{Network: p.Network, Height: p.Height, Miners: p.Miners, BlocksFound: p.BlocksFound,
-		BlocksMatured: p.BlocksMatured, BlocksOrphaned: p.BlocksOrphaned, RewardSat: p.RewardSat, CreditedSat: p.CreditedSat,
-		ReversedSat: p.ReversedSat, FeeSat: p.FeeSat, FeeReversedSat: p.FeeReversedSat, PaidSat: p.PaidSat, Payouts: p.Payouts,
+		BlocksPending: p.BlocksPending, BlocksMatured: p.BlocksMatured, BlocksOrphaned: p.BlocksOrphaned, RewardSat: p.RewardSat,
+		FoundRewardSat: p.RewardSat, PendingRewardSat: p.PendingRewardSat, MaturedRewardSat: p.MaturedRewardSat,
+		OrphanedRewardSat: p.OrphanedRewardSat, OrphanedMaturedRewardSat: p.OrphanedMaturedRewardSat, CreditedSat: p.CreditedSat,
+		ReversedSat: p.ReversedSat, FeeSat: p.FeeSat, FeeReversedSat: p.FeeReversedSat, PaidSat: p.PaidSat,
+		MinersBalanceSat: p.MinersBalanceSat(), FeeBalanceSat: p.FeeBalanceSat(), Payouts: p.Payouts,
 		Shares: p.Shares, Rejected: p.Rejected, PayoutsPaused: p.PayoutsPaused, LastBlockAt: p.LastBlockAt, ForecastToday: d.Forecast,
 		HashrateHPS: d.HashrateHPS, ActiveWorkers: d.Workers, Scheme: p.PolicyScheme, FeeBps: feeBpsOf(p), PPLNSWindow: p.PPLNSWindow,
 		EmptyRounds: p.EmptyRounds, CarriedSat: p.CarriedSat, LateShares: p.LateShares})
