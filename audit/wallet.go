@@ -73,36 +73,13 @@ func (a *auditor) verifyPayout(ctx context.Context, w Wallet, network string, p 
 	if tx.Confirmations < 0 {
 		a.violation(KindWalletMismatch, 0, network, subject, "transaction %s is conflicted (%d confirmations)", p.TxID, tx.Confirmations)
 	}
-	want := map[string]int64{}
-	for _, it := range p.Items {
-		want[it.Address] += it.AmountSat
-	}
 	got := map[string]int64{}
 	for _, d := range tx.Details {
-		if d.Category == "send" {
+		if d.Category == "send" && d.Address != "" { // a data output is a send of 0 with no address
 			got[d.Address] += -int64(d.Amount)
 		}
 	}
-	var diffs []string
-	var sumGot int64
-	for addr, g := range got {
-		sumGot += g
-		wa, ok := want[addr]
-		switch {
-		case !ok:
-			diffs = append(diffs, fmt.Sprintf("pays %s BBP to %s, which the payout does not name", FormatBBP(g), addr))
-		case g > wa || g < wa-p.FeeSat:
-			diffs = append(diffs, fmt.Sprintf("pays %s BBP to %s, the payout says %s less at most the fee %s", FormatBBP(g), addr, FormatBBP(wa), FormatBBP(p.FeeSat)))
-		}
-	}
-	for addr, wa := range want {
-		if _, ok := got[addr]; !ok {
-			diffs = append(diffs, fmt.Sprintf("pays nothing to %s, the payout says %s BBP", addr, FormatBBP(wa)))
-		}
-	}
-	if len(diffs) == 0 && sumGot+p.FeeSat != p.TotalSat {
-		diffs = append(diffs, fmt.Sprintf("outputs %s + fee %s BBP differ from the payout's total %s", FormatBBP(sumGot), FormatBBP(p.FeeSat), FormatBBP(p.TotalSat)))
-	}
+	diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, got, p.FeeSat)
 	if tx.Fee != 0 && -int64(tx.Fee) != p.FeeSat {
 		diffs = append(diffs, fmt.Sprintf("network fee %s BBP, the payout recorded %s", FormatBBP(-int64(tx.Fee)), FormatBBP(p.FeeSat)))
 	}

@@ -81,6 +81,18 @@ type harness struct {
 	miner  *simminer.Miner
 	thread int
 	dials  atomic.Int64 // connections the node client opened
+	cfg    backend.Config
+}
+
+// twin is a second installation of the pool on another store, with the
+// same node and wallet (a restored backup, or a second install).
+func (h *harness) twin(store events.Store) *harness {
+	h.t.Helper()
+	b, err := backend.New(store, h.cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &harness{t: h.t, store: store, srv: h.srv, node: h.node, b: b, pool: h.pool, miner: h.miner, cfg: h.cfg}
 }
 
 // nextThread varies the thread id so that every mined share differs (the
@@ -127,6 +139,7 @@ func newHarness(t testing.TB, store events.Store, tweak func(*backend.NetworkCon
 		tweak(&nc, &cfg)
 	}
 	cfg.Networks = []backend.NetworkConfig{nc}
+	h.cfg = cfg
 	h.b, err = backend.New(store, cfg)
 	if err != nil {
 		t.Fatal(err)

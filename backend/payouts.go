@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,6 +61,9 @@ func (b *Backend) PayoutCycle(ctx context.Context, network string) error {
 	}
 	if err := b.confirmPayouts(ctx, net); err != nil {
 		b.log.Warn("payout confirmations", "network", network, "err", err)
+	}
+	if err := b.checkWallet(ctx, net); err != nil {
+		return err
 	}
 	var evs []events.Event
 	b.view.Read(func(l *aggregates.Ledger) {
@@ -242,7 +246,7 @@ func (b *Backend) settleAfterError(ctx context.Context, net *NetworkConfig, p ag
 			case <-time.After(500 * time.Millisecond):
 			}
 		}
-		txid, fee, found, qerr = b.findPayoutTx(qctx, net, p.ID)
+		txid, fee, found, qerr = b.findPayoutTx(qctx, net, p)
 		if found {
 			break
 		}
@@ -267,19 +271,36 @@ func (b *Backend) settleAfterError(ctx context.Context, net *NetworkConfig, p ag
 	}
 }
 
-// findPayoutTx looks for a send of the wallet whose comment is the payout id.
-func (b *Backend) findPayoutTx(ctx context.Context, net *NetworkConfig, id uuid.UUID) (txid string, feeSat int64, found bool, err error) {
+// findPayoutTx looks for the wallet's send of a payout: a send whose
+// comment is the payout id and that pays exactly the payout's recipients
+// and amounts (aggregates.PayoutTxDiffs). A send with the payout's id that
+// pays something else is not this payout: a restored backup behind the
+// wallet, or another installation on the same wallet, sent it. That is an
+// error (outcome unknown: the payout halts), never "found" and never "not
+// found", either of which would record a wrong send or pay twice.
+func (b *Backend) findPayoutTx(ctx context.Context, net *NetworkConfig, p aggregates.Payout) (txid string, feeSat int64, found bool, err error) {
 	const page = 500
-	comment := id.String()
+	comment := p.ID.String()
+	seen := map[string]bool{}
 	for from := 0; from < walletSearchDepth; from += page {
 		entries, err := net.Node.ListTransactions(ctx, "*", page, from)
 		if err != nil {
 			return "", 0, false, err
 		}
 		for _, e := range entries {
-			if e.Comment == comment && e.Category == "send" {
-				return e.TxID, -int64(e.Fee), true, nil
+			if e.Comment != comment || e.Category != "send" || seen[e.TxID] {
+				continue
 			}
+			seen[e.TxID] = true
+			tx, err := net.Node.GetTransaction(ctx, e.TxID)
+			if err != nil {
+				return "", 0, false, err
+			}
+			if diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, walletSends(tx), -int64(tx.Fee)); len(diffs) > 0 {
+				return "", 0, false, fmt.Errorf("backend: the wallet's send %s carries payout %s's id but is not that payout (%s): "+
+					"a restored backup behind the wallet, or a second installation on it, sent it", e.TxID, p.ID, strings.Join(diffs, "; "))
+			}
+			return e.TxID, -int64(tx.Fee), true, nil
 		}
 		if len(entries) < page {
 			return "", 0, false, nil // the whole wallet read: it is not there
@@ -287,7 +308,19 @@ func (b *Backend) findPayoutTx(ctx context.Context, net *NetworkConfig, id uuid.
 	}
 	// Not within the depth searched, but the wallet has more: "not found"
 	// here would let a send that did go out be failed or sent again.
-	return "", 0, false, fmt.Errorf("backend: payout %s not among the wallet's newest %d entries, and the wallet has more: outcome unknown", id, walletSearchDepth)
+	return "", 0, false, fmt.Errorf("backend: payout %s not among the wallet's newest %d entries, and the wallet has more: outcome unknown", p.ID, walletSearchDepth)
+}
+
+// walletSends is a wallet transaction's sends per address, in positive
+// satoshis (a data output, a send of 0 without an address, is left out).
+func walletSends(tx *rpcclient.Transaction) map[string]int64 {
+	out := map[string]int64{}
+	for _, d := range tx.Details {
+		if d.Category == "send" && d.Address != "" {
+			out[d.Address] += -int64(d.Amount)
+		}
+	}
+	return out
 }
 
 // txFee is the network fee of a wallet send (0 if the wallet cannot tell).
@@ -314,7 +347,7 @@ func (b *Backend) settle(ctx context.Context, net *NetworkConfig) error {
 		if p.Settled() {
 			continue
 		}
-		txid, fee, found, qerr := b.findPayoutTx(ctx, net, id)
+		txid, fee, found, qerr := b.findPayoutTx(ctx, net, p)
 		switch {
 		case qerr != nil:
 			b.log.Warn("cannot ask the wallet about an unsettled payout", "network", net.Name, "payout", id, "err", qerr)
@@ -482,11 +515,30 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 		if err != nil {
 			return err
 		}
+		// An operator's txid is checked like any other evidence: it must be
+		// a send that pays exactly this payout, and no other payout's.
+		var other uuid.UUID
+		b.view.Read(func(l *aggregates.Ledger) {
+			for id, q := range l.Network(c.Network).Payouts {
+				if id != c.PayoutID && q.TxID == c.TxID {
+					other = id
+				}
+			}
+		})
+		switch {
+		case other != uuid.Nil:
+			return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: transaction %s is payout %s's, not payout %s's", c.TxID, other, c.PayoutID))
+		case tx.Confirmations < 0:
+			return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: transaction %s is conflicted (%d confirmations): it pays nobody", c.TxID, tx.Confirmations))
+		}
+		if diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, walletSends(tx), -int64(tx.Fee)); len(diffs) > 0 {
+			return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: transaction %s does not pay payout %s: %s", c.TxID, c.PayoutID, strings.Join(diffs, "; ")))
+		}
 		return b.recordPayout(ctx, c.PayoutID, func(p aggregates.Payout) ([]events.Event, error) {
 			return aggregates.DecidePayoutSent(p, c.TxID, -int64(tx.Fee), true, b.now())
 		})
 	}
-	txid, fee, found, err := b.findPayoutTx(ctx, net, c.PayoutID)
+	txid, fee, found, err := b.findPayoutTx(ctx, net, p)
 	if err != nil {
 		return err
 	}
@@ -498,4 +550,102 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 	return b.recordPayout(ctx, c.PayoutID, func(p aggregates.Payout) ([]events.Event, error) {
 		return aggregates.DecidePayoutFailed(p, "reconciled by an operator: not in the wallet", true, b.now())
 	})
+}
+
+// futurePayoutIDs is how many payout ids beyond the ledger's count the
+// wallet check recognises as this network's: a wallet that already sent
+// one of them is ahead of the ledger.
+const futurePayoutIDs = 10_000
+
+// errWalletAhead stops a payout pass whose wallet holds payout sends the
+// ledger does not.
+var errWalletAhead = errors.New("backend: the wallet and the ledger disagree about payouts; payouts paused")
+
+// checkWallet compares the wallet's payout sends (a send whose comment is
+// a payout id of this network) with the ledger before a pass plans
+// anything. Every such send must be a payout the ledger records as sent in
+// that very transaction (or one still being settled: planned or halted). A
+// send of a payout the ledger has not planned, recorded as failed, or sent
+// in another transaction means the ledger is behind the wallet (a restored
+// backup), another installation shares the wallet, or someone sent by hand
+// with a payout's id: the next payout could pay twice. Payouts are paused
+// (PayoutsPaused, with the reason) and the pass stops; the runbook says how
+// to resolve it.
+func (b *Backend) checkWallet(ctx context.Context, net *NetworkConfig) error {
+	type known struct {
+		status string
+		txid   string
+	}
+	ledger := map[uuid.UUID]known{}
+	future := map[uuid.UUID]int64{}
+	var schedule aggregates.PayoutSchedule
+	b.view.Read(func(l *aggregates.Ledger) {
+		n := l.Network(net.Name)
+		for id, p := range n.Payouts {
+			ledger[id] = known{p.Status, p.TxID}
+		}
+		for k := n.PayoutCount; k < n.PayoutCount+futurePayoutIDs; k++ {
+			future[aggregates.PayoutID(net.Name, k)] = k
+		}
+		schedule = n.Schedule
+	})
+	const page = 500
+	var problems []string
+	seen := map[string]bool{}
+	for from := 0; from < walletSearchDepth; from += page {
+		entries, err := net.Node.ListTransactions(ctx, "*", page, from)
+		if err != nil {
+			return fmt.Errorf("backend: %s: read the wallet before paying: %w", net.Name, err)
+		}
+		for _, e := range entries {
+			id, perr := uuid.Parse(e.Comment)
+			if e.Category != "send" || perr != nil || seen[e.TxID+e.Comment] {
+				continue
+			}
+			seen[e.TxID+e.Comment] = true
+			p, inLedger := ledger[id]
+			k, isFuture := future[id]
+			switch {
+			case inLedger && (p.status == aggregates.PayoutPlanned || p.status == aggregates.PayoutHalted):
+				// being settled: settle() matches it, or halts
+			case inLedger && p.status == aggregates.PayoutFailed:
+				problems = append(problems, fmt.Sprintf("payout %s is recorded as failed (its amounts went back to the balances), yet the wallet sent it in %s", id, e.TxID))
+			case inLedger && p.txid != e.TxID:
+				problems = append(problems, fmt.Sprintf("payout %s is recorded as sent in %s, yet the wallet also sent it in %s", id, p.txid, e.TxID))
+			case isFuture:
+				problems = append(problems, fmt.Sprintf("the wallet sent payout #%d (%s) in %s, which this ledger has not planned", k, id, e.TxID))
+			}
+		}
+		if len(entries) < page {
+			break
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	reason := fmt.Sprintf("WALLET AHEAD OF THE LEDGER: %d payout send(s) of the wallet are not this ledger's: %s. "+
+		"The event store is behind the wallet (a restored backup?), another installation shares this wallet, or a payout id was used by hand; "+
+		"see the runbook before resuming", len(problems), strings.Join(problems, "; "))
+	b.log.Error("PAYOUTS PAUSED: the wallet holds payout sends the ledger does not", "network", net.Name, "problems", problems)
+	if schedule.Paused {
+		return errWalletAhead
+	}
+	evs, err := aggregates.DecidePausePayouts(schedule, commands.PausePayouts{Network: net.Name, Reason: reason, At: b.now()})
+	if err != nil {
+		return err
+	}
+	key := "wallet-check:" + net.Name + ":" + problems[0]
+	stream := events.StreamPayoutSchedule(net.Name)
+	var exp events.ExpectedVersion
+	b.view.Read(func(l *aggregates.Ledger) { exp = l.Expected(stream) })
+	res, err := appendDecided(ctx, b.store, key, events.Metadata{CorrelationID: key, CausationID: key}, evs,
+		func(string) events.ExpectedVersion { return exp })
+	if err != nil {
+		return errors.Join(errWalletAhead, err)
+	}
+	if err := b.view.WaitForAppend(ctx, res); err != nil {
+		return err
+	}
+	return errWalletAhead
 }
