@@ -158,6 +158,7 @@ func (b *Backend) payoutState(ctx context.Context, id uuid.UUID) (aggregates.Pay
 // stream for the expected version. It keeps going if ctx was cancelled
 // mid-send: an outcome must be stored whenever possible.
 func (b *Backend) recordPayout(ctx context.Context, id uuid.UUID, decide func(aggregates.Payout) ([]events.Event, error)) error {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	for range maxAttempts {
@@ -192,7 +193,13 @@ func (b *Backend) recordPayout(ctx context.Context, id uuid.UUID, decide func(ag
 					"network", e.Network, "payout", id, "reason", e.Reason)
 			}
 		}
-		return b.view.WaitForAppend(ctx, res)
+		// The outcome is stored. Waiting for the view to fold it only keeps
+		// the next decision fresh: a shutdown (parent cancelled, the view
+		// stopping) must not wait the 30 s for a view that no longer runs.
+		if err := b.view.WaitForAppend(parent, res); err != nil && parent.Err() == nil {
+			return err
+		}
+		return parent.Err()
 	}
 	return fmt.Errorf("backend: payout %s: still conflicting: %w", id, events.ErrWrongExpectedVersion)
 }
