@@ -31,6 +31,12 @@ type PoolBlock struct {
 	// OrphanedAfterMaturity: the block left the chain after it was credited.
 	OrphanedAfterMaturity bool
 	Reversals             []events.CreditReversed
+	// FeeBps is the fee of the crediting policy in force when the block was
+	// discovered (PoolPolicySet), which its crediting uses; FeeKnown is
+	// false for a block found before any policy was recorded. The ledger
+	// sets both when it folds BlockDiscovered.
+	FeeBps   int64
+	FeeKnown bool
 }
 
 // Pending reports a discovered block that is neither matured nor orphaned.

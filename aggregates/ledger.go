@@ -230,7 +230,10 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 		n.TipHeight = max(n.TipHeight, e.Height)
 	case events.BlockDiscovered:
 		n := l.Network(e.Network)
-		n.applyBlock(e.Hash, e)
+		b := n.applyBlock(e.Hash, e)
+		if n.Policy != nil {
+			b.FeeBps, b.FeeKnown = n.Policy.FeeBps, true
+		}
 	case events.RoundClosed:
 		n := l.Network(e.Network)
 		n.applyBlock(e.BlockHash, e)
@@ -448,6 +451,19 @@ func (n *NetworkLedger) UnsettledPayouts() []uuid.UUID {
 	}
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i][:], out[j][:]) < 0 })
 	return out
+}
+
+// FeeFor is the fee a pool block is credited with: the policy in force
+// when it was discovered; for a block found before any policy was recorded,
+// the policy in force now, else fallback (the configuration).
+func (n *NetworkLedger) FeeFor(b *PoolBlock, fallback int64) int64 {
+	switch {
+	case b.FeeKnown:
+		return b.FeeBps
+	case n.Policy != nil:
+		return n.Policy.FeeBps
+	}
+	return fallback
 }
 
 // PayoutCandidates lists the miners with a positive balance.

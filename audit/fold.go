@@ -37,7 +37,7 @@ type blockNotes struct {
 	roundAt          uint64 // the RoundClosed's position
 	finderKnown      bool   // the finder was a known miner when the round closed
 	feeAt            uint64 // the FeeCredited's position
-	policyBps        int64  // the PoolPolicySet's fee in force at the FeeCredited (-1: none recorded)
+	policyBps        int64  // the PoolPolicySet's fee in force when the block was discovered, else at its FeeCredited (-1: none recorded)
 }
 
 // auditor is the fold. Every event goes through aggregates.Ledger — the
@@ -336,6 +336,9 @@ func (a *auditor) check(pos uint64, e events.Event) {
 	case events.BlockDiscovered:
 		a.blocks[blockKey{e.Network, e.Hash}] = &blockNotes{discoveredAt: pos, discoveredReward: e.RewardSat, rule: e.RoundRule,
 			last: events.TypeBlockDiscovered, policyBps: -1}
+		if p := a.fair(e.Network).policy; p != nil { // the fee in force when the block was found
+			a.blocks[blockKey{e.Network, e.Hash}].policyBps = p.FeeBps
+		}
 		if e.RoundRule != events.RoundRulePosition && e.RoundRule != events.RoundRuleHeight {
 			a.violation(KindRoundMembership, pos, e.Network, e.Hash, "unknown round rule %q", e.RoundRule)
 		}
@@ -381,7 +384,7 @@ func (a *auditor) check(pos uint64, e events.Event) {
 		a.checkCreditTime(pos, e.Network, e.BlockHash)
 		if n := a.notes(e.Network, e.BlockHash); n != nil {
 			n.feeAt = pos
-			if p := a.fair(e.Network).policy; p != nil {
+			if p := a.fair(e.Network).policy; p != nil && n.policyBps < 0 { // found before any policy: the one at crediting
 				n.policyBps = p.FeeBps
 			}
 		}

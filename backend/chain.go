@@ -45,6 +45,11 @@ func (b *Backend) SyncChain(ctx context.Context, network string) error {
 	if err := b.syncView(ctx); err != nil {
 		return err
 	}
+	// The policy in force is recorded before any block is discovered under
+	// it: a block is credited with the fee in force when it was found.
+	if err := b.recordPolicy(ctx, net); err != nil {
+		return err
+	}
 	tip, err := net.Node.GetBlockCount(ctx)
 	if err != nil {
 		return fmt.Errorf("backend: %s getblockcount: %w", network, err)
@@ -197,9 +202,6 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 // predecessors credited, so each block is matured on its own and the view
 // catches up before the next one is decided.
 func (b *Backend) ripen(ctx context.Context, net *NetworkConfig, tip int64) error {
-	if err := b.recordPolicy(ctx, net); err != nil {
-		return err
-	}
 	var errs error
 	for done := map[string]bool{}; ; {
 		var s *ripening
@@ -300,7 +302,7 @@ func nextRipening(l *aggregates.Ledger, net *NetworkConfig, tip int64, now time.
 			var m aggregates.Maturing
 			m, err = l.MaturingOf(net.Name, pb.Hash, net.Scheme, now)
 			if err == nil {
-				r.evs, err = aggregates.DecideMature(*pb, conf, aggregates.MaturityPolicy{Maturity: net.Maturity, FeeBps: net.FeeBps}, m, now)
+				r.evs, err = aggregates.DecideMature(*pb, conf, aggregates.MaturityPolicy{Maturity: net.Maturity, FeeBps: n.FeeFor(pb, net.FeeBps)}, m, now)
 				r.key, r.matures = "block:"+net.Name+":"+pb.Hash+":mature", true
 			}
 		} else {
@@ -322,7 +324,8 @@ func nextRipening(l *aggregates.Ledger, net *NetworkConfig, tip int64, now time.
 }
 
 // recordPolicy records the network's crediting policy (fee, scheme) when it
-// differs from the last one recorded, before any block is credited under it.
+// differs from the last one recorded, before any block is discovered under
+// it (aggregates.NetworkLedger.FeeFor).
 func (b *Backend) recordPolicy(ctx context.Context, net *NetworkConfig) error {
 	p := events.PoolPolicySet{Network: net.Name, FeeBps: net.FeeBps, Scheme: net.Scheme, At: b.now()}
 	if net.Scheme == events.SchemePPLNS {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/backend"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
@@ -243,5 +244,49 @@ func TestBacklogKeepsEveryVerdict(t *testing.T) {
 				t.Fatalf("fee %d credits %v reward %d", fee, credits, reward)
 			}
 		})
+	}
+}
+
+// The operator raises the fee while a pool block waits for maturity: the
+// block is credited with the fee in force when it was found, a block found
+// after the change with the new one, and the audit agrees.
+func TestFeeChangeAppliesToBlocksFoundAfterIt(t *testing.T) {
+	h := newHarness(t, newSQLiteStore(t), nil) // 100 bps
+	h.startView()
+	a := addrOf(61)
+	h.accept(a, 1)
+	h.sync()
+	before := h.minePoolBlock(a)
+	h.sync() // discovered under 100 bps
+	h.stop()
+
+	raised := h.cfg
+	raised.Networks = append([]backend.NetworkConfig(nil), h.cfg.Networks...)
+	raised.Networks[0].FeeBps = 250
+	h.cfg = raised
+	r := h.twin(h.store) // the backend restarted with the new fee
+	r.startView()
+	r.sync()
+	r.accept(a, 1)
+	after := r.minePoolBlock(a)
+	r.srv.Node.Generate(6)
+	r.sync()
+	for _, tt := range []struct {
+		hash string
+		bps  int64
+	}{{before, 100}, {after, 250}} {
+		b := r.block(tt.hash)
+		want, _ := aggregates.FeeOf(b.RewardSat, tt.bps)
+		if !b.Matured || b.Fee == nil || b.Fee.FeeBps != tt.bps || b.Fee.AmountSat != want {
+			t.Fatalf("block %s: fee %+v, want %d bps = %d", tt.hash, b.Fee, tt.bps, want)
+		}
+	}
+	r.stop()
+	rep, err := audit.Run(context.Background(), h.store, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("audit: %v", rep.Violations)
 	}
 }
