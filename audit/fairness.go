@@ -280,21 +280,7 @@ func (a *auditor) roundByPosition(pos uint64, e events.RoundClosed, f *fairNet, 
 			}
 		}
 		f.dropCounted()
-		carried := map[string]bool{}
-		for _, h := range e.CarriedOver {
-			c, ok := n.Blocks[h]
-			switch {
-			case carried[h]:
-				a.violation(KindFairDoubleCount, pos, e.Network, e.BlockHash, "the round carries over block %s's round twice", h)
-				continue
-			case !ok || c.Round == nil || !c.Orphaned || c.Matured:
-				a.violation(KindRoundMembership, pos, e.Network, e.BlockHash, "the round carries over block %s, not a round orphaned before maturity", h)
-				continue
-			}
-			carried[h] = true
-			tallies = append(tallies, c.Round.Shares...)
-		}
-		a.checkCarryOvers(pos, e, n, carried)
+		tallies = append(tallies, a.carriedOver(pos, e, n)...)
 	case events.SchemePPLNS:
 		for i := lo; i < hi; i++ {
 			s := &f.shares[i]
@@ -333,6 +319,28 @@ func (a *auditor) roundByPosition(pos uint64, e events.RoundClosed, f *fairNet, 
 
 // checkCarryOvers: a round by position must carry over every round of a
 // block orphaned before maturity not carried yet.
+// carriedOver checks a PROP round's carried-over rounds (of blocks
+// orphaned before maturity, rule by position) and returns their tallies.
+func (a *auditor) carriedOver(pos uint64, e events.RoundClosed, n *aggregates.NetworkLedger) []events.ShareTally {
+	var tallies []events.ShareTally
+	carried := map[string]bool{}
+	for _, h := range e.CarriedOver {
+		c, ok := n.Blocks[h]
+		switch {
+		case carried[h]:
+			a.violation(KindFairDoubleCount, pos, e.Network, e.BlockHash, "the round carries over block %s's round twice", h)
+			continue
+		case !ok || c.Round == nil || !c.Orphaned || c.Matured:
+			a.violation(KindRoundMembership, pos, e.Network, e.BlockHash, "the round carries over block %s, not a round orphaned before maturity", h)
+			continue
+		}
+		carried[h] = true
+		tallies = append(tallies, c.Round.Shares...)
+	}
+	a.checkCarryOvers(pos, e, n, carried)
+	return tallies
+}
+
 func (a *auditor) checkCarryOvers(pos uint64, e events.RoundClosed, n *aggregates.NetworkLedger, carried map[string]bool) {
 	for _, c := range n.Carry {
 		if !carried[c.BlockHash] {
@@ -415,17 +423,7 @@ func (a *auditor) roundByHeight(pos uint64, e events.RoundClosed, f *fairNet, n 
 				late = append(late, events.LateShare{SolutionID: s.id, MinerID: s.miner, MinedHeight: s.mined, Difficulty: s.diff})
 			}
 		}
-		carried := map[string]bool{}
-		for _, h := range e.CarriedOver {
-			c, ok := n.Blocks[h]
-			if !ok || c.Round == nil || !c.Orphaned || c.Matured || carried[h] {
-				a.violation(KindRoundMembership, pos, e.Network, e.BlockHash, "the round carries over block %s, not a round orphaned before maturity (or twice)", h)
-				continue
-			}
-			carried[h] = true
-			tallies = append(tallies, c.Round.Shares...)
-		}
-		a.checkCarryOvers(pos, e, n, carried)
+		tallies = append(tallies, a.carriedOver(pos, e, n)...)
 	case events.SchemePPLNS:
 		var cand []int
 		for i := f.pplnsLow; i < len(f.shares); i++ {

@@ -73,13 +73,7 @@ func (a *auditor) verifyPayout(ctx context.Context, w Wallet, network string, p 
 	if tx.Confirmations < 0 {
 		a.violation(KindWalletMismatch, 0, network, subject, "transaction %s is conflicted (%d confirmations)", p.TxID, tx.Confirmations)
 	}
-	got := map[string]int64{}
-	for _, d := range tx.Details {
-		if d.Category == "send" && d.Address != "" { // a data output is a send of 0 with no address
-			got[d.Address] += -int64(d.Amount)
-		}
-	}
-	diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, got, p.FeeSat)
+	diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, tx.SentByAddress(), p.FeeSat)
 	if tx.Fee != 0 && -int64(tx.Fee) != p.FeeSat {
 		diffs = append(diffs, fmt.Sprintf("network fee %s BBP, the payout recorded %s", FormatBBP(-int64(tx.Fee)), FormatBBP(p.FeeSat)))
 	}

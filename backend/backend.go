@@ -245,6 +245,11 @@ type Backend struct {
 	// (network:height → time.Time, monotonic: a wait, not a fact).
 	intake     intake
 	roundWaits sync.Map
+	// walletChecked is when the wallet check of a network last found the
+	// wallet and the ledger agreeing (network → time.Time); futurePayouts
+	// caches the payout ids it recognises (network → ids by count).
+	walletChecked sync.Map
+	futurePayouts sync.Map
 
 	// plannedHere are the payouts this process planned; orphanSeen is when
 	// it first saw an unsettled payout of an earlier process (monotonic

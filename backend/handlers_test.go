@@ -173,6 +173,20 @@ func testSubmitSolution(t *testing.T, h *harness) {
 	if got := rejection(t, h, c.ID); got != events.RejectStale {
 		t.Errorf("stale share: %s", got)
 	}
+	// The same from a frontend whose clock runs an hour ahead: still stale
+	// (a later receipt only makes more blocks earlier than it).
+	s4 := h.share(a, w.WorkID)
+	if _, err := h.srv.Node.Generate(3); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	time.Sleep(1100 * time.Millisecond)
+	c = submitCmd(a, "rig", s4.Solution)
+	c.ReceivedAt = time.Now().Add(time.Hour)
+	h.mustHandle(c)
+	if got := rejection(t, h, c.ID); got != events.RejectStale {
+		t.Errorf("stale share with a receipt time in the future: %s", got)
+	}
 	// A share whose coinbase pays someone else.
 	foreign := h.shareTo(a, w.WorkID, other)
 	c = submitCmd(a, "rig", foreign.Solution)

@@ -67,6 +67,7 @@ func (in *intake) consumerStopped() {
 // start notes a delivery of command id received at received (zero: a
 // command without a receipt time, e.g. an admin's).
 func (in *intake) start(id uuid.UUID, received, now time.Time) {
+	received = notAfter(received, now)
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.lastMove = now
@@ -82,6 +83,7 @@ func (in *intake) start(id uuid.UUID, received, now time.Time) {
 // finish notes the end of a delivery: handled for good, or to be
 // redelivered (kept in hand until retryForget).
 func (in *intake) finish(id uuid.UUID, received time.Time, handled bool, now time.Time) {
+	received = notAfter(received, now)
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.lastMove = now
@@ -123,4 +125,14 @@ func (in *intake) caughtUp(t time.Time, idle time.Duration, now time.Time) bool 
 		return true
 	}
 	return !in.since.IsZero() && now.Sub(in.lastMove) >= idle && now.Sub(in.since) >= idle
+}
+
+// notAfter is a receipt time no later than now: a command cannot have
+// arrived after it is handled, and a frontend whose clock runs ahead must
+// not make every round look caught up.
+func notAfter(received, now time.Time) time.Time {
+	if received.After(now) {
+		return now
+	}
+	return received
 }

@@ -60,6 +60,11 @@ func TestIntakeCaughtUp(t *testing.T) {
 			handled(in, b, closed.Add(time.Second), now, true)
 			return now.Add(retryForget + time.Second)
 		}, true},
+		{"a frontend clock an hour ahead: its share handled before the close does not make the queue look caught up", func(in *intake, now time.Time) time.Time {
+			consuming(in, closed.Add(-time.Hour))
+			handled(in, b, closed.Add(time.Hour), closed.Add(-time.Minute), true) // clock ahead; handled before the close
+			return closed.Add(-time.Minute + time.Second)
+		}, false},
 		{"only commands received before the close handled, still busy", func(in *intake, now time.Time) time.Time {
 			consuming(in, now)
 			handled(in, a, closed.Add(-time.Second), now, true)

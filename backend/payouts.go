@@ -303,7 +303,7 @@ func (b *Backend) findPayoutTx(ctx context.Context, net *NetworkConfig, p aggreg
 			if err != nil {
 				return "", 0, false, err
 			}
-			if diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, walletSends(tx), -int64(tx.Fee)); len(diffs) > 0 {
+			if diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, tx.SentByAddress(), -int64(tx.Fee)); len(diffs) > 0 {
 				return "", 0, false, fmt.Errorf("backend: the wallet's send %s carries payout %s's id but is not that payout (%s): "+
 					"a restored backup behind the wallet, or a second installation on it, sent it", e.TxID, p.ID, strings.Join(diffs, "; "))
 			}
@@ -316,18 +316,6 @@ func (b *Backend) findPayoutTx(ctx context.Context, net *NetworkConfig, p aggreg
 	// Not within the depth searched, but the wallet has more: "not found"
 	// here would let a send that did go out be failed or sent again.
 	return "", 0, false, fmt.Errorf("backend: payout %s not among the wallet's newest %d entries, and the wallet has more: outcome unknown", p.ID, walletSearchDepth)
-}
-
-// walletSends is a wallet transaction's sends per address, in positive
-// satoshis (a data output, a send of 0 without an address, is left out).
-func walletSends(tx *rpcclient.Transaction) map[string]int64 {
-	out := map[string]int64{}
-	for _, d := range tx.Details {
-		if d.Category == "send" && d.Address != "" {
-			out[d.Address] += -int64(d.Amount)
-		}
-	}
-	return out
 }
 
 // txFee is the network fee of a wallet send (0 if the wallet cannot tell).
@@ -538,7 +526,7 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 		case tx.Confirmations < 0:
 			return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: transaction %s is conflicted (%d confirmations): it pays nobody", c.TxID, tx.Confirmations))
 		}
-		if diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, walletSends(tx), -int64(tx.Fee)); len(diffs) > 0 {
+		if diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, tx.SentByAddress(), -int64(tx.Fee)); len(diffs) > 0 {
 			return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: transaction %s does not pay payout %s: %s", c.TxID, c.PayoutID, strings.Join(diffs, "; ")))
 		}
 		return b.recordPayout(ctx, c.PayoutID, func(p aggregates.Payout) ([]events.Event, error) {
@@ -564,6 +552,37 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 // one of them is ahead of the ledger.
 const futurePayoutIDs = 10_000
 
+// walletRecheckMargin is how far before the last clean wallet check a
+// later check still reads (entries can arrive with an earlier time).
+const walletRecheckMargin = 10 * time.Minute
+
+// futureIDs is the set of a network's next futurePayoutIDs payout ids
+// after count, computed once per count (10,000 SHA-1s a pass otherwise).
+func (b *Backend) futureIDs(network string, count int64) map[uuid.UUID]int64 {
+	type cached struct {
+		count int64
+		ids   map[uuid.UUID]int64
+	}
+	if c, ok := b.futurePayouts.Load(network); ok && c.(cached).count == count {
+		return c.(cached).ids
+	}
+	ids := make(map[uuid.UUID]int64, futurePayoutIDs)
+	for k := count; k < count+futurePayoutIDs; k++ {
+		ids[aggregates.PayoutID(network, k)] = k
+	}
+	b.futurePayouts.Store(network, cached{count, ids})
+	return ids
+}
+
+// newestReceived is the latest time a page of wallet entries was received.
+func newestReceived(entries []rpcclient.TransactionEntry) int64 {
+	var t int64
+	for _, e := range entries {
+		t = max(t, e.TimeReceived, e.Time)
+	}
+	return t
+}
+
 // errWalletAhead stops a payout pass whose wallet holds payout sends the
 // ledger does not.
 var errWalletAhead = errors.New("backend: the wallet and the ledger disagree about payouts; payouts paused")
@@ -584,18 +603,25 @@ func (b *Backend) checkWallet(ctx context.Context, net *NetworkConfig) error {
 		txid   string
 	}
 	ledger := map[uuid.UUID]known{}
-	future := map[uuid.UUID]int64{}
+	var future map[uuid.UUID]int64
 	var schedule aggregates.PayoutSchedule
 	b.view.Read(func(l *aggregates.Ledger) {
 		n := l.Network(net.Name)
 		for id, p := range n.Payouts {
 			ledger[id] = known{p.Status, p.TxID}
 		}
-		for k := n.PayoutCount; k < n.PayoutCount+futurePayoutIDs; k++ {
-			future[aggregates.PayoutID(net.Name, k)] = k
-		}
+		future = b.futureIDs(net.Name, n.PayoutCount)
 		schedule = n.Schedule
 	})
+	// The first check of a process reads the wallet to walletSearchDepth;
+	// later ones stop at entries older than the last clean check (less a
+	// margin): what was checked clean stays clean unless the ledger loses
+	// payouts, which takes a restore, hence a new process.
+	cutoff := int64(0)
+	if last, ok := b.walletChecked.Load(net.Name); ok {
+		cutoff = last.(time.Time).Add(-walletRecheckMargin).Unix()
+	}
+	checkStarted := time.Now()
 	const page = 500
 	var problems []string
 	seen := map[string]bool{}
@@ -623,11 +649,12 @@ func (b *Backend) checkWallet(ctx context.Context, net *NetworkConfig) error {
 				problems = append(problems, fmt.Sprintf("the wallet sent payout #%d (%s) in %s, which this ledger has not planned", k, id, e.TxID))
 			}
 		}
-		if len(entries) < page {
+		if len(entries) < page || (len(entries) > 0 && newestReceived(entries) < cutoff) {
 			break
 		}
 	}
 	if len(problems) == 0 {
+		b.walletChecked.Store(net.Name, checkStarted)
 		return nil
 	}
 	sort.Strings(problems)

@@ -39,6 +39,7 @@ func (h SubmitSolutionHandler) handle(ctx context.Context, c commands.SubmitSolu
 	if !ok {
 		return commands.Permanent(fmt.Errorf("backend: SubmitSolution %s: network %q is not served", c.ID, c.Network))
 	}
+
 	check := aggregates.SolutionCheck{
 		Command: c,
 		Policy:  aggregates.SolutionPolicy{PoolAddress: net.PoolAddress, StaleTolerance: net.StaleTolerance, MaxBlockHex: b.cfg.MaxBlockHex},

@@ -93,6 +93,19 @@ type Transaction struct {
 	Hex             string              `json:"hex"`
 }
 
+// SentByAddress is what a wallet transaction sends to each address, in
+// positive satoshis. A data output (a send of 0 without an address) is left
+// out.
+func (t *Transaction) SentByAddress() map[string]int64 {
+	out := map[string]int64{}
+	for _, d := range t.Details {
+		if d.Category == "send" && d.Address != "" {
+			out[d.Address] += -int64(d.Amount)
+		}
+	}
+	return out
+}
+
 // TransactionEntry is one entry of listtransactions.
 type TransactionEntry struct {
 	Account         string   `json:"account"`

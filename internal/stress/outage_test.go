@@ -3,7 +3,6 @@ package stress_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,11 +14,8 @@ import (
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands/rabbitmq"
 	"github.com/purepool/purepool/events"
-	"github.com/purepool/purepool/events/postgres"
 	pphttp "github.com/purepool/purepool/http"
 	"github.com/purepool/purepool/internal/testenv"
-	"github.com/purepool/purepool/projections"
-	"github.com/purepool/purepool/rpcclient"
 	"github.com/purepool/purepool/simminer"
 	"github.com/purepool/purepool/simnode"
 )
@@ -45,22 +41,7 @@ func TestBackendStoppedUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	storeURL := testenv.NewPostgresDB(t)
-	store, err := postgres.Open(ctx, storeURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rm, err := projections.OpenURL(ctx, storeURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rm.Close()
-	if err := rm.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store, rm := openPostgres(ctx, t, storeURL)
 	amqpURL := testenv.RequireAMQP(t)
 	prefix := testenv.UniqueName("pp_outage")
 	topo := rabbitmq.Topology{Exchange: prefix + ".x", Queue: prefix + ".q", DeadLetterExchange: prefix + ".dlx",
@@ -76,11 +57,7 @@ func TestBackendStoppedUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	node, err := rpcclient.New(rpcclient.Config{URL: srv.URL, Network: biblepay.Networks[network], Timeout: 5 * time.Second,
-		HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := nodeClient(t, srv.URL)
 	pool := srv.Node.WalletAddress()
 	nproc := 0
 	startBackend := func() *proc {

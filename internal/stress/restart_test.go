@@ -48,22 +48,7 @@ func TestRestartsUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	store, err := postgres.Open(ctx, pg.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rm, err := projections.OpenURL(ctx, pg.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rm.Close()
-	if err := rm.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store, rm := openPostgres(ctx, t, pg.URL())
 	topo := rabbitmq.DefaultTopology()
 	declare(t, mq.URL(), topo)
 
@@ -73,11 +58,7 @@ func TestRestartsUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	node, err := rpcclient.New(rpcclient.Config{URL: srv.URL, Network: biblepay.Networks[network], Timeout: 5 * time.Second,
-		HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	node := nodeClient(t, srv.URL)
 	pool := srv.Node.WalletAddress()
 
 	// The backend process.
@@ -366,4 +347,38 @@ func startFrontend(ctx context.Context, t *testing.T, pool string, rm *projectio
 	done := make(chan error, 1)
 	go func() { done <- front.Run(ctx) }()
 	return addr, done
+}
+
+// openPostgres opens and migrates the event store and the read model on a
+// PostgreSQL database; both close when the test ends.
+func openPostgres(ctx context.Context, t *testing.T, url string) (*postgres.Store, *projections.DB) {
+	t.Helper()
+	store, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rm, err := projections.OpenURL(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rm.Close() })
+	if err := rm.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return store, rm
+}
+
+// nodeClient is the RPC client of a simulated node.
+func nodeClient(t *testing.T, url string) *rpcclient.Client {
+	t.Helper()
+	node, err := rpcclient.New(rpcclient.Config{URL: url, Network: biblepay.Networks[network], Timeout: 5 * time.Second,
+		HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return node
 }
