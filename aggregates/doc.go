@@ -103,6 +103,14 @@ func StreamFor(e events.Event) string {
 		return events.StreamPayout(e.PayoutID)
 	case events.PayoutConflicted:
 		return events.StreamPayout(e.PayoutID)
+	case events.PayoutSigned:
+		return events.StreamPayout(e.PayoutID)
+	case events.PayoutTxDead:
+		return events.StreamPayout(e.PayoutID)
+	case events.PayoutCorrected:
+		return events.StreamPayout(e.PayoutID)
+	case events.PoolInstalled:
+		return events.StreamPool
 	case events.PayoutsPaused:
 		return events.StreamPayoutSchedule(e.Network)
 	case events.PayoutsResumed:

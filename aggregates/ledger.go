@@ -122,6 +122,9 @@ func (n *NetworkLedger) HasShareFor(blockHash string) bool {
 // envelope in position order. It is not safe for concurrent use.
 type Ledger struct {
 	Position uint64
+	// PoolID is the installation's id (the first PoolInstalled); nil in a
+	// store migrated by a release before signed payouts.
+	PoolID   uuid.UUID
 	Networks map[string]*NetworkLedger
 	versions map[string]int64
 	cfg      LedgerConfig
@@ -342,6 +345,31 @@ func (l *Ledger) ApplyEvent(position uint64, e events.Event) {
 		if p, ok := n.Payouts[e.PayoutID]; ok {
 			*p = p.Apply(e)
 		}
+	case events.PayoutSigned:
+		n := l.Network(e.Network)
+		if p, ok := n.Payouts[e.PayoutID]; ok {
+			*p = p.Apply(e)
+		}
+	case events.PayoutTxDead:
+		n := l.Network(e.Network)
+		if p, ok := n.Payouts[e.PayoutID]; ok {
+			*p = p.Apply(e)
+		}
+	case events.PayoutCorrected:
+		// The payout was recorded as sent in a transaction that does not
+		// pay it: nothing was paid, the amounts go back to the balances.
+		n := l.Network(e.Network)
+		if p, ok := n.Payouts[e.PayoutID]; ok && (p.Status == PayoutSent || p.Status == PayoutConfirmed) {
+			*p = p.Apply(e)
+			for _, it := range p.Items {
+				n.Paid[it.MinerID] -= it.AmountSat
+				n.Balances[it.MinerID] += it.AmountSat
+			}
+		}
+	case events.PoolInstalled:
+		if l.PoolID == uuid.Nil {
+			l.PoolID = e.PoolID
+		}
 	case events.PayoutConfirmed:
 		n := l.Network(e.Network)
 		if p, ok := n.Payouts[e.PayoutID]; ok {
@@ -489,6 +517,17 @@ func (n *NetworkLedger) PayoutCandidates() []PayoutCandidate {
 // the same stream and one of them loses on its expected version.
 func PayoutID(network string, n int64) uuid.UUID {
 	return uuid.NewSHA1(events.Namespace, fmt.Appendf(nil, "payout:%s:%d", network, n))
+}
+
+// PayoutIDFor is the id of an installation's n-th payout of a network:
+// two installations (two pool ids) never share one, so neither can take
+// the other's wallet send for its own. A store without a pool id (migrated
+// by an earlier release and not since) keeps PayoutID.
+func PayoutIDFor(poolID uuid.UUID, network string, n int64) uuid.UUID {
+	if poolID == uuid.Nil {
+		return PayoutID(network, n)
+	}
+	return uuid.NewSHA1(poolID, fmt.Appendf(nil, "payout:%s:%d", network, n))
 }
 
 // RoundID is the id of the round a pool block closes.

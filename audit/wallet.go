@@ -77,6 +77,18 @@ func (a *auditor) verifyPayout(ctx context.Context, w Wallet, network string, p 
 	if tx.Fee != 0 && -int64(tx.Fee) != p.FeeSat {
 		diffs = append(diffs, fmt.Sprintf("network fee %s BBP, the payout recorded %s", FormatBBP(-int64(tx.Fee)), FormatBBP(p.FeeSat)))
 	}
+	if p.Signed != nil && p.Signed.TxID == p.TxID {
+		// A signed payout recorded what each address gets on the chain.
+		want := map[string]int64{}
+		for _, s := range p.Signed.Sends {
+			want[s.Address] += s.AmountSat
+		}
+		for addr, got := range tx.SentByAddress() {
+			if want[addr] != got {
+				diffs = append(diffs, fmt.Sprintf("pays %s BBP to %s, the signed payout recorded %s", FormatBBP(got), addr, FormatBBP(want[addr])))
+			}
+		}
+	}
 	if len(diffs) > 0 {
 		sort.Strings(diffs)
 		a.violation(KindWalletMismatch, 0, network, subject, "transaction %s %s", p.TxID, strings.Join(diffs, "; "))

@@ -62,6 +62,7 @@ type Wallet interface {
 	ListTransactions(ctx context.Context, account string, count, from int) ([]rpcclient.TransactionEntry, error)
 	GetTransaction(ctx context.Context, txid string) (*rpcclient.Transaction, error)
 	GetWalletInfo(ctx context.Context) (*rpcclient.WalletInfo, error)
+	RawWallet
 }
 
 // Node is everything the backend asks one network's node; *rpcclient.Client
@@ -249,13 +250,15 @@ type Backend struct {
 	// wallet and the ledger agreeing (network → time.Time); futurePayouts
 	// caches the payout ids it recognises (network → ids by count).
 	walletChecked sync.Map
+	// markers caches the payout marker of wallet transactions (txid →
+	// anchor.Data, or false for a transaction without one).
+	markers sync.Map
 	futurePayouts sync.Map
 
-	// plannedHere are the payouts this process planned; orphanSeen is when
+	// orphanSeen is when
 	// it first saw an unsettled payout of an earlier process (monotonic
 	// wall time: waits, not facts of the ledger).
 	payoutsMu   sync.Mutex
-	plannedHere map[uuid.UUID]bool
 	orphanSeen  map[uuid.UUID]time.Time
 	// conflictSeen is the chain height at which this process first saw a
 	// sent payout's transaction conflicted, for conflicts whose depth the

@@ -71,6 +71,12 @@ func (b *Backend) handle(ctx context.Context, msg commands.Message, c commands.C
 		err = b.Handlers.TriggerPayout.Handle(ctx, c)
 	case commands.ReconcilePayout:
 		err = b.Handlers.ReconcilePayout.Handle(ctx, c)
+	case commands.CorrectPayout:
+		if _, ok := b.network(c.Network); !ok {
+			err = commands.Permanent(fmt.Errorf("backend: network %q is not served", c.Network))
+		} else {
+			err = b.CorrectPayout(ctx, c)
+		}
 	default:
 		return commands.Permanent(fmt.Errorf("backend: no handler for %s", msg.Name))
 	}

@@ -10,28 +10,35 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/anchor"
 	"github.com/purepool/purepool/backend/crashpoint"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/rpcclient"
 )
 
-// Payout protocol (exactly once):
+// Payout protocol (exactly once; backend/PAYOUTS.md):
 //
 //  1. PayoutPlanned is stored (payout-{id}, expected NoStream; ids are
-//     sequential per network) before any RPC.
-//  2. sendmany carries the payout id as its comment.
-//  3. Its outcome is stored: PayoutSent on success. On any error the wallet
-//     is asked (listtransactions, matching the comment) whether the send
-//     happened anyway: found → PayoutSent (Reconciled); not found after the
-//     node itself refused → PayoutFailed (the money returns to the
-//     balances); not found after a transport error or a timeout, or the
-//     wallet cannot be asked → PayoutHalted.
-//  4. A payout left planned by a crash is looked up in the wallet before
-//     anything else: found → PayoutSent (Reconciled); not found → sent now.
-//  5. While any payout of a network is planned or halted, no further payout
-//     of that network is planned. A halted payout found in the wallet later
-//     settles by itself; otherwise an operator sends ReconcilePayout.
+//     sequential per network and installation) before any RPC. It names the
+//     installation (pool id) and the log head the transaction will anchor.
+//  2. The transaction is built, funded, signed and its inputs locked;
+//     PayoutSigned (txid, hex, inputs, fee, sends) is stored before the
+//     first broadcast (payoutsign.go).
+//  3. sendrawtransaction; accepted or "already in block chain" → PayoutSent.
+//     Anything else leaves it signed and the next pass broadcasts the same
+//     hex again. Only a transaction proven dead (an input spent by another
+//     transaction buried under the payout confirmations) is replaced:
+//     PayoutTxDead, then a new PayoutSigned for the same amounts.
+//  4. While any payout of a network is unsettled (planned, signed or
+//     halted), no further payout of that network is planned.
+//  5. Before planning, the wallet is checked against the ledger: a payout
+//     transaction (by its data output, or a sendmany comment of an earlier
+//     release) the ledger does not record pauses payouts (checkWallet).
+//
+// Payouts planned by an earlier release (sendmany, no pool id) are settled
+// as that release did: looked up in the wallet by comment; a halted one
+// waits for ReconcilePayout.
 //
 // One payer per network runs at a time (Locker "payouts-{net}").
 
@@ -56,6 +63,13 @@ func (b *Backend) PayoutCycle(ctx context.Context, network string) error {
 	if err := b.syncView(ctx); err != nil {
 		return err
 	}
+	poolID, err := b.ensurePoolID(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.keepAlive(ctx, net); err != nil {
+		b.log.Warn("payout transactions: keep alive", "network", network, "err", err)
+	}
 	if err := b.settle(ctx, net); err != nil {
 		return err
 	}
@@ -68,9 +82,10 @@ func (b *Backend) PayoutCycle(ctx context.Context, network string) error {
 	var evs []events.Event
 	b.view.Read(func(l *aggregates.Ledger) {
 		n := l.Network(network)
-		evs, err = aggregates.DecidePlanPayout(n.Schedule, n.UnsettledPayouts(), n.PayoutCandidates(),
+		evs, err = aggregates.DecidePlanAnchoredPayout(n.Schedule, n.UnsettledPayouts(), n.PayoutCandidates(),
 			aggregates.PayoutPolicy{MinPayoutSat: net.MinPayoutSat, MaxRecipients: net.MaxRecipients},
-			aggregates.PayoutID(network, n.PayoutCount), b.now())
+			aggregates.PlanIdentity{PayoutID: aggregates.PayoutIDFor(poolID, network, n.PayoutCount), PoolID: poolID, Anchor: b.view.headLocked()},
+			b.now())
 	})
 	if errors.Is(err, aggregates.ErrNothingToPay) || errors.Is(err, aggregates.ErrPayoutsBlocked) {
 		b.log.Debug("no payout", "network", network, "why", err)
@@ -97,20 +112,9 @@ func (b *Backend) PayoutCycle(ctx context.Context, network string) error {
 	if err := b.view.WaitForAppend(ctx, res); err != nil {
 		return err
 	}
-	b.markPlannedHere(planned.PayoutID)
 	b.log.Info("payout planned", "network", network, "payout", planned.PayoutID, "recipients", len(planned.Items), "total_sat", planned.TotalSat)
-	return b.send(ctx, net, aggregates.Payout{}.Apply(planned))
-}
-
-// markPlannedHere records that this process planned a payout (and so sends
-// it itself, synchronously).
-func (b *Backend) markPlannedHere(id uuid.UUID) {
-	b.payoutsMu.Lock()
-	defer b.payoutsMu.Unlock()
-	if b.plannedHere == nil {
-		b.plannedHere = map[uuid.UUID]bool{}
-	}
-	b.plannedHere[id] = true
+	crashpoint.Hit(crashpoint.PayoutAfterPlan)
+	return b.signPayout(ctx, net, aggregates.Payout{}.Apply(planned))
 }
 
 func (b *Backend) resendGrace() time.Duration {
@@ -120,16 +124,13 @@ func (b *Backend) resendGrace() time.Duration {
 	return 10 * time.Second
 }
 
-// waitBeforeResend reports whether a planned payout that is not in the
-// wallet must not be sent yet: it was planned by an earlier process (which
-// may have died with its sendmany still executing in the node), and
-// ResendGrace has not passed since this process first saw it unsettled.
+// waitBeforeResend reports whether a payout planned by an earlier release
+// (sendmany) that is not in the wallet must not be sent yet: the dead
+// process's sendmany may still be executing in the node, until
+// ResendGrace has passed since this process first saw it unsettled.
 func (b *Backend) waitBeforeResend(id uuid.UUID) bool {
 	b.payoutsMu.Lock()
 	defer b.payoutsMu.Unlock()
-	if b.plannedHere[id] {
-		return false
-	}
 	if b.orphanSeen == nil {
 		b.orphanSeen = map[uuid.UUID]time.Time{}
 	}
@@ -170,8 +171,13 @@ func (b *Backend) recordPayout(ctx context.Context, id uuid.UUID, decide func(ag
 		if err != nil || len(evs) == 0 {
 			return err
 		}
-		key := "payout:" + id.String()
-		res, err := appendDecided(ctx, b.store, key, events.Metadata{CorrelationID: key, CausationID: key}, evs,
+		// The event ids derive from the payout and the version decided on:
+		// a retried append of this decision is recognised, while a later
+		// decision of the same type (a second PayoutSigned after a
+		// PayoutTxDead) gets ids of its own.
+		key := fmt.Sprintf("payout:%s@%d", id, v)
+		corr := "payout:" + id.String()
+		res, err := appendDecided(ctx, b.store, key, events.Metadata{CorrelationID: corr, CausationID: key}, evs,
 			func(string) events.ExpectedVersion { return expectedFor(v) })
 		if errors.Is(err, events.ErrWrongExpectedVersion) {
 			continue
@@ -188,6 +194,11 @@ func (b *Backend) recordPayout(ctx context.Context, id uuid.UUID, decide func(ag
 			case events.PayoutConflicted:
 				b.log.Warn("payout conflicted: its transaction was double spent by the chain; the amounts return to the balances and are paid again",
 					"network", e.Network, "payout", id, "txid", e.TxID, "conflicts", e.Conflicts)
+			case events.PayoutTxDead:
+				b.log.Warn("payout transaction recorded dead", "network", e.Network, "payout", id, "txid", e.TxID, "input", e.SpentInput)
+			case events.PayoutCorrected:
+				b.log.Warn("payout corrected: it was recorded in a transaction that does not pay it; the amounts return to the balances",
+					"network", e.Network, "payout", id, "txid", e.TxID, "reason", e.Reason)
 			case events.PayoutHalted:
 				b.log.Error("PAYOUT HALTED: its outcome is unknown; no payout of this network goes out until it is reconciled",
 					"network", e.Network, "payout", id, "reason", e.Reason)
@@ -202,80 +213,6 @@ func (b *Backend) recordPayout(ctx context.Context, id uuid.UUID, decide func(ag
 		return parent.Err()
 	}
 	return fmt.Errorf("backend: payout %s: still conflicting: %w", id, events.ErrWrongExpectedVersion)
-}
-
-// send performs a planned payout and records its outcome.
-func (b *Backend) send(ctx context.Context, net *NetworkConfig, p aggregates.Payout) error {
-	amounts := make(map[string]int64, len(p.Items))
-	subtract := make([]string, 0, len(p.Items))
-	for _, it := range p.Items {
-		amounts[it.Address] += it.AmountSat
-	}
-	for a := range amounts {
-		subtract = append(subtract, a)
-	}
-	sort.Strings(subtract)
-	crashpoint.Hit(crashpoint.PayoutBeforeSend)
-	txid, sendErr := net.Node.SendMany(ctx, amounts, 1, p.ID.String(), subtract)
-	crashpoint.Hit(crashpoint.PayoutAfterSend)
-	var err error
-	if sendErr == nil {
-		fee := b.txFee(ctx, net, txid)
-		err = b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
-			return aggregates.DecidePayoutSent(p, txid, fee, false, b.now())
-		})
-	} else {
-		b.log.Warn("payout send returned an error; asking the wallet whether it went out", "network", net.Name, "payout", p.ID, "err", sendErr)
-		err = b.settleAfterError(ctx, net, p, sendErr)
-	}
-	crashpoint.Hit(crashpoint.PayoutAfterRecord)
-	return err
-}
-
-// settleAfterError decides what an error of sendmany meant.
-func (b *Backend) settleAfterError(ctx context.Context, net *NetworkConfig, p aggregates.Payout, sendErr error) error {
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	var rpcErr *rpcclient.Error
-	refused := errors.As(sendErr, &rpcErr)
-	tries := 1
-	if !refused {
-		tries = 3 // a send that timed out may still be on its way into the wallet
-	}
-	var found bool
-	var txid string
-	var fee int64
-	var qerr error
-	for i := range tries {
-		if i > 0 {
-			select {
-			case <-qctx.Done():
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-		txid, fee, found, qerr = b.findPayoutTx(qctx, net, p)
-		if found {
-			break
-		}
-	}
-	switch {
-	case found:
-		return b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
-			return aggregates.DecidePayoutSent(p, txid, fee, true, b.now())
-		})
-	case qerr != nil:
-		return b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
-			return aggregates.DecidePayoutHalted(p, fmt.Sprintf("send: %v; wallet query: %v", sendErr, qerr), b.now())
-		})
-	case refused:
-		return b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
-			return aggregates.DecidePayoutFailed(p, fmt.Sprintf("the wallet refused: %v", sendErr), true, b.now())
-		})
-	default:
-		return b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
-			return aggregates.DecidePayoutHalted(p, fmt.Sprintf("outcome unknown: %v; not in the wallet", sendErr), b.now())
-		})
-	}
 }
 
 // findPayoutTx looks for the wallet's send of a payout: a send whose
@@ -318,19 +255,13 @@ func (b *Backend) findPayoutTx(ctx context.Context, net *NetworkConfig, p aggreg
 	return "", 0, false, fmt.Errorf("backend: payout %s not among the wallet's newest %d entries, and the wallet has more: outcome unknown", p.ID, walletSearchDepth)
 }
 
-// txFee is the network fee of a wallet send (0 if the wallet cannot tell).
-func (b *Backend) txFee(ctx context.Context, net *NetworkConfig, txid string) int64 {
-	tx, err := net.Node.GetTransaction(ctx, txid)
-	if err != nil {
-		b.log.Warn("payout fee unknown", "network", net.Name, "txid", txid, "err", err)
-		return 0
-	}
-	return -int64(tx.Fee)
-}
-
-// settle handles the unsettled payouts of a network: a planned one (left
-// by a crash) is looked up and, if the wallet does not have it, sent; a
-// halted one is looked up and stays halted unless found.
+// settle handles the unsettled payouts of a network: a signed one is
+// broadcast again (idempotent) until the node has it; a planned one of this
+// release (a crash before it was signed, or after its transaction was
+// recorded dead) is signed now. A planned payout of an earlier release
+// (sendmany) is looked up in the wallet by comment and, not found after
+// ResendGrace, signed like a new one; a halted one (earlier release) is
+// looked up and stays halted unless found.
 func (b *Backend) settle(ctx context.Context, net *NetworkConfig) error {
 	var ids []uuid.UUID
 	b.view.Read(func(l *aggregates.Ledger) { ids = l.Network(net.Name).UnsettledPayouts() })
@@ -339,7 +270,20 @@ func (b *Backend) settle(ctx context.Context, net *NetworkConfig) error {
 		if err != nil {
 			return err
 		}
-		if p.Settled() {
+		switch {
+		case p.Settled():
+			continue
+		case p.Status == aggregates.PayoutSignedStatus:
+			if err := b.broadcast(ctx, net, p); err != nil {
+				return err
+			}
+			continue
+		case p.Status == aggregates.PayoutPlanned && (p.PoolID != uuid.Nil || p.Attempts() > 0):
+			// Signed payouts never went through sendmany: nothing to look for.
+			b.log.Warn("payout planned and not signed (a crash?); signing it now", "network", net.Name, "payout", id)
+			if err := b.signPayout(ctx, net, p); err != nil {
+				return err
+			}
 			continue
 		}
 		txid, fee, found, qerr := b.findPayoutTx(ctx, net, p)
@@ -354,11 +298,11 @@ func (b *Backend) settle(ctx context.Context, net *NetworkConfig) error {
 				return err
 			}
 		case p.Status == aggregates.PayoutPlanned && b.waitBeforeResend(id):
-			b.log.Warn("payout planned by an earlier process and not in the wallet; waiting in case its send is still being executed",
+			b.log.Warn("payout planned by an earlier release and not in the wallet; waiting in case its send is still being executed",
 				"network", net.Name, "payout", id, "grace", b.resendGrace())
 		case p.Status == aggregates.PayoutPlanned:
-			b.log.Warn("payout planned but never sent (crash?); not in the wallet, sending it now", "network", net.Name, "payout", id)
-			if err := b.send(ctx, net, p); err != nil {
+			b.log.Warn("payout planned by an earlier release but never sent (crash?); not in the wallet, signing it now", "network", net.Name, "payout", id)
+			if err := b.signPayout(ctx, net, p); err != nil {
 				return err
 			}
 		default: // halted and not in the wallet: an operator decides
@@ -501,6 +445,17 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 		b.log.Info("ReconcilePayout: payout already settled", "payout", c.PayoutID, "status", p.Status, "txid", p.TxID)
 		return nil
 	}
+	if p.Status == aggregates.PayoutSignedStatus {
+		// A signed payout is its transaction: no other can settle it, and it
+		// settles itself by being broadcast again.
+		if c.TxID != "" && c.TxID != p.Signed.TxID {
+			return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: payout %s is signed as %s, not %s; it settles by itself when that transaction is broadcast", c.PayoutID, p.Signed.TxID, c.TxID))
+		}
+		return b.broadcast(ctx, net, p)
+	}
+	if p.Status == aggregates.PayoutPlanned && p.PoolID != uuid.Nil {
+		return commands.Permanent(fmt.Errorf("backend: ReconcilePayout: payout %s is planned by this release and not signed yet: nothing can have paid it; the next pass signs it", c.PayoutID))
+	}
 	if c.TxID != "" {
 		tx, err := net.Node.GetTransaction(ctx, c.TxID)
 		var rpcErr *rpcclient.Error
@@ -547,6 +502,101 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 	})
 }
 
+// CorrectPayout undoes a payout recorded as sent (or confirmed) in a
+// transaction that does not pay it, after checking that it does not: the
+// transaction is another payout's, the wallet does not know it, or it pays
+// other recipients or amounts, or carries another payout's marker. A
+// transaction that pays the payout exactly is refused: nothing to correct.
+// The correction is an event (PayoutCorrected); the amounts return to the
+// balances and a later payout pays them.
+func (b *Backend) CorrectPayout(ctx context.Context, c commands.CorrectPayout) error {
+	net, _ := b.network(c.Network)
+	mu := b.payMu[c.Network]
+	mu.Lock()
+	defer mu.Unlock()
+	unlock, ok, err := b.locker.TryLock(ctx, "payouts-"+c.Network)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("backend: the %s payer is busy; retry", c.Network)
+	}
+	defer unlock()
+	if strings.TrimSpace(c.Reason) == "" {
+		return commands.Permanent(errors.New("backend: CorrectPayout: a correction needs a reason"))
+	}
+	p, _, err := b.payoutState(ctx, c.PayoutID)
+	if err != nil {
+		return err
+	}
+	if p.Status == aggregates.PayoutCorrectedStatus {
+		return nil // corrected before: a redelivery
+	}
+	if p.Network != c.Network || (p.Status != aggregates.PayoutSent && p.Status != aggregates.PayoutConfirmed) || p.TxID != c.TxID {
+		return commands.Permanent(fmt.Errorf("backend: CorrectPayout: payout %s is %q on %q in %q; only a payout recorded as sent in --txid can be corrected",
+			c.PayoutID, p.Status, p.Network, p.TxID))
+	}
+	why, err := b.whyNotPaidBy(ctx, net, p, c.TxID)
+	if err != nil {
+		return err
+	}
+	if why == "" {
+		return commands.Permanent(fmt.Errorf("backend: CorrectPayout: transaction %s pays payout %s exactly; nothing to correct", c.TxID, c.PayoutID))
+	}
+	reason := c.Reason + " (checked: " + why + ")"
+	return b.recordPayout(ctx, c.PayoutID, func(p aggregates.Payout) ([]events.Event, error) {
+		return aggregates.DecidePayoutCorrected(p, c.TxID, reason, b.now())
+	})
+}
+
+// whyNotPaidBy says why transaction txid does not pay payout p ("" if it
+// does). The transaction's own word comes first: its marker (a signed
+// payout's data output) or its comment (a sendmany of an earlier release)
+// names the payout it pays; then its recipients and amounts must be p's.
+// Only a transaction that names no payout is judged by the ledger's other
+// claims on it.
+func (b *Backend) whyNotPaidBy(ctx context.Context, net *NetworkConfig, p aggregates.Payout, txid string) (string, error) {
+	tx, err := net.Node.GetTransaction(ctx, txid)
+	if rpcclient.ErrorCode(err) == rpcclient.CodeInvalidAddressOrKey {
+		return fmt.Sprintf("the wallet does not know transaction %s", txid), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if tx.Confirmations < 0 {
+		return "", commands.Permanent(fmt.Errorf("backend: CorrectPayout: transaction %s is conflicted; the backend records that itself (PayoutConflicted) once it is buried", txid))
+	}
+	d, marked, err := b.payoutMarker(ctx, net, txid)
+	if err != nil {
+		return "", err
+	}
+	switch id, perr := uuid.Parse(tx.Comment); {
+	case marked && d.PayoutID != p.ID:
+		return fmt.Sprintf("transaction %s carries payout %s's marker", txid, d.PayoutID), nil
+	case !marked && perr == nil && id != p.ID:
+		return fmt.Sprintf("transaction %s's comment is payout %s's id", txid, id), nil
+	}
+	if diffs := aggregates.PayoutTxDiffs(p.Items, p.TotalSat, tx.SentByAddress(), -int64(tx.Fee)); len(diffs) > 0 {
+		return fmt.Sprintf("transaction %s %s", txid, strings.Join(diffs, "; ")), nil
+	}
+	if marked || tx.Comment == p.ID.String() {
+		return "", nil // it names this payout and pays it exactly
+	}
+	var other []string
+	b.view.Read(func(l *aggregates.Ledger) {
+		for id, q := range l.Network(p.Network).Payouts {
+			if id != p.ID && (q.TxID == txid || q.Signed != nil && q.Signed.TxID == txid) {
+				other = append(other, id.String())
+			}
+		}
+	})
+	if len(other) > 0 {
+		sort.Strings(other)
+		return fmt.Sprintf("transaction %s names no payout and is also recorded for payout %s", txid, strings.Join(other, ", ")), nil
+	}
+	return "", nil
+}
+
 // futurePayoutIDs is how many payout ids beyond the ledger's count the
 // wallet check recognises as this network's: a wallet that already sent
 // one of them is ahead of the ledger.
@@ -587,28 +637,71 @@ func newestReceived(entries []rpcclient.TransactionEntry) int64 {
 // ledger does not.
 var errWalletAhead = errors.New("backend: the wallet and the ledger disagree about payouts; payouts paused")
 
-// checkWallet compares the wallet's payout sends (a send whose comment is
-// a payout id of this network) with the ledger before a pass plans
-// anything. Every such send must be a payout the ledger records as sent in
-// that very transaction (or one still being settled: planned or halted). A
-// send of a payout the ledger has not planned, recorded as failed, or sent
-// in another transaction means the ledger is behind the wallet (a restored
-// backup), another installation shares the wallet, or someone sent by hand
-// with a payout's id: the next payout could pay twice. Payouts are paused
-// (PayoutsPaused, with the reason) and the pass stops; the runbook says how
-// to resolve it.
+// payoutMarker reads the data output of a wallet transaction: the pool and
+// payout it belongs to (ok false: it carries no payout marker). Markers
+// never change, so they are cached per txid.
+func (b *Backend) payoutMarker(ctx context.Context, net *NetworkConfig, txid string) (anchor.Data, bool, error) {
+	if m, ok := b.markers.Load(txid); ok {
+		d, ok := m.(anchor.Data)
+		return d, ok, nil
+	}
+	tx, err := net.Node.GetTransaction(ctx, txid)
+	if err != nil {
+		return anchor.Data{}, false, err
+	}
+	dec, err := net.Node.DecodeRawTransaction(ctx, tx.Hex)
+	if err != nil {
+		return anchor.Data{}, false, err
+	}
+	for _, v := range dec.Vout {
+		if raw, ok := v.Data(); ok {
+			if d, err := anchor.Decode(raw); err == nil {
+				b.markers.Store(txid, d)
+				return d, true, nil
+			}
+		}
+	}
+	b.markers.Store(txid, false)
+	return anchor.Data{}, false, nil
+}
+
+// checkWallet compares the wallet's payout sends with the ledger before a
+// pass plans anything. A payout send is a transaction whose data output
+// carries a Purepool payout marker (anchor.Data), or a sendmany of an
+// earlier release whose comment is a payout id of this network. Every
+// such send must be a transaction the ledger records for that very payout
+// (its signed transaction, one recorded dead, or the one it was sent in)
+// of this installation. Anything else — a payout of this pool the ledger
+// does not know (a restored backup behind the wallet), a payout of another
+// installation (a second pool on the same wallet, or a backup restored
+// before this store had its pool id), a payout sent twice, or a send made
+// by hand with a payout's marker — means the next payout could pay twice:
+// payouts are paused (PayoutsPaused, with the reason) and the pass stops.
+// The runbook says how to resolve it.
 func (b *Backend) checkWallet(ctx context.Context, net *NetworkConfig) error {
 	type known struct {
 		status string
-		txid   string
+		txids  map[string]bool
 	}
 	ledger := map[uuid.UUID]known{}
 	var future map[uuid.UUID]int64
 	var schedule aggregates.PayoutSchedule
+	var poolID uuid.UUID
 	b.view.Read(func(l *aggregates.Ledger) {
 		n := l.Network(net.Name)
+		poolID = l.PoolID
 		for id, p := range n.Payouts {
-			ledger[id] = known{p.Status, p.TxID}
+			k := known{status: p.Status, txids: map[string]bool{}}
+			if p.TxID != "" {
+				k.txids[p.TxID] = true
+			}
+			if p.Signed != nil {
+				k.txids[p.Signed.TxID] = true
+			}
+			for _, d := range p.Dead {
+				k.txids[d] = true
+			}
+			ledger[id] = k
 		}
 		future = b.futureIDs(net.Name, n.PayoutCount)
 		schedule = n.Schedule
@@ -631,11 +724,31 @@ func (b *Backend) checkWallet(ctx context.Context, net *NetworkConfig) error {
 			return fmt.Errorf("backend: %s: read the wallet before paying: %w", net.Name, err)
 		}
 		for _, e := range entries {
-			id, perr := uuid.Parse(e.Comment)
-			if e.Category != "send" || perr != nil || seen[e.TxID+e.Comment] {
+			// A send of 0 to no address is a data output: a payout
+			// transaction of this release, if it carries the marker.
+			if e.Category != "send" || e.Address != "" || e.Amount != 0 || seen["data:"+e.TxID] {
+				continue
+			}
+			seen["data:"+e.TxID] = true
+			d, ok, err := b.payoutMarker(ctx, net, e.TxID)
+			if err != nil {
+				return fmt.Errorf("backend: %s: read wallet transaction %s before paying: %w", net.Name, e.TxID, err)
+			}
+			if ok {
+				if msg := markedSendProblem(d, e.TxID, poolID, ledger[d.PayoutID].status, ledger[d.PayoutID].txids); msg != "" {
+					problems = append(problems, msg)
+				}
+			}
+		}
+		for _, e := range entries {
+			if e.Category != "send" || seen[e.TxID+e.Comment] {
 				continue
 			}
 			seen[e.TxID+e.Comment] = true
+			id, perr := uuid.Parse(e.Comment)
+			if perr != nil {
+				continue
+			}
 			p, inLedger := ledger[id]
 			k, isFuture := future[id]
 			switch {
@@ -643,8 +756,8 @@ func (b *Backend) checkWallet(ctx context.Context, net *NetworkConfig) error {
 				// being settled: settle() matches it, or halts
 			case inLedger && p.status == aggregates.PayoutFailed:
 				problems = append(problems, fmt.Sprintf("payout %s is recorded as failed (its amounts went back to the balances), yet the wallet sent it in %s", id, e.TxID))
-			case inLedger && p.txid != e.TxID:
-				problems = append(problems, fmt.Sprintf("payout %s is recorded as sent in %s, yet the wallet also sent it in %s", id, p.txid, e.TxID))
+			case inLedger && !p.txids[e.TxID]:
+				problems = append(problems, fmt.Sprintf("payout %s is recorded in another transaction, yet the wallet also sent it in %s", id, e.TxID))
 			case isFuture:
 				problems = append(problems, fmt.Sprintf("the wallet sent payout #%d (%s) in %s, which this ledger has not planned", k, id, e.TxID))
 			}
@@ -659,7 +772,7 @@ func (b *Backend) checkWallet(ctx context.Context, net *NetworkConfig) error {
 	}
 	sort.Strings(problems)
 	reason := fmt.Sprintf("WALLET AHEAD OF THE LEDGER: %d payout send(s) of the wallet are not this ledger's: %s. "+
-		"The event store is behind the wallet (a restored backup?), another installation shares this wallet, or a payout id was used by hand; "+
+		"The event store is behind the wallet (a restored backup?), another installation shares this wallet, or a payout marker was used by hand; "+
 		"see the runbook before resuming", len(problems), strings.Join(problems, "; "))
 	b.log.Error("PAYOUTS PAUSED: the wallet holds payout sends the ledger does not", "network", net.Name, "problems", problems)
 	if schedule.Paused {
@@ -682,4 +795,31 @@ func (b *Backend) checkWallet(ctx context.Context, net *NetworkConfig) error {
 		return err
 	}
 	return errWalletAhead
+}
+
+// markedSendProblem says what is wrong with a wallet transaction carrying
+// the payout marker d ("" if it is this ledger's): status and txids are
+// what the ledger records for d's payout (status "" if it has none).
+func markedSendProblem(d anchor.Data, txid string, poolID uuid.UUID, status string, txids map[string]bool) string {
+	switch {
+	case d.PoolID != poolID:
+		return fmt.Sprintf("transaction %s pays payout %s of another installation (pool %s; this pool is %s): a second installation uses this wallet, or this store was restored from a backup older than its pool id",
+			txid, d.PayoutID, d.PoolID, poolID)
+	case status == "":
+		return fmt.Sprintf("transaction %s pays this pool's payout %s, which this ledger has not planned: the ledger is behind the wallet (a restored backup?)", txid, d.PayoutID)
+	case !txids[txid]:
+		return fmt.Sprintf("transaction %s pays payout %s, which the ledger records in other transactions (%s)", txid, d.PayoutID, strings.Join(sortedKeys(txids), ", "))
+	case status == aggregates.PayoutFailed || status == aggregates.PayoutCorrectedStatus:
+		return fmt.Sprintf("payout %s is recorded as %s (its amounts went back to the balances), yet the wallet holds its transaction %s", d.PayoutID, status, txid)
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -2,11 +2,13 @@ package backend
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/anchor"
 	"github.com/purepool/purepool/events"
 )
 
@@ -17,13 +19,20 @@ import (
 type View struct {
 	mu     sync.Mutex
 	ledger *aggregates.Ledger
+	// tree is the Merkle tree over the folded events' chain hashes, and
+	// lastHash the newest one: the head a payout anchors. noChain: an
+	// event without a hash was folded (a store that keeps no chain), so
+	// there is no head to anchor.
+	tree     *anchor.Tree
+	lastHash []byte
+	noChain  bool
 	moved  chan struct{} // closed and replaced whenever the position moves
 	err    error
 }
 
 // NewView returns an empty view.
 func NewView(cfg aggregates.LedgerConfig) *View {
-	return &View{ledger: aggregates.NewLedger(cfg), moved: make(chan struct{})}
+	return &View{ledger: aggregates.NewLedger(cfg), moved: make(chan struct{}), tree: anchor.NewTree()}
 }
 
 // Run folds every stored event, then follows new ones, until ctx ends. A
@@ -44,6 +53,12 @@ func (v *View) Run(ctx context.Context, store events.Store) error {
 					v.err = err
 					return fmt.Errorf("backend: fold %s at %d: %w", env.Type, env.Position, err)
 				}
+				if len(env.Hash) == 0 || env.Position != v.tree.Size()+1 {
+					v.noChain = true
+				} else if !v.noChain {
+					v.tree.Append(env.Hash)
+					v.lastHash = env.Hash
+				}
 			}
 			close(v.moved)
 			v.moved = make(chan struct{})
@@ -62,6 +77,23 @@ func (v *View) Run(ctx context.Context, store events.Store) error {
 		}
 		pause = min(2*pause, 5*time.Second)
 	}
+}
+
+// headLocked is the log head folded so far (nil on a store without a hash
+// chain, or an empty one); the caller holds v.mu (inside Read).
+func (v *View) headLocked() *events.LogAnchor {
+	if v.noChain || v.tree.Size() == 0 {
+		return nil
+	}
+	root := v.tree.Root()
+	return &events.LogAnchor{Size: v.tree.Size(), Root: hex.EncodeToString(root[:]), Hash: hex.EncodeToString(v.lastHash)}
+}
+
+// Head is the log head folded so far (nil without a hash chain).
+func (v *View) Head() *events.LogAnchor {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.headLocked()
 }
 
 // Read runs f with the ledger locked. f must not keep the pointer.

@@ -114,6 +114,8 @@ func Decode(m Message) (Command, error) {
 		c, err = decodeAs[TriggerPayout](m.Body)
 	case NameReconcilePayout:
 		c, err = decodeAs[ReconcilePayout](m.Body)
+	case NameCorrectPayout:
+		c, err = decodeAs[CorrectPayout](m.Body)
 	default:
 		return nil, Permanent(fmt.Errorf("%w %q", ErrUnknownCommand, m.Name))
 	}

@@ -16,6 +16,7 @@ const (
 	NameResumePayouts   = "ResumePayouts"
 	NameTriggerPayout   = "TriggerPayout"
 	NameReconcilePayout = "ReconcilePayout"
+	NameCorrectPayout   = "CorrectPayout"
 )
 
 // IssueWork records work the frontend handed out in answer to readytomine2.
@@ -101,6 +102,24 @@ type ReconcilePayout struct {
 	TxID string    `json:"txid,omitempty"`
 	At   time.Time `json:"at"`
 }
+
+// CorrectPayout undoes a payout recorded as sent (or confirmed) in a
+// transaction that does not pay it, e.g. a wrong ReconcilePayout of an
+// earlier release (admin). The backend checks the transaction first; the
+// correction is an event (PayoutCorrected), never an edit, and returns the
+// amounts to the balances.
+type CorrectPayout struct {
+	ID       uuid.UUID `json:"id"`
+	Network  string    `json:"network"`
+	PayoutID uuid.UUID `json:"payout_id"`
+	// TxID is the transaction the payout is wrongly recorded in.
+	TxID   string    `json:"txid"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+func (c CorrectPayout) CommandName() string  { return NameCorrectPayout }
+func (c CorrectPayout) CommandID() uuid.UUID { return c.ID }
 
 func (c IssueWork) CommandName() string       { return NameIssueWork }
 func (c SubmitSolution) CommandName() string  { return NameSubmitSolution }

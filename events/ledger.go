@@ -20,8 +20,11 @@ package events
 //	                              BlockConfirmed, BlockMatured, MinerCredited…, FeeCredited,
 //	                              BlockOrphaned, CreditReversed…
 //	policy-{network}              PoolPolicySet (the fee and scheme in force)
-//	payout-{payoutID}             PayoutPlanned, PayoutSent | PayoutFailed | PayoutHalted, PayoutConfirmed | PayoutConflicted
+//	payout-{payoutID}             PayoutPlanned, PayoutSigned, PayoutTxDead → PayoutSigned…,
+//	                              PayoutSent | PayoutFailed | PayoutHalted, PayoutConfirmed | PayoutConflicted,
+//	                              PayoutCorrected
 //	payouts-{network}             PayoutsPaused, PayoutsResumed
+//	pool                          PoolInstalled (the installation's id, written by migrate)
 
 import (
 	"time"
@@ -60,6 +63,10 @@ const (
 	TypePoolPolicySet      = "PoolPolicySet"
 	TypeLateSharesCounted  = "LateSharesCounted"
 	TypeRoundEmpty         = "RoundEmpty"
+	TypePayoutSigned       = "PayoutSigned"
+	TypePayoutTxDead       = "PayoutTxDead"
+	TypePayoutCorrected    = "PayoutCorrected"
+	TypePoolInstalled      = "PoolInstalled"
 )
 
 // Stream names.
@@ -74,6 +81,9 @@ func StreamBlock(network, blockHash string) string { return "block-" + network +
 func StreamPayout(payoutID uuid.UUID) string       { return "payout-" + payoutID.String() }
 func StreamPayoutSchedule(network string) string   { return "payouts-" + network }
 func StreamPolicy(network string) string           { return "policy-" + network }
+
+// StreamPool holds the installation's identity (PoolInstalled).
+const StreamPool = "pool"
 
 // Namespace is the UUIDv5 namespace of Purepool's deterministic ids.
 var Namespace = uuid.MustParse("6f1d3c52-7a0e-5b8e-9f43-2c1d9a7e4b10")
@@ -447,7 +457,81 @@ type PayoutPlanned struct {
 	PayoutID uuid.UUID    `json:"payout_id"`
 	Items    []PayoutItem `json:"items"`
 	TotalSat int64        `json:"total_sat"`
-	At       time.Time    `json:"at"`
+	// PoolID is the installation that planned it (PoolInstalled); empty in
+	// payouts of releases before signed payouts.
+	PoolID uuid.UUID `json:"pool_id,omitzero"`
+	// Anchor is the event log's head when the payout was planned; the
+	// payout's transaction carries it in its data output (package anchor).
+	// Nil in payouts of earlier releases and on stores without a hash chain.
+	Anchor *LogAnchor `json:"anchor,omitempty"`
+	At     time.Time  `json:"at"`
+}
+
+// LogAnchor is a head of the event log: the RFC 6962 Merkle tree over the
+// chain hashes of events 1..Size (package anchor), and the chain hash of
+// event Size. Hex strings.
+type LogAnchor struct {
+	Size uint64 `json:"size"`
+	Root string `json:"root"`
+	Hash string `json:"hash"`
+}
+
+// OutPoint names a transaction output (display-hex txid and index).
+type OutPoint struct {
+	TxID string `json:"txid"`
+	Vout uint32 `json:"vout"`
+}
+
+// PayoutSigned: the payout's transaction is built, funded and signed, and
+// is recorded before it is broadcast. Broadcasting Hex again is always
+// safe: it is the same transaction. Sends are what each recipient gets on
+// the chain: its planned amount less its share of FeeSat (aggregates.SplitFee);
+// sends plus FeeSat equal the payout's total.
+type PayoutSigned struct {
+	Network  string       `json:"network"`
+	PayoutID uuid.UUID    `json:"payout_id"`
+	TxID     string       `json:"txid"`
+	Hex      string       `json:"hex"`
+	Inputs   []OutPoint   `json:"inputs"`
+	FeeSat   int64        `json:"fee_sat"`
+	Sends    []PayoutItem `json:"sends"`
+	// Attempt counts the payout's signed transactions from 1; a later one
+	// follows only a PayoutTxDead of the one before.
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+}
+
+// PayoutTxDead: a signed transaction of the payout can never confirm: one
+// of its inputs (SpentInput) was spent by another transaction, buried under
+// the payout confirmations, and the transaction itself is not in the chain.
+// The payout goes back to planned, and a new transaction is signed for it.
+type PayoutTxDead struct {
+	Network    string    `json:"network"`
+	PayoutID   uuid.UUID `json:"payout_id"`
+	TxID       string    `json:"txid"`
+	SpentInput string    `json:"spent_input"`
+	Reason     string    `json:"reason"`
+	At         time.Time `json:"at"`
+}
+
+// PayoutCorrected: an admin's correction of a payout recorded as sent in a
+// transaction that does not pay it (e.g. a wrong ReconcilePayout of an
+// earlier release). Nothing was paid: the amounts return to the balances.
+// The wrong record stays in the log; this event says it was wrong.
+type PayoutCorrected struct {
+	Network  string    `json:"network"`
+	PayoutID uuid.UUID `json:"payout_id"`
+	TxID     string    `json:"txid"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// PoolInstalled names an installation: migrate writes it once, into a
+// fresh store or one of an earlier release. Payout ids derive from it, so
+// two installations never share one.
+type PoolInstalled struct {
+	PoolID uuid.UUID `json:"pool_id"`
+	At     time.Time `json:"at"`
 }
 
 // PayoutSent: the wallet accepted the transaction.
@@ -550,6 +634,10 @@ func (PayoutsResumed) EventType() string     { return TypePayoutsResumed }
 func (PoolPolicySet) EventType() string      { return TypePoolPolicySet }
 func (LateSharesCounted) EventType() string  { return TypeLateSharesCounted }
 func (RoundEmpty) EventType() string         { return TypeRoundEmpty }
+func (PayoutSigned) EventType() string       { return TypePayoutSigned }
+func (PayoutTxDead) EventType() string       { return TypePayoutTxDead }
+func (PayoutCorrected) EventType() string    { return TypePayoutCorrected }
+func (PoolInstalled) EventType() string      { return TypePoolInstalled }
 
 // decoders maps each stored type (at schema version 1) to a fresh value.
 var decoders = map[string]func() Event{
@@ -582,4 +670,8 @@ var decoders = map[string]func() Event{
 	TypePoolPolicySet:      func() Event { return &PoolPolicySet{} },
 	TypeLateSharesCounted:  func() Event { return &LateSharesCounted{} },
 	TypeRoundEmpty:         func() Event { return &RoundEmpty{} },
+	TypePayoutSigned:       func() Event { return &PayoutSigned{} },
+	TypePayoutTxDead:       func() Event { return &PayoutTxDead{} },
+	TypePayoutCorrected:    func() Event { return &PayoutCorrected{} },
+	TypePoolInstalled:      func() Event { return &PoolInstalled{} },
 }

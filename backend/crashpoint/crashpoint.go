@@ -20,9 +20,11 @@ const ExitCode = 137
 
 // The backend's crash points.
 const (
-	PayoutBeforeSend     = "payout.before_send"     // PayoutPlanned stored, sendmany not called
-	PayoutAfterSend      = "payout.after_send"      // sendmany answered, PayoutSent not stored
-	PayoutAfterRecord    = "payout.after_record"    // PayoutSent/Failed/Halted stored
+	PayoutAfterPlan      = "payout.after_plan"      // PayoutPlanned stored, nothing built
+	PayoutAfterSign      = "payout.after_sign"      // transaction signed and its inputs locked, PayoutSigned not stored
+	PayoutBeforeSend     = "payout.before_send"     // PayoutSigned stored, not broadcast
+	PayoutAfterSend      = "payout.after_send"      // sendrawtransaction answered, PayoutSent not stored
+	PayoutAfterRecord    = "payout.after_record"    // PayoutSent stored
 	ChainAfterRPC        = "chain.after_rpc"        // a block read from the node, not recorded
 	SolutionBeforeAppend = "solution.before_append" // decided, not stored
 )

@@ -47,6 +47,16 @@ var adminCommands = map[string]struct {
 		}
 		return commands.ReconcilePayout{ID: id, Network: n, PayoutID: pid, TxID: tx, At: at}, nil
 	}},
+	"correct-payout": {"undo a payout recorded as sent in a transaction that does not pay it (--payout ID --txid TX --reason)", func(id uuid.UUID, n, _, r, p, tx string, at time.Time) (commands.Command, error) {
+		pid, err := uuid.Parse(p)
+		if err != nil {
+			return nil, fmt.Errorf("--payout %q is not a payout id: %w", p, err)
+		}
+		if tx == "" || strings.TrimSpace(r) == "" {
+			return nil, errors.New("correct-payout needs --txid (the transaction it is wrongly recorded in) and --reason")
+		}
+		return commands.CorrectPayout{ID: id, Network: n, PayoutID: pid, TxID: tx, Reason: r, At: at}, nil
+	}},
 }
 
 func needAddress(network, address string) error {

@@ -6,7 +6,11 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/google/uuid"
+	"github.com/purepool/purepool/backend"
+	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/events/sqlite"
 )
@@ -36,6 +40,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return usageError{err}
 	}
+	var pool uuid.UUID
 	switch target.kind {
 	case "postgres":
 		s, err := postgres.Open(ctx, target.location)
@@ -44,6 +49,9 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		defer s.Close()
 		if err := s.Migrate(ctx); err != nil {
+			return err
+		}
+		if pool, err = installPool(ctx, s); err != nil {
 			return err
 		}
 	case "sqlite":
@@ -55,9 +63,29 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := s.Migrate(ctx); err != nil {
 			return err
 		}
+		if pool, err = installPool(ctx, s); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(stdout, "event store schema up to date (%s)\n", target.kind)
+	fmt.Fprintf(stdout, "event store schema up to date (%s); pool id %s\n", target.kind, pool)
 	return nil
+}
+
+// installPool gives the store its installation id (backend.Install) and
+// returns it.
+func installPool(ctx context.Context, s events.Store) (uuid.UUID, error) {
+	res, err := backend.Install(ctx, s, time.Now())
+	if err != nil {
+		return uuid.Nil, err
+	}
+	for _, env := range res.Events {
+		if e, err := events.Decode(env); err == nil {
+			if pi, ok := e.(events.PoolInstalled); ok {
+				return pi.PoolID, nil
+			}
+		}
+	}
+	return uuid.Nil, fmt.Errorf("migrate: stream %q holds no PoolInstalled", events.StreamPool)
 }
 
 // eventStoreTarget is a parsed --store URL: the adapter and what its Open takes.

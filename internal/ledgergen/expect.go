@@ -120,6 +120,15 @@ func (g *gen) expect(e events.Event) {
 			m.BalanceSat += it.AmountSat
 			ex.PaidSat -= it.AmountSat
 		}
+	case events.PayoutCorrected:
+		p := ex.Payouts[e.PayoutID]
+		p.Status = "corrected"
+		for _, it := range p.Items { // recorded in a transaction that did not pay it
+			m := ex.Miners[it.MinerID]
+			m.PaidSat -= it.AmountSat
+			m.BalanceSat += it.AmountSat
+			ex.PaidSat -= it.AmountSat
+		}
 	case events.PayoutsPaused:
 		ex.PayoutsPaused = true
 	case events.PayoutsResumed:

@@ -38,6 +38,7 @@ type gen struct {
 	halted     []uuid.UUID
 	lastTxID   string
 	payouts    int
+	poolID     uuid.UUID
 	done       map[Injection]bool
 	// Rounds by height.
 	winners     map[string]events.SolutionAccepted // pool block → its winning share
@@ -92,6 +93,9 @@ func Generate(cfg Config) *History {
 		g.h.Miners = append(g.h.Miners, m)
 		g.miners = append(g.miners, aggregates.Miner{})
 	}
+	// The installation's id, as migrate writes it first.
+	g.poolID = uuid.NewSHA1(events.Namespace, fmt.Appendf(nil, "ledgergen-pool:%d", cfg.Seed)) // not from rng: the rest of the history stays as it was
+	g.emit(events.PoolInstalled{PoolID: g.poolID, At: g.now})
 	for b := 0; ; b++ {
 		if cfg.Events > 0 {
 			if len(g.h.Envelopes) >= cfg.Events {
@@ -514,7 +518,7 @@ func (g *gen) lateReorg() {
 
 // payoutOutcomes is the cycle of payout fates, so that even a short
 // history has every kind.
-var payoutOutcomes = []string{"confirmed", "failed", "halted", "confirmed", "sent", "conflicted"}
+var payoutOutcomes = []string{"confirmed", "failed", "halted", "conflicted", "corrected", "sent", "confirmed"}
 
 func (g *gen) payout() {
 	cfg := g.cfg
@@ -535,9 +539,20 @@ func (g *gen) payout() {
 		g.emit(must(aggregates.DecideResumePayouts(n.Schedule, commands.ResumePayouts{ID: g.uuid(), Network: cfg.Network, At: g.now}))...)
 		return
 	}
+	outcome := payoutOutcomes[g.payouts%len(payoutOutcomes)]
+	// A real wallet (cfg.Send) pays by sendmany, as releases before signed
+	// payouts did, and so do halted and corrected payouts (only those can
+	// halt, or be wrongly reconciled); the rest are signed payouts of this
+	// installation.
+	signed := cfg.Send == nil && outcome != "halted" && outcome != "corrected"
 	id := aggregates.PayoutID(cfg.Network, n.PayoutCount)
-	evs, err := aggregates.DecidePlanPayout(n.Schedule, n.UnsettledPayouts(), n.PayoutCandidates(),
-		aggregates.PayoutPolicy{MinPayoutSat: cfg.MinPayoutSat, MaxRecipients: cfg.MaxRecipients}, id, g.now)
+	ident := aggregates.PlanIdentity{PayoutID: id}
+	if signed {
+		id = aggregates.PayoutIDFor(g.poolID, cfg.Network, n.PayoutCount)
+		ident = aggregates.PlanIdentity{PayoutID: id, PoolID: g.poolID}
+	}
+	evs, err := aggregates.DecidePlanAnchoredPayout(n.Schedule, n.UnsettledPayouts(), n.PayoutCandidates(),
+		aggregates.PayoutPolicy{MinPayoutSat: cfg.MinPayoutSat, MaxRecipients: cfg.MaxRecipients}, ident, g.now)
 	if err != nil {
 		return // nothing to pay
 	}
@@ -551,22 +566,42 @@ func (g *gen) payout() {
 	}
 	g.emit(plan)
 	p := *n.Payouts[id]
-	outcome := payoutOutcomes[g.payouts%len(payoutOutcomes)]
 	g.payouts++
 	fee := 2260 * int64(len(plan.Items))
 	if outcome == "conflicted" && cfg.Send != nil && cfg.Conflict == nil {
 		outcome = "sent" // a real wallet's send that cannot be double spent
 	}
 	switch outcome {
+	case "corrected":
+		// An earlier release recorded it in the previous payout's
+		// transaction; an admin corrected that, the amounts came back.
+		if g.lastTxID == "" {
+			g.emit(must(aggregates.DecidePayoutFailed(p, "insufficient funds", false, g.now))...)
+			break
+		}
+		g.emit(must(aggregates.DecidePayoutSent(p, g.lastTxID, fee, true, g.now))...)
+		g.emit(must(aggregates.DecidePayoutCorrected(*n.Payouts[id], g.lastTxID, "reconciled with another payout's transaction", g.now))...)
 	case "confirmed", "sent", "conflicted":
 		txid := g.hex64()
 		if cfg.Send != nil {
 			txid, fee = must2(cfg.Send(cfg.Network, plan.Items))
 		}
-		if g.lastTxID != "" && g.inject(TxIDReused) {
-			txid = g.lastTxID
+		if signed {
+			if g.payouts%3 == 0 {
+				// A first transaction someone else's spend made dead.
+				dead := g.signed(p, fee)
+				g.emit(must(aggregates.DecidePayoutTxDead(*n.Payouts[id], dead, dead+":0", "input spent by another transaction", g.now))...)
+			}
+			txid = g.signed(*n.Payouts[id], fee)
+			p = *n.Payouts[id]
 		}
-		sent := must(aggregates.DecidePayoutSent(p, txid, fee, false, g.now))
+		var sent []events.Event
+		if g.lastTxID != "" && g.inject(TxIDReused) {
+			txid = g.lastTxID // written by hand: no decision would take it
+			sent = []events.Event{events.PayoutSent{Network: cfg.Network, PayoutID: id, TxID: txid, FeeSat: fee, At: g.now}}
+		} else {
+			sent = must(aggregates.DecidePayoutSent(p, txid, fee, false, g.now))
+		}
 		if g.inject(PayoutWithoutTxID) {
 			s := sent[0].(events.PayoutSent)
 			s.TxID = ""
@@ -597,6 +632,19 @@ func (g *gen) payout() {
 		g.emit(must(aggregates.DecidePayoutHalted(p, "send timed out", g.now))...)
 		g.halted = append(g.halted, id)
 	}
+}
+
+// signed emits a PayoutSigned of a made-up transaction for p and returns
+// its txid.
+func (g *gen) signed(p aggregates.Payout, fee int64) string {
+	txid := g.hex64()
+	sends, err := aggregates.SplitFee(p.Items, fee)
+	if err != nil {
+		panic(err)
+	}
+	g.emit(must(aggregates.DecidePayoutSigned(p, events.PayoutSigned{TxID: txid, Hex: "0100" + txid, FeeSat: fee, Sends: sends,
+		Inputs: []events.OutPoint{{TxID: g.hex64(), Vout: 0}}, At: g.now}))...)
+	return txid
 }
 
 // prevHeight is the previous height of a share stored now: the tip, or

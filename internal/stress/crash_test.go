@@ -15,23 +15,27 @@ import (
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/backend/crashpoint"
+	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/simnode"
 )
 
 // Failure modes of the simulated wallet, armed for the backend's next send.
 const (
 	modeNone    = "none"
-	modeFail    = "send-fails"             // the wallet refuses; nothing is sent
+	modeFail    = "send-fails"             // the node refuses the broadcast; nothing is sent
 	modeError   = "sent-then-rpc-error"    // sent, the caller sees an RPC error
 	modeDrop    = "sent-then-dropped-conn" // sent, the connection closes without a reply
 	modeTimeout = "sent-then-timeout"      // sent, the call never answers
+	modeDelay   = "send-delayed-30s"       // the node holds the broadcast 30 s before taking it
+	modeRestart = "node-restarts"          // sent, no answer, then the node restarts: mempool and locks lost
 )
 
-var failureModes = []string{modeFail, modeError, modeDrop, modeTimeout}
+var failureModes = []string{modeFail, modeError, modeDrop, modeTimeout, modeDelay, modeRestart}
 
 // The crash points a backend without a command consumer passes through
 // (solution.before_append needs the command bus: see the restart suite).
-var crashPoints = []string{crashpoint.ChainAfterRPC, crashpoint.PayoutBeforeSend, crashpoint.PayoutAfterSend, crashpoint.PayoutAfterRecord}
+var crashPoints = []string{crashpoint.ChainAfterRPC, crashpoint.PayoutAfterPlan, crashpoint.PayoutAfterSign,
+	crashpoint.PayoutBeforeSend, crashpoint.PayoutAfterSend, crashpoint.PayoutAfterRecord}
 
 const (
 	killRandom = "sigkill-random"  // SIGKILL at a random point of the backend's writes
@@ -130,11 +134,12 @@ func TestCrashMatrix(t *testing.T) {
 	} else {
 		runs = []crashRun{
 			{Crash: crashpoint.ChainAfterRPC, Mode: modeFail},
+			{Crash: crashpoint.PayoutAfterSign, Mode: modeRestart},
 			{Crash: crashpoint.PayoutBeforeSend, Mode: modeError},
 			{Crash: crashpoint.PayoutAfterSend, Mode: modeDrop},
 			{Crash: crashpoint.PayoutAfterRecord, Mode: modeFail},
 			{Crash: killOnHang, Mode: modeTimeout},
-			{Crash: killRandom, Mode: failureModes[rng.IntN(len(failureModes)-1)], // not the 30 s timeout
+			{Crash: killRandom, Mode: []string{modeFail, modeError, modeDrop}[rng.IntN(3)], // not the 30 s waits
 				KillAt: rng.Float64()},
 		}
 	}
@@ -197,6 +202,19 @@ func runOnce(t *testing.T, r crashRun, reference *outcome, stats *matrixStats) *
 		w.srv.Node.SendThenError(true)
 	case modeTimeout:
 		w.srv.Node.SendThenTimeout()
+	case modeDelay:
+		w.srv.Node.DelayNextSend(30 * time.Second)
+	case modeRestart:
+		w.srv.Node.SendThenTimeout()
+		go func() {
+			// Once the held broadcast is in the mempool, the node restarts
+			// without rebroadcasting: mempool and locks are gone.
+			deadline := time.Now().Add(60 * time.Second)
+			for len(w.walletSends(ctx)) == 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			w.srv.Node.Restart(false)
+		}()
 	}
 	procs := 0
 	start := func(crash string) *proc { procs++; return w.startBackend(crash, procs) }
@@ -320,6 +338,15 @@ func verifyNothingTwiceNothingLost(t *testing.T, w *world) (figures, []string) {
 			}
 		default:
 			errorf("payout %s left %s", id, p.Status)
+		}
+		if p.Signed != nil && len(txids) == 1 && txids[0] != p.Signed.TxID {
+			errorf("payout %s signed as %s; the wallet holds %v", id, p.Signed.TxID, txids)
+		}
+	}
+	// No crash or failure of the broadcast needs a person: a halt would.
+	for _, env := range w.allEvents(ctx) {
+		if env.Type == events.TypePayoutHalted {
+			errorf("NEEDED A PERSON: a payout halted (%s)", env.Data)
 		}
 	}
 	if len(n.Payouts) == 0 {

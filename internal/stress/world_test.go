@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/anchor"
 	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/backend"
 	"github.com/purepool/purepool/backend/crashpoint"
@@ -354,15 +355,21 @@ func (w *world) walletSends(ctx context.Context) map[string][]string {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	// A signed payout carries its payout id in its data output; a sendmany
+	// (an earlier release, or a test's own send) in its comment.
 	seen := map[string]map[string]bool{}
 	for _, e := range entries {
 		if e.Category != "send" {
 			continue
 		}
-		if seen[e.Comment] == nil {
-			seen[e.Comment] = map[string]bool{}
+		key := e.Comment
+		if d, ok := w.markerOf(ctx, e.TxID); ok {
+			key = d.PayoutID.String()
 		}
-		seen[e.Comment][e.TxID] = true
+		if seen[key] == nil {
+			seen[key] = map[string]bool{}
+		}
+		seen[key][e.TxID] = true
 	}
 	out := map[string][]string{}
 	for c, ids := range seen {
@@ -372,4 +379,43 @@ func (w *world) walletSends(ctx context.Context) map[string][]string {
 		sort.Strings(out[c])
 	}
 	return out
+}
+
+// markerOf reads a wallet transaction's payout marker (its data output).
+func (w *world) markerOf(ctx context.Context, txid string) (anchor.Data, bool) {
+	w.t.Helper()
+	tx, err := w.node.GetTransaction(ctx, txid)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	dec, err := w.node.DecodeRawTransaction(ctx, tx.Hex)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, v := range dec.Vout {
+		if raw, ok := v.Data(); ok {
+			if d, err := anchor.Decode(raw); err == nil {
+				return d, true
+			}
+		}
+	}
+	return anchor.Data{}, false
+}
+
+// allEvents reads the whole log.
+func (w *world) allEvents(ctx context.Context) []events.Envelope {
+	w.t.Helper()
+	var all []events.Envelope
+	var after uint64
+	for {
+		page, err := w.store.ReadAll(ctx, after, 1000)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 1000 {
+			return all
+		}
+		after = page[len(page)-1].Position
+	}
 }
