@@ -42,7 +42,6 @@ type RawWallet interface {
 	GetTxOut(ctx context.Context, txid string, vout uint32, includeMempool bool) (*rpcclient.TxOut, error)
 	LockUnspent(ctx context.Context, unlock bool, outpoints []rpcclient.OutPoint) error
 	ListLockUnspent(ctx context.Context) ([]rpcclient.OutPoint, error)
-	GetNewAddress(ctx context.Context) (string, error)
 }
 
 // signPayout builds, funds and signs a planned payout's transaction and
@@ -101,11 +100,11 @@ func (b *Backend) signPayout(ctx context.Context, net *NetworkConfig, p aggregat
 		}
 		change = rpcclient.Output{Address: v.ScriptPubKey.Addresses[0], AmountSat: v.ValueSat}
 	} else {
-		addr, err := net.Node.GetNewAddress(ctx)
-		if err != nil {
-			return fmt.Errorf("backend: sign payout %s: change address: %w", p.ID, err)
-		}
-		change = rpcclient.Output{Address: addr}
+		// The inputs cover the payout and the fee within dust: there is no
+		// change to give the fee back to, and adding an output would make
+		// the fee too small for its size. Nothing is signed; the next pass
+		// funds it again (the wallet's coins will have changed).
+		return fmt.Errorf("backend: sign payout %s: funding left no change output; retrying next pass", p.ID)
 	}
 	change.AmountSat += fee
 	inputs := dec.Inputs()
@@ -124,11 +123,6 @@ func (b *Backend) signPayout(ctx context.Context, net *NetworkConfig, p aggregat
 	if err != nil {
 		return fmt.Errorf("backend: sign payout %s: decode signed: %w", p.ID, err)
 	}
-	// Lock the inputs: no later funding picks them while this transaction
-	// is on its way. A node restart forgets locks; every pass locks again.
-	if err := net.Node.LockUnspent(ctx, false, inputs); err != nil {
-		return fmt.Errorf("backend: sign payout %s: lockunspent: %w", p.ID, err)
-	}
 	crashpoint.Hit(crashpoint.PayoutAfterSign)
 	rec := events.PayoutSigned{TxID: out.TxID, Hex: signed.Hex, FeeSat: fee, Sends: sends, At: b.now()}
 	for _, in := range inputs {
@@ -140,6 +134,13 @@ func (b *Backend) signPayout(ctx context.Context, net *NetworkConfig, p aggregat
 		return err
 	}
 	b.log.Info("payout signed", "network", net.Name, "payout", p.ID, "txid", out.TxID, "fee_sat", fee, "inputs", len(inputs))
+	// Lock the inputs once they are recorded (a crash before leaves no lock
+	// behind; one after is repaired by keepAlive): no later funding picks
+	// them while this transaction is on its way. A node restart forgets
+	// locks; every pass locks again.
+	if err := net.Node.LockUnspent(ctx, false, inputs); err != nil {
+		b.log.Warn("payout inputs not locked; the next pass locks them", "network", net.Name, "payout", p.ID, "err", err)
+	}
 	crashpoint.Hit(crashpoint.PayoutBeforeSend)
 	p, _, err = b.payoutState(ctx, p.ID)
 	if err != nil {
@@ -245,6 +246,14 @@ func (b *Backend) deadCheck(ctx context.Context, net *NetworkConfig, p aggregate
 	}
 	spent := ""
 	for _, in := range p.Signed.Inputs {
+		// Only an output of a confirmed transaction that the chain no
+		// longer holds is spent in the chain: an unconfirmed parent (lost
+		// from a restarted node's mempool) may still come, and with it this
+		// transaction.
+		parent, err := net.Node.GetTransaction(ctx, in.TxID)
+		if err != nil || parent.Confirmations <= 0 {
+			continue
+		}
 		out, err := net.Node.GetTxOut(ctx, in.TxID, in.Vout, false)
 		if err != nil {
 			return fmt.Errorf("backend: payout %s: gettxout %s:%d: %w", p.ID, in.TxID, in.Vout, err)
@@ -289,8 +298,7 @@ func (b *Backend) deadCheck(ctx context.Context, net *NetworkConfig, p aggregate
 // not confirmed yet: its inputs locked (a restarted node forgets locks, and
 // a later payout must not fund itself with them) and the transaction
 // broadcast again (a restarted node may have lost its mempool). Both are
-// idempotent. Locks the ledger does not explain (left by a process that
-// died after signing and before recording) are released.
+// idempotent.
 func (b *Backend) keepAlive(ctx context.Context, net *NetworkConfig) error {
 	var live []aggregates.Payout
 	b.view.Read(func(l *aggregates.Ledger) {
@@ -300,45 +308,31 @@ func (b *Backend) keepAlive(ctx context.Context, net *NetworkConfig) error {
 			}
 		}
 	})
-	want := map[rpcclient.OutPoint]bool{}
 	var lock []rpcclient.OutPoint
 	for _, p := range live {
 		for _, in := range p.Signed.Inputs {
-			op := rpcclient.OutPoint{TxID: in.TxID, Vout: in.Vout}
-			want[op] = true
-			lock = append(lock, op)
+			lock = append(lock, rpcclient.OutPoint{TxID: in.TxID, Vout: in.Vout})
 		}
 	}
 	locked, err := net.Node.ListLockUnspent(ctx)
 	if err != nil {
 		return err
 	}
-	var stray []rpcclient.OutPoint
 	have := map[rpcclient.OutPoint]bool{}
 	for _, op := range locked {
 		have[op] = true
-		if !want[op] {
-			stray = append(stray, op)
-		}
 	}
-	if len(stray) > 0 {
-		if err := net.Node.LockUnspent(ctx, true, stray); err != nil {
-			return err
-		}
-	}
-	var missing []rpcclient.OutPoint
+	// Locks the ledger does not explain (a process that died between
+	// signing and recording) are left alone: they may be the operator's
+	// (a sanctuary's collateral), and a node restart releases them.
 	for _, op := range lock {
-		if !have[op] {
-			missing = append(missing, op)
+		if have[op] {
+			continue
 		}
-	}
-	if len(missing) > 0 {
 		// An input already spent (by this very transaction, mined) cannot
-		// be locked; lock one by one and ignore those.
-		for _, op := range missing {
-			if err := net.Node.LockUnspent(ctx, false, []rpcclient.OutPoint{op}); err != nil && rpcclient.ErrorCode(err) == 0 {
-				return err
-			}
+		// be locked: the node's refusal is ignored.
+		if err := net.Node.LockUnspent(ctx, false, []rpcclient.OutPoint{op}); err != nil && rpcclient.ErrorCode(err) == 0 {
+			return err
 		}
 	}
 	for _, p := range live {

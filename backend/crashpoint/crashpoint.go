@@ -21,7 +21,7 @@ const ExitCode = 137
 // The backend's crash points.
 const (
 	PayoutAfterPlan      = "payout.after_plan"      // PayoutPlanned stored, nothing built
-	PayoutAfterSign      = "payout.after_sign"      // transaction signed and its inputs locked, PayoutSigned not stored
+	PayoutAfterSign      = "payout.after_sign"      // transaction signed, PayoutSigned not stored (nothing locked yet)
 	PayoutBeforeSend     = "payout.before_send"     // PayoutSigned stored, not broadcast
 	PayoutAfterSend      = "payout.after_send"      // sendrawtransaction answered, PayoutSent not stored
 	PayoutAfterRecord    = "payout.after_record"    // PayoutSent stored
