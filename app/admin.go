@@ -34,7 +34,7 @@ func AdminSocketPath(cfg config.Config) string { return filepath.Join(cfg.DataDi
 var adminCommandNames = map[string]bool{
 	commands.NameDisableMiner: true, commands.NameEnableMiner: true,
 	commands.NamePausePayouts: true, commands.NameResumePayouts: true,
-	commands.NameTriggerPayout: true, commands.NameReconcilePayout: true, commands.NameCorrectPayout: true,
+	commands.NameTriggerPayout: true, commands.NameReconcilePayout: true, commands.NameCorrectPayout: true, commands.NameAdoptWalletPayout: true,
 }
 
 // adminMessage is a command on the admin socket.

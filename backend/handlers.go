@@ -77,6 +77,12 @@ func (b *Backend) handle(ctx context.Context, msg commands.Message, c commands.C
 		} else {
 			err = b.CorrectPayout(ctx, c)
 		}
+	case commands.AdoptWalletPayout:
+		if _, ok := b.network(c.Network); !ok {
+			err = commands.Permanent(fmt.Errorf("backend: network %q is not served", c.Network))
+		} else {
+			err = b.AdoptWalletPayout(ctx, c)
+		}
 	default:
 		return commands.Permanent(fmt.Errorf("backend: no handler for %s", msg.Name))
 	}

@@ -114,6 +114,47 @@ func TestRestoredBackupNeverPaysTwice(t *testing.T) {
 	if err := r.cycle(); err == nil || h.sendsOf(second.String()) != 1 {
 		t.Fatalf("after a resume: %v, wallet %v", err, h.walletSends())
 	}
+
+	// The only backup is this one: the operator adopts the wallet's payout
+	// into the restored ledger, then resumes. What it paid comes off the
+	// balances, and nothing is paid again.
+	var txid string
+	for tx := range h.walletSends()[second.String()] {
+		txid = tx
+	}
+	owedBefore := r.balance(a)
+	for _, bad := range []struct{ txid, why string }{
+		{strings.Repeat("ab", 32), "does not know"},
+		{h.payouts()[0].TxID, "in the ledger already"},
+	} {
+		err := r.handle(commands.AdoptWalletPayout{ID: uuid.New(), Network: network, TxID: bad.txid, At: time.Now().UTC()})
+		if err == nil || !commands.IsPermanent(err) || !strings.Contains(err.Error(), bad.why) {
+			t.Fatalf("adopt %s: %v", bad.txid, err)
+		}
+	}
+	adopt := commands.AdoptWalletPayout{ID: uuid.New(), Network: network, TxID: txid, At: time.Now().UTC()}
+	r.mustHandle(adopt)
+	if err := r.handle(adopt); err == nil || !strings.Contains(err.Error(), "in the ledger already") {
+		t.Fatalf("adopting twice: %v", err)
+	}
+	adopted, ok := r.payoutByID(second)
+	if !ok || adopted.Status != aggregates.PayoutSent || adopted.TxID != txid || adopted.Signed == nil {
+		t.Fatalf("adopted payout %+v", adopted)
+	}
+	if got := r.balance(a); got != owedBefore-adopted.TotalSat || got != 0 {
+		t.Fatalf("balance %d after adopting %d (was %d)", got, adopted.TotalSat, owedBefore)
+	}
+	r.mustHandle(commands.ResumePayouts{ID: uuid.New(), Network: network, At: time.Now().UTC()})
+	for range 2 {
+		if err := r.cycle(); err != nil {
+			t.Fatalf("after adopting: %v", err)
+		}
+	}
+	r.b.View().Read(func(l *aggregates.Ledger) { sched = l.Network(network).Schedule })
+	if sched.Paused || h.sendsOf(second.String()) != 1 {
+		t.Fatalf("after adopting and resuming: %+v, wallet %v", sched, h.walletSends())
+	}
+	r.checkNeverTwice()
 }
 
 // Two installations on one wallet: each has its own pool id, so their

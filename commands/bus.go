@@ -116,6 +116,8 @@ func Decode(m Message) (Command, error) {
 		c, err = decodeAs[ReconcilePayout](m.Body)
 	case NameCorrectPayout:
 		c, err = decodeAs[CorrectPayout](m.Body)
+	case NameAdoptWalletPayout:
+		c, err = decodeAs[AdoptWalletPayout](m.Body)
 	default:
 		return nil, Permanent(fmt.Errorf("%w %q", ErrUnknownCommand, m.Name))
 	}

@@ -8,15 +8,16 @@ import (
 
 // Command names: the stored contract between frontend, admin tools and backend.
 const (
-	NameIssueWork       = "IssueWork"
-	NameSubmitSolution  = "SubmitSolution"
-	NameDisableMiner    = "DisableMiner"
-	NameEnableMiner     = "EnableMiner"
-	NamePausePayouts    = "PausePayouts"
-	NameResumePayouts   = "ResumePayouts"
-	NameTriggerPayout   = "TriggerPayout"
-	NameReconcilePayout = "ReconcilePayout"
-	NameCorrectPayout   = "CorrectPayout"
+	NameIssueWork         = "IssueWork"
+	NameSubmitSolution    = "SubmitSolution"
+	NameDisableMiner      = "DisableMiner"
+	NameEnableMiner       = "EnableMiner"
+	NamePausePayouts      = "PausePayouts"
+	NameResumePayouts     = "ResumePayouts"
+	NameTriggerPayout     = "TriggerPayout"
+	NameReconcilePayout   = "ReconcilePayout"
+	NameCorrectPayout     = "CorrectPayout"
+	NameAdoptWalletPayout = "AdoptWalletPayout"
 )
 
 // IssueWork records work the frontend handed out in answer to readytomine2.
@@ -117,6 +118,21 @@ type CorrectPayout struct {
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
 }
+
+// AdoptWalletPayout records in the ledger a payout transaction this
+// installation sent that the ledger does not know: after a restore from a
+// backup behind the wallet (admin). The transaction must carry this pool's
+// marker with the ledger's next payout id; the payout is recorded as
+// planned, signed and sent in it, taking what it paid off the balances.
+type AdoptWalletPayout struct {
+	ID      uuid.UUID `json:"id"`
+	Network string    `json:"network"`
+	TxID    string    `json:"txid"`
+	At      time.Time `json:"at"`
+}
+
+func (c AdoptWalletPayout) CommandName() string  { return NameAdoptWalletPayout }
+func (c AdoptWalletPayout) CommandID() uuid.UUID { return c.ID }
 
 func (c CorrectPayout) CommandName() string  { return NameCorrectPayout }
 func (c CorrectPayout) CommandID() uuid.UUID { return c.ID }

@@ -464,7 +464,12 @@ type PayoutPlanned struct {
 	// payout's transaction carries it in its data output (package anchor).
 	// Nil in payouts of earlier releases and on stores without a hash chain.
 	Anchor *LogAnchor `json:"anchor,omitempty"`
-	At     time.Time  `json:"at"`
+	// Adopted: recorded after the fact from a wallet transaction this
+	// installation sent, which the ledger had lost (a restored backup
+	// behind the wallet; AdoptWalletPayout). A PayoutSigned and a
+	// PayoutSent follow in the same write.
+	Adopted bool      `json:"adopted,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // LogAnchor is a head of the event log: the RFC 6962 Merkle tree over the

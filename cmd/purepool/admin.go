@@ -47,6 +47,12 @@ var adminCommands = map[string]struct {
 		}
 		return commands.ReconcilePayout{ID: id, Network: n, PayoutID: pid, TxID: tx, At: at}, nil
 	}},
+	"adopt-wallet-payout": {"record in the ledger a payout transaction of this pool that a restored backup lost (--txid)", func(id uuid.UUID, n, _, _, _, tx string, at time.Time) (commands.Command, error) {
+		if tx == "" {
+			return nil, errors.New("adopt-wallet-payout needs --txid (the wallet's payout transaction the ledger does not know)")
+		}
+		return commands.AdoptWalletPayout{ID: id, Network: n, TxID: tx, At: at}, nil
+	}},
 	"correct-payout": {"undo a payout recorded as sent in a transaction that does not pay it (--payout ID --txid TX --reason)", func(id uuid.UUID, n, _, r, p, tx string, at time.Time) (commands.Command, error) {
 		pid, err := uuid.Parse(p)
 		if err != nil {
