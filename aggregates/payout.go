@@ -50,6 +50,9 @@ type Payout struct {
 	// (zero in payouts of earlier releases).
 	PoolID uuid.UUID
 	Anchor *events.LogAnchor
+	// Adopted: recorded from a wallet transaction after the fact
+	// (AdoptWalletPayout).
+	Adopted bool
 	// Signed is the payout's live signed transaction (nil before it is
 	// signed, after it was recorded dead, and in sendmany payouts of
 	// earlier releases). It stays set once the payout is sent.
@@ -82,7 +85,7 @@ func (p Payout) Apply(e events.Event) Payout {
 	switch e := e.(type) {
 	case events.PayoutPlanned:
 		p.Network, p.ID, p.Items, p.TotalSat, p.Status = e.Network, e.PayoutID, e.Items, e.TotalSat, PayoutPlanned
-		p.PoolID, p.Anchor = e.PoolID, e.Anchor
+		p.PoolID, p.Anchor, p.Adopted = e.PoolID, e.Anchor, e.Adopted
 	case events.PayoutSigned:
 		p.Status, p.TxID, p.FeeSat, p.Signed = PayoutSignedStatus, e.TxID, e.FeeSat, &e
 	case events.PayoutTxDead:

@@ -24,8 +24,15 @@
 //   - optionally asks the node's wallet about every sent payout (Wallet) and
 //     compares a read model's balances with the replay (ReadModel).
 //
-// Every finding is a Violation in the Report; an error is returned only when
-// the audit itself could not run (the store or a service failed).
+// What breaks the log or the ledger is a Violation in the Report. A few
+// states the runbook explains are Findings instead (KnownStates: a miner's
+// debt after a pool block was orphaned once its credits were paid, an empty
+// round of a release before the rounds by height), each with the event
+// that caused it; each is checked against its causing events, and is a
+// violation as soon as it is more than they explain. An error is returned
+// only when the audit itself could not run (the store or a service
+// failed): Report.ExitStatus and ExitCouldNotRun are the verdicts of
+// `purepool audit`.
 package audit
 
 import (
@@ -84,6 +91,9 @@ type Options struct {
 	Statement *StatementRequest
 	// Wallet, if set, confirms every sent payout (--verify-chain).
 	Wallet Wallet
+	// Chain, if set, reads the payout transactions back to check the log
+	// heads they anchor (--verify-chain; anchors.go).
+	Chain Chain
 	// ReadModel, if set, is compared with the replay.
 	ReadModel ReadModel
 	// RequireChain makes a store that keeps no hash chain (EventStoreDB)
@@ -98,6 +108,16 @@ func Run(ctx context.Context, r Reader, opt Options) (*Report, error) {
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	// A node that cannot be reached fails the audit before the replay,
+	// even when no sent payout would have asked it anything: an audit
+	// asked to check against the chain that could not is no verdict.
+	if n, ok := opt.Wallet.(interface {
+		GetBlockCount(ctx context.Context) (int64, error)
+	}); ok {
+		if _, err := n.GetBlockCount(ctx); err != nil {
+			return nil, fmt.Errorf("audit: node: %w", err)
+		}
 	}
 	// The read model is read first: its checkpoint is then at most the head
 	// read next, and the replay can be compared with it at that position.
@@ -145,6 +165,14 @@ func Run(ctx context.Context, r Reader, opt Options) (*Report, error) {
 		if err := a.verifyWallet(ctx, opt.Wallet); err != nil {
 			return nil, err
 		}
+		if node, ok := opt.Wallet.(blockHasher); ok {
+			if err := a.verifyDebts(ctx, node); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := a.checkAnchors(ctx); err != nil { // anchors.go
+		return nil, err
 	}
 	a.rep.sortViolations()
 	return a.rep, nil

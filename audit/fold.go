@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,6 +40,21 @@ type blockNotes struct {
 	finderKnown      bool   // the finder was a known miner when the round closed
 	feeAt            uint64 // the FeeCredited's position
 	policyBps        int64  // the PoolPolicySet's fee in force when the block was discovered, else at its FeeCredited (-1: none recorded)
+	// feeAfterHeight: a round by height had been closed in the network
+	// when the FeeCredited was written (the release of the rounds by
+	// height was running).
+	feeAfterHeight bool
+}
+
+// debt follows a miner's balance below zero (KindDebtAfterOrphan): how
+// much of it the reversals of blocks orphaned after their credits were
+// paid explain, and which events those were.
+type debt struct {
+	explained int64 // ≥ 0: the part of −balance the causes explain
+	causes    []Cause
+	// unexplained: the balance is below −explained; reported once, when
+	// it got there (KindNegativeBalance).
+	unexplained bool
 }
 
 // auditor is the fold. Every event goes through aggregates.Ledger — the
@@ -61,32 +78,44 @@ type auditor struct {
 	bible    map[bibleKey]uuid.UUID
 	blocks   map[blockKey]*blockNotes
 	accounts map[acctKey]*Account
-	negative map[acctKey]bool
+	debts    map[acctKey]*debt
+	// explains is what the CreditReversed being folded may add to its
+	// account's debt (set by check, read by tally; nil for any other
+	// event and for a reversal that explains none); excess is the rest of
+	// its amount, which explains nothing.
+	explains *Cause
+	excess   int64
 	txids    map[string]uuid.UUID
-	totals   map[string]*Totals
-	fairNets map[string]*fairNet
+	// reused: later payouts naming a transaction already claimed;
+	// corrected: the position of each payout's PayoutCorrected.
+	reused    []txReuse
+	corrected map[uuid.UUID]uint64
+	totals    map[string]*Totals
+	fairNets  map[string]*fairNet
 
 	snapshotAt uint64
 	snapshot   map[acctKey]Account
 	snapTaken  bool
 
 	stmt *statementCollector
+	anc  anchorState // the public anchors (anchors.go)
 }
 
 func newAuditor(opt Options) *auditor {
 	a := &auditor{
-		opt:      opt,
-		rep:      &Report{ByType: map[string]uint64{}},
-		ledger:   aggregates.NewLedger(aggregates.LedgerConfig{}),
-		anchors:  map[uint64][]byte{},
-		works:    map[uuid.UUID]workRef{},
-		bible:    map[bibleKey]uuid.UUID{},
-		blocks:   map[blockKey]*blockNotes{},
-		accounts: map[acctKey]*Account{},
-		negative: map[acctKey]bool{},
-		txids:    map[string]uuid.UUID{},
-		totals:   map[string]*Totals{},
-		fairNets: map[string]*fairNet{},
+		opt:       opt,
+		rep:       &Report{ByType: map[string]uint64{}},
+		ledger:    aggregates.NewLedger(aggregates.LedgerConfig{}),
+		anchors:   map[uint64][]byte{},
+		works:     map[uuid.UUID]workRef{},
+		bible:     map[bibleKey]uuid.UUID{},
+		blocks:    map[blockKey]*blockNotes{},
+		accounts:  map[acctKey]*Account{},
+		debts:     map[acctKey]*debt{},
+		txids:     map[string]uuid.UUID{},
+		corrected: map[uuid.UUID]uint64{},
+		totals:    map[string]*Totals{},
+		fairNets:  map[string]*fairNet{},
 	}
 	for _, an := range opt.Anchors {
 		a.anchors[an.Position] = an.Hash
@@ -125,17 +154,112 @@ func (a *auditor) account(network string, id uuid.UUID) *Account {
 	return acc
 }
 
-// moved re-derives an account's balance after a change and flags the moment
-// it goes below zero.
-func (a *auditor) moved(acc *Account, pos uint64) {
+// moved re-derives an account's balance after a change by the event typ at
+// pos, and follows it below zero. A debt (KindDebtAfterOrphan) may appear or
+// deepen only by what the event explains (a.explains: a reversal of a block
+// orphaned after its credits were paid, and only for a miner's account),
+// never by more; every other event may only pay it back. A balance below
+// what is explained is a violation at the event that put it there, so
+// neither a payout beyond the balance nor a reversal beyond the block's
+// credit can hide behind a documented debt.
+func (a *auditor) moved(acc *Account, pos uint64, typ string) {
 	acc.BalanceSat = acc.CreditedSat - acc.ReversedSat - acc.PaidSat - acc.TakenSat
 	k := acctKey{acc.Network, acc.ID}
-	if acc.BalanceSat < 0 && !a.negative[k] {
-		a.violation(KindNegativeBalance, pos, acc.Network, acc.ID.String(),
-			"balance of %s %s BBP (credited %s, reversed %s, paid %s)", accountName(acc),
-			FormatBBP(acc.BalanceSat), FormatBBP(acc.CreditedSat), FormatBBP(acc.ReversedSat), FormatBBP(acc.PaidSat))
+	d := a.debts[k]
+	if d == nil {
+		if acc.BalanceSat >= 0 {
+			return
+		}
+		d = &debt{}
+		a.debts[k] = d
 	}
-	a.negative[k] = acc.BalanceSat < 0
+	var cause *Cause // what this event adds to what is explained
+	if x := a.explains; x != nil && x.Position == pos && !acc.Fee && !acc.Carry {
+		cause = x
+	}
+	need := max(0, -acc.BalanceSat)
+	allow := d.explained
+	if cause != nil {
+		// The part of the reversal beyond the block's credit explains
+		// nothing: the debt may be what the rest alone would have left.
+		allow = min(allow+cause.AmountSat, max(0, -(acc.BalanceSat+a.excess)))
+	}
+	if need > allow {
+		if !d.unexplained {
+			why := "no event explains a balance below zero"
+			switch {
+			case allow > 0:
+				causes := d.causes
+				if cause != nil {
+					causes = append(slices.Clip(causes), *cause)
+				}
+				why = fmt.Sprintf("reversals of pool blocks orphaned after their credits were paid explain a debt of %s BBP (%s); %s BBP more is explained by no event",
+					FormatBBP(allow), causeList(causes), FormatBBP(need-allow))
+			case !acc.Fee && !acc.Carry:
+				why = "no reversal of a pool block orphaned after its credits were paid explains it"
+			}
+			a.violation(KindNegativeBalance, pos, acc.Network, acc.ID.String(),
+				"%s put the balance of %s at %s BBP (credited %s, reversed %s, paid %s): %s", typ, accountName(acc),
+				FormatBBP(acc.BalanceSat), FormatBBP(acc.CreditedSat), FormatBBP(acc.ReversedSat), FormatBBP(acc.PaidSat), why)
+		}
+		d.unexplained = true
+		need = allow // what stays explained
+	} else {
+		d.unexplained = false
+	}
+	if need > d.explained && cause != nil {
+		c := *cause
+		c.AmountSat = need - d.explained
+		d.causes = append(d.causes, c)
+	}
+	d.explained = need
+	if need == 0 && !d.unexplained {
+		delete(a.debts, k) // paid back
+	}
+}
+
+func causeList(cs []Cause) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s at position %d", c.Event, c.Position)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// reversalExplains is how much of a miner's debt a CreditReversed may
+// explain, judged on the state before it: the account is a miner's; its
+// block was discovered, matured (credited) and orphaned since (the
+// BlockOrphaned is before the reversal); and the amount is within what the
+// block's own reward credited that account (aggregates.ReversedOnOrphan)
+// less what was reversed from it already. Anything else explains nothing,
+// and the finish checks of finishBlock report it (bad_reversal).
+func (a *auditor) reversalExplains(pos uint64, e events.CreditReversed) *Cause {
+	if e.AccountID == events.FeeAccountID(e.Network) || e.AccountID == events.CarryAccountID(e.Network) || e.AmountSat <= 0 {
+		return nil
+	}
+	n, ok := a.ledger.Networks[e.Network]
+	if !ok {
+		return nil
+	}
+	b, ok := n.Blocks[e.BlockHash]
+	notes := a.notes(e.Network, e.BlockHash)
+	if !ok || notes == nil || !b.Discovered || !b.Matured || !b.Orphaned || notes.orphanedAt == 0 || notes.maturedAt == 0 {
+		return nil
+	}
+	due, err := aggregates.ReversedOnOrphan(*b)
+	if err != nil {
+		return nil
+	}
+	left := due[e.AccountID]
+	for _, r := range b.Reversals {
+		if r.AccountID == e.AccountID {
+			left -= r.AmountSat
+		}
+	}
+	if amt := min(e.AmountSat, left); amt > 0 {
+		return &Cause{Position: pos, Event: events.TypeCreditReversed, BlockHash: e.BlockHash, AmountSat: amt}
+	}
+	return nil
 }
 
 func accountName(acc *Account) string {
@@ -154,6 +278,8 @@ func accountName(acc *Account) string {
 // apply is called for every event in position order.
 func (a *auditor) apply(d decoded) {
 	env := d.env
+	a.explains, a.excess = nil, 0
+	a.anchorEvent(d) // every event is a leaf of the anchors' tree (anchors.go)
 	a.checkChain(env, d.hash)
 	a.rep.Events++
 	a.rep.Head = env.Position
@@ -384,12 +510,17 @@ func (a *auditor) check(pos uint64, e events.Event) {
 		a.checkCreditTime(pos, e.Network, e.BlockHash)
 		if n := a.notes(e.Network, e.BlockHash); n != nil {
 			n.feeAt = pos
+			n.feeAfterHeight = a.fair(e.Network).byHeight
 			if p := a.fair(e.Network).policy; p != nil && n.policyBps < 0 { // found before any policy: the one at crediting
 				n.policyBps = p.FeeBps
 			}
 		}
 	case events.CreditReversed:
 		a.blockEvent(pos, e.Network, e.BlockHash, events.TypeCreditReversed)
+		a.explains = a.reversalExplains(pos, e)
+		if a.explains != nil {
+			a.excess = e.AmountSat - a.explains.AmountSat
+		}
 	case events.PayoutPlanned:
 		a.checkPlanned(pos, e)
 		for _, it := range e.Items {
@@ -405,12 +536,29 @@ func (a *auditor) check(pos uint64, e events.Event) {
 		} else if _, err := aggregates.DecidePayoutSent(p, e.TxID, e.FeeSat, e.Reconciled, e.At); err != nil {
 			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
 		}
-		if e.TxID != "" {
-			if other, ok := a.txids[e.TxID]; ok && other != e.PayoutID {
-				a.violation(KindPayoutTxIDReused, pos, e.Network, e.TxID, "transaction already recorded for payout %s, now for %s", other, e.PayoutID)
-			} else {
-				a.txids[e.TxID] = e.PayoutID
-			}
+		if p.Signed != nil && e.TxID == p.Signed.TxID && e.FeeSat != p.Signed.FeeSat {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "sent with a fee of %s BBP, signed with %s", FormatBBP(e.FeeSat), FormatBBP(p.Signed.FeeSat))
+		}
+		a.claimTx(pos, e.Network, e.TxID, e.PayoutID)
+	case events.PayoutSigned:
+		p := a.payout(e.Network, e.PayoutID)
+		a.checkSigned(pos, p, e)
+		a.claimTx(pos, e.Network, e.TxID, e.PayoutID)
+	case events.PayoutTxDead:
+		p := a.payout(e.Network, e.PayoutID)
+		if evs, err := aggregates.DecidePayoutTxDead(p, e.TxID, e.SpentInput, e.Reason, e.At); err != nil {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
+		} else if len(evs) == 0 {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "transaction %s recorded dead twice", e.TxID)
+		}
+	case events.PayoutCorrected:
+		p := a.payout(e.Network, e.PayoutID)
+		if evs, err := aggregates.DecidePayoutCorrected(p, e.TxID, e.Reason, e.At); err != nil {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
+		} else if len(evs) == 0 {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "payout corrected twice: its amounts would return twice")
+		} else {
+			a.corrected[e.PayoutID] = pos
 		}
 	case events.PayoutFailed:
 		p := a.payout(e.Network, e.PayoutID)
@@ -464,6 +612,73 @@ func (a *auditor) checkCreditTime(pos uint64, network, hash string) {
 	}
 }
 
+// claimTx notes that payout id names transaction txid (sent or signed in
+// it). Two payouts naming one transaction is payout_txid_reused, unless
+// the later claim is corrected by a PayoutCorrected (decided in finish).
+func (a *auditor) claimTx(pos uint64, network, txid string, id uuid.UUID) {
+	if txid == "" {
+		return
+	}
+	if other, ok := a.txids[txid]; ok && other != id {
+		a.reused = append(a.reused, txReuse{pos: pos, network: network, txid: txid, first: other, second: id})
+		return
+	}
+	a.txids[txid] = id
+}
+
+// txReuse is a second payout naming a transaction already claimed.
+type txReuse struct {
+	pos           uint64
+	network, txid string
+	first, second uuid.UUID
+}
+
+// finishReuses reports each transaction claimed by two payouts: a finding
+// when the second claim was corrected (PayoutCorrected), a violation
+// otherwise.
+func (a *auditor) finishReuses() {
+	for _, r := range a.reused {
+		if at, ok := a.corrected[r.second]; ok {
+			a.rep.addFinding(Finding{Kind: KindPayoutCorrected, Position: at, Event: events.TypePayoutCorrected, Network: r.network, Subject: r.second.String(),
+				AmountSat: a.payout(r.network, r.second).TotalSat,
+				Detail:    fmt.Sprintf("recorded at position %d in transaction %s, which is payout %s's; corrected, its amounts returned", r.pos, r.txid, r.first),
+				Runbook:   runbookCorrected})
+			continue
+		}
+		a.violation(KindPayoutTxIDReused, r.pos, r.network, r.txid, "transaction already recorded for payout %s, now for %s", r.first, r.second)
+	}
+}
+
+// checkSigned checks a signed payout transaction's record: the payout's
+// state allows it (planned; the attempt after the last dead one) and the
+// sends are the payout's items less the fee by aggregates.SplitFee — or,
+// for a payout adopted from the wallet, what the wallet sent, adding up
+// with the fee to the payout's total.
+func (a *auditor) checkSigned(pos uint64, p aggregates.Payout, e events.PayoutSigned) {
+	if p.Adopted {
+		var sum int64
+		for _, s := range e.Sends {
+			sum += s.AmountSat
+		}
+		if p.Status != aggregates.PayoutPlanned || sum+e.FeeSat != p.TotalSat {
+			a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "adopted payout signed while %q, sends %s + fee %s BBP ≠ total %s",
+				p.Status, FormatBBP(sum), FormatBBP(e.FeeSat), FormatBBP(p.TotalSat))
+		}
+		return
+	}
+	check := e
+	check.Attempt = 0
+	evs, err := aggregates.DecidePayoutSigned(p, check)
+	switch {
+	case err != nil:
+		a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "%v", err)
+	case len(evs) == 0:
+		a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "transaction %s signed twice", e.TxID)
+	case evs[0].(events.PayoutSigned).Attempt != e.Attempt:
+		a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "signed as attempt %d, it is attempt %d", e.Attempt, evs[0].(events.PayoutSigned).Attempt)
+	}
+}
+
 func (a *auditor) checkPlanned(pos uint64, e events.PayoutPlanned) {
 	if p := a.payout(e.Network, e.PayoutID); p.Status != aggregates.PayoutNone {
 		a.violation(KindPayoutState, pos, e.Network, e.PayoutID.String(), "payout planned again (it is %s)", p.Status)
@@ -498,36 +713,36 @@ func (a *auditor) tally(pos uint64, e events.Event) {
 			acc.Address = e.Address
 		}
 		acc.CreditedSat += e.AmountSat
-		a.moved(acc, pos)
+		a.moved(acc, pos, e.EventType())
 	case events.FeeCredited:
 		acc := a.account(e.Network, e.AccountID)
 		acc.CreditedSat += e.AmountSat
-		a.moved(acc, pos)
+		a.moved(acc, pos, e.EventType())
 	case events.RoundClosed:
 		// The backend's fold takes a round by height's carried amount
 		// from the carry account (a round by position carries nothing).
 		if e.Rule == events.RoundRuleHeight && e.CarriedInSat != 0 {
 			acc := a.account(e.Network, events.CarryAccountID(e.Network))
 			acc.TakenSat += e.CarriedInSat
-			a.moved(acc, pos)
+			a.moved(acc, pos, e.EventType())
 		}
 	case events.RoundEmpty:
 		if e.Outcome == events.EmptyRoundCarried {
 			acc := a.account(e.Network, events.CarryAccountID(e.Network))
 			acc.CreditedSat += e.AmountSat
-			a.moved(acc, pos)
+			a.moved(acc, pos, e.EventType())
 		}
 	case events.CreditReversed:
 		acc := a.account(e.Network, e.AccountID)
 		acc.ReversedSat += e.AmountSat
-		a.moved(acc, pos)
+		a.moved(acc, pos, e.EventType())
 	case events.PayoutPlanned:
 		for _, it := range e.Items {
 			acc := a.account(e.Network, it.MinerID)
 			acc.PaidSat += it.AmountSat
-			a.moved(acc, pos)
+			a.moved(acc, pos, e.EventType())
 		}
-	case events.PayoutFailed, events.PayoutConflicted:
+	case events.PayoutFailed, events.PayoutConflicted, events.PayoutCorrected:
 		// The ledger has applied it: the payout's items are its plan.
 		network, id := payoutOf(e)
 		if n, ok := a.ledger.Networks[network]; ok {
@@ -535,7 +750,7 @@ func (a *auditor) tally(pos uint64, e events.Event) {
 				for _, it := range p.Items {
 					acc := a.account(network, it.MinerID)
 					acc.PaidSat -= it.AmountSat
-					a.moved(acc, pos)
+					a.moved(acc, pos, e.EventType())
 				}
 			}
 		}
@@ -549,6 +764,8 @@ func payoutOf(e events.Event) (network string, id uuid.UUID) {
 		return e.Network, e.PayoutID
 	case events.PayoutConflicted:
 		return e.Network, e.PayoutID
+	case events.PayoutCorrected:
+		return e.Network, e.PayoutID
 	}
 	return "", uuid.Nil
 }
@@ -556,6 +773,7 @@ func payoutOf(e events.Event) (network string, id uuid.UUID) {
 // finish runs the checks on the final state and fills the report.
 func (a *auditor) finish() {
 	a.flushMissing()
+	a.finishReuses()
 	for _, an := range a.opt.Anchors {
 		if _, pending := a.anchors[an.Position]; pending {
 			a.violation(KindChainAnchor, 0, "", fmt.Sprint(an.Position), "the log ends at position %d before anchored position %d (truncated?)", a.lastPos, an.Position)
@@ -578,6 +796,7 @@ func (a *auditor) finish() {
 	for _, name := range names {
 		a.finishNetwork(a.ledger.Networks[name])
 	}
+	a.finishDebts()
 	for name := range a.totals {
 		if _, ok := a.ledger.Networks[name]; !ok {
 			names = append(names, name)
@@ -605,6 +824,105 @@ func (a *auditor) finish() {
 		st.Head, st.HeadHash = a.rep.Head, a.rep.HeadHash
 		a.rep.Statement = st
 	}
+}
+
+// finishDebts reports every debt the log ends with that its causes explain
+// (KindDebtAfterOrphan); one they do not was a violation where it arose.
+func (a *auditor) finishDebts() {
+	for k, d := range a.debts {
+		acc := a.accounts[k]
+		if d.unexplained || d.explained == 0 || len(d.causes) == 0 || acc == nil || acc.BalanceSat != -d.explained {
+			continue
+		}
+		first := d.causes[0]
+		var blocks []string
+		seen := map[string]bool{}
+		for _, c := range d.causes {
+			if seen[c.BlockHash] {
+				continue
+			}
+			seen[c.BlockHash] = true
+			what := "block " + c.BlockHash
+			if n, ok := a.ledger.Networks[k.network]; ok {
+				if b, ok := n.Blocks[c.BlockHash]; ok {
+					what = fmt.Sprintf("block %d (%s)", b.Height, c.BlockHash)
+				}
+			}
+			if notes := a.notes(k.network, c.BlockHash); notes != nil && notes.orphanedAt > 0 {
+				what += fmt.Sprintf(", orphaned at position %d", notes.orphanedAt)
+			}
+			blocks = append(blocks, what)
+		}
+		why := fmt.Sprintf("%s at position %d took back %s BBP of %s", first.Event, first.Position, FormatBBP(first.AmountSat), blocks[0])
+		if len(d.causes) > 1 {
+			why = fmt.Sprintf("%d reversals (the causes below) took back credits of %s", len(d.causes), strings.Join(blocks, "; "))
+		}
+		a.rep.addFinding(Finding{Kind: KindDebtAfterOrphan, Position: first.Position, Event: first.Event, Network: k.network, Subject: k.id.String(),
+			AmountSat: d.explained, Causes: slices.Clone(d.causes), Runbook: runbookDebt,
+			Detail: fmt.Sprintf("%s owes %s BBP (balance %s BBP: credited %s, reversed %s, paid %s), a debt: pool block credits paid out before the block left the chain; %s. The miner's next credits pay it back first",
+				accountName(acc), FormatBBP(d.explained), FormatBBP(acc.BalanceSat), FormatBBP(acc.CreditedSat), FormatBBP(acc.ReversedSat), FormatBBP(acc.PaidSat), why)})
+	}
+}
+
+// blockHasher is the node calls that confirm a debt's orphaned blocks left
+// the chain; *rpcclient.Client has them.
+type blockHasher interface {
+	GetBlockCount(ctx context.Context) (int64, error)
+	GetBlockHash(ctx context.Context, height int64) (string, error)
+}
+
+// verifyDebts asks the node (--verify-chain) whether each block whose
+// reversal explains a debt really left the chain: a pool block the node
+// still holds at its height was not orphaned, whatever the log says, and
+// the debt its reversals made is a negative_balance, not a finding (the log
+// alone cannot tell a BlockOrphaned written to take back paid credits).
+//
+// A block above the node's tip cannot be judged (a node behind the pool's,
+// or on another chain): its finding stays, unconfirmed.
+func (a *auditor) verifyDebts(ctx context.Context, node blockHasher) error {
+	if !slices.ContainsFunc(a.rep.Findings, func(f Finding) bool { return f.Kind == KindDebtAfterOrphan }) {
+		return nil
+	}
+	tip, err := node.GetBlockCount(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: node: %w", err)
+	}
+	kept := a.rep.Findings[:0]
+	for _, f := range a.rep.Findings {
+		if f.Kind != KindDebtAfterOrphan {
+			kept = append(kept, f)
+			continue
+		}
+		var onChain []string
+		confirmed := true
+		for _, c := range f.Causes {
+			b := a.ledger.Network(f.Network).Block(c.BlockHash)
+			if !b.Discovered || b.Height > tip {
+				confirmed = false
+				continue
+			}
+			got, err := node.GetBlockHash(ctx, b.Height)
+			if err != nil {
+				return fmt.Errorf("audit: node: block at height %d: %w", b.Height, err)
+			}
+			if got == c.BlockHash && !slices.Contains(onChain, c.BlockHash) {
+				onChain = append(onChain, c.BlockHash)
+				pos := c.Position
+				if notes := a.notes(f.Network, c.BlockHash); notes != nil && notes.orphanedAt > 0 {
+					pos = notes.orphanedAt
+				}
+				a.violation(KindNegativeBalance, pos, f.Network, f.Subject,
+					"the node still holds pool block %s at height %d: the log says it was orphaned, yet it is on the chain, so the debt of %s BBP its reversals make is no debt",
+					c.BlockHash, b.Height, FormatBBP(f.AmountSat))
+			}
+		}
+		if len(onChain) == 0 {
+			f.OnChain = confirmed
+			kept = append(kept, f)
+		}
+	}
+	a.rep.Findings = kept
+	return nil
 }
 
 func (a *auditor) finishNetwork(n *aggregates.NetworkLedger) {
@@ -673,6 +991,8 @@ func (a *auditor) finishNetwork(n *aggregates.NetworkLedger) {
 			t.PayoutsFailed++
 		case aggregates.PayoutConflicted:
 			t.PayoutsConflicted++
+		case aggregates.PayoutCorrectedStatus:
+			t.PayoutsCorrected++
 		default:
 			t.PayoutsUnsettled++
 		}
@@ -848,8 +1168,7 @@ func (a *auditor) checkSplit(network, hash string, b aggregates.PoolBlock, notes
 		t.EmptyRounds++
 		if len(b.Credits) == 0 && b.Empty == nil && fee.AmountSat == b.RewardSat+carriedIn && fee.AmountSat > wantFee {
 			t.EmptyKeptByPool++
-			a.violation(KindFairEmptyRound, feePos, network, hash, "empty round: the pool kept the whole reward of block %d, %s BBP, as its fee (%d bps is %s BBP)",
-				b.Height, FormatBBP(fee.AmountSat), fee.FeeBps, FormatBBP(wantFee))
+			a.keptByPool(network, hash, b, notes, feePos, carriedIn, wantFee)
 			return
 		}
 	}
@@ -884,6 +1203,36 @@ func (a *auditor) checkSplit(network, hash string, b aggregates.PoolBlock, notes
 		sort.Strings(diffs)
 		a.violation(KindSplitMismatch, pos, network, hash, "credits differ from the round's split at %d bps: %s", fee.FeeBps, strings.Join(diffs, "; "))
 	}
+}
+
+// keptByPool judges an empty round whose whole reward went to the pool-fee
+// account: the finding KindOldEmptyRound for a block of the release before
+// the rounds by height, credited as that release did it; anything else a
+// violation.
+func (a *auditor) keptByPool(network, hash string, b aggregates.PoolBlock, notes *blockNotes, feePos uint64, carriedIn, wantFee int64) {
+	fee := b.Fee
+	var not string
+	switch {
+	case notes.discoveredAt == 0 || notes.feeAt == 0:
+		not = "its BlockDiscovered or its FeeCredited is missing"
+	case b.RoundRule != events.RoundRulePosition:
+		not = fmt.Sprintf("its round is by rule %q, not by position (release before the rounds by height)", b.RoundRule)
+	case notes.policyBps >= 0:
+		not = "a PoolPolicySet was recorded before it was credited (the release before the rounds by height recorded none)"
+	case notes.feeAfterHeight:
+		not = "it was credited after a round by height was closed (by this release)"
+	case carriedIn != 0:
+		not = "its round took from the carry account"
+	}
+	if not != "" {
+		a.violation(KindFairEmptyRound, feePos, network, hash, "empty round: the pool kept the whole reward of block %d, %s BBP, as its fee (%d bps is %s BBP); not a known state: %s",
+			b.Height, FormatBBP(fee.AmountSat), fee.FeeBps, FormatBBP(wantFee), not)
+		return
+	}
+	a.rep.addFinding(Finding{Kind: KindOldEmptyRound, Position: feePos, Event: events.TypeFeeCredited, Network: network, Subject: hash,
+		AmountSat: fee.AmountSat - wantFee, Runbook: runbookOldEmpty,
+		Detail: fmt.Sprintf("empty round of block %d, found and credited by a release before the rounds by height (round by position, no PoolPolicySet): that release gave the whole reward, %s BBP, to the pool-fee account; %d bps is %s BBP, so the pool kept %s BBP of the miners' part",
+			b.Height, FormatBBP(fee.AmountSat), fee.FeeBps, FormatBBP(wantFee), FormatBBP(fee.AmountSat-wantFee))})
 }
 
 // checkEmpty checks where the miners' part (rest) of a round without

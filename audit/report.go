@@ -63,7 +63,11 @@ const (
 	KindUnreversedCredit Kind = "unreversed_credit"
 	// KindBadReversal: a reversal of more than was credited, or of a block still on the chain.
 	KindBadReversal Kind = "bad_reversal"
-	// KindNegativeBalance: an account's balance went below zero.
+	// KindNegativeBalance: an account's balance went below zero, or
+	// deeper, by more than reversals of pool blocks orphaned after their
+	// credits were paid explain (those are KindDebtAfterOrphan findings):
+	// reported at the event that did it. The fee and carry accounts may
+	// never go below zero.
 	KindNegativeBalance Kind = "negative_balance"
 	// KindBalanceMismatch: the backend's fold (aggregates.Ledger) disagrees
 	// with credits − reversals − payouts.
@@ -122,8 +126,9 @@ const (
 	KindFairFee Kind = "fairness_fee"
 	// KindFairEmptyRound: a round without shares whose money went wrong:
 	// the pool kept the whole reward (the release before the rounds by
-	// height did so), no RoundEmpty says where the miners' part went, or
-	// the RoundEmpty disagrees with the credits or the finder.
+	// height did so: for its blocks that is the finding
+	// KindOldEmptyRound), no RoundEmpty says where the miners' part went,
+	// or the RoundEmpty disagrees with the credits or the finder.
 	KindFairEmptyRound Kind = "fairness_empty_round"
 	// KindCarryAccount: the carry account (events.CarryAccountID, owed to
 	// miners) misused: paid out, credited as a miner or a fee, below zero,
@@ -141,7 +146,119 @@ const (
 	KindReadModel Kind = "readmodel_mismatch"
 )
 
-// Violation is one finding.
+// Known states: findings, not violations. Each is a state of the ledger
+// the runbook explains, left by an event the log holds; the report names
+// that event and the runbook's section (KnownStates), and it does not fail
+// the audit (exit status 0). The state is checked against its causing
+// events: as soon as it is more than they explain, it is the violation
+// KnownState.Otherwise names, so a tampered row cannot hide behind it.
+const (
+	// KindDebtAfterOrphan: a miner's balance below zero — a debt — left by
+	// CreditReversed of a pool block that left the chain after its credits
+	// were paid out (backend/PAYOUTS.md). Every change of a miner's
+	// balance is followed: only a reversal of a block orphaned after it
+	// matured, of no more than the block's own reward credited the miner
+	// (aggregates.ReversedOnOrphan), may make or deepen a debt, and by no
+	// more than its amount; credits and returned payouts pay it back
+	// first. A balance below what such reversals explain — one that goes
+	// negative at a payout, or deeper than the reversals, or one with no
+	// reversal at all — is negative_balance, at the event that did it.
+	KindDebtAfterOrphan Kind = "debt_after_orphan"
+	// KindOldEmptyRound: a round without shares of a pool block found by a
+	// release before the rounds by height, whose whole reward that release
+	// gave to the pool-fee account (the fee it kept beyond its basis points
+	// is the finding's amount). Only such a block (round by position), and
+	// only when credited before any PoolPolicySet was recorded and before
+	// any round by height was closed in its network — as that release did,
+	// which recorded neither; otherwise it is fairness_empty_round.
+	KindOldEmptyRound Kind = "old_release_empty_round"
+	// KindPayoutCorrected: a payout recorded as sent in a transaction that
+	// did not pay it (an earlier release's reconcile-payout took any txid,
+	// so two payouts name one transaction), corrected by an admin's
+	// PayoutCorrected, which returned its amounts. Only the payout that
+	// was corrected explains it: two payouts naming one transaction with
+	// neither corrected is payout_txid_reused.
+	KindPayoutCorrected Kind = "payout_corrected"
+)
+
+// KnownState documents one kind of finding.
+type KnownState struct {
+	Kind Kind `json:"kind"`
+	// Otherwise is the violation the state is when its causing events do
+	// not explain it.
+	Otherwise Kind   `json:"otherwise"`
+	Summary   string `json:"summary"`
+	// Runbook is where the runbook explains the state and what to do.
+	Runbook string `json:"runbook"`
+}
+
+// Runbook sections the findings point to.
+const (
+	runbookDebt     = `backend/PAYOUTS.md "A pool block left the chain after its credits were paid"; docs/operations.md §5.2 "Orphaned pool blocks"`
+	runbookOldEmpty = `docs/operations.md §5.3 "Upgrading from a release before the rounds by height"; backend/PAYOUTS.md "What a matured block credits", item 7`
+	runbookCorrected = `backend/PAYOUTS.md "A payout was recorded in the wrong transaction (correction)"; docs/operations.md §5.1`
+)
+
+// KnownStates lists every kind of finding, as docs/operations.md §5.5
+// does.
+func KnownStates() []KnownState {
+	return []KnownState{
+		{KindDebtAfterOrphan, KindNegativeBalance,
+			"a miner's debt left by the reversal of a pool block orphaned after its credits were paid out", runbookDebt},
+		{KindOldEmptyRound, KindFairEmptyRound,
+			"an empty round of a block found by a release before the rounds by height, whose whole reward that release gave to the pool", runbookOldEmpty},
+		{KindPayoutCorrected, KindPayoutTxIDReused,
+			"a payout recorded in another payout's transaction, corrected by an admin (its amounts returned)", runbookCorrected},
+	}
+}
+
+// Cause is one event that made a finding's state.
+type Cause struct {
+	Position  uint64 `json:"position"`
+	Event     string `json:"event"` // the event's type
+	BlockHash string `json:"block_hash,omitempty"`
+	// AmountSat is what the event contributed to the state (e.g. how much
+	// of the debt it explains).
+	AmountSat int64 `json:"amount_sat"`
+}
+
+// Finding is a known state (KnownStates): not a violation.
+type Finding struct {
+	Kind Kind `json:"kind"`
+	// Position and Event name the event that caused the state; when
+	// several did, the first, and Causes lists them all.
+	Position uint64 `json:"position"`
+	Event    string `json:"event"`
+	Network  string `json:"network,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	// AmountSat is the state's amount: the debt, the reward the pool kept
+	// beyond its fee.
+	AmountSat int64   `json:"amount_sat"`
+	Detail    string  `json:"detail"`
+	Causes    []Cause `json:"causes,omitempty"`
+	// Runbook is where the runbook explains the state.
+	Runbook string `json:"runbook"`
+	// OnChain: the node confirmed what the causing events say happened on
+	// the chain (--verify-chain: each orphaned block is no longer at its
+	// height).
+	OnChain bool `json:"verified_on_chain,omitempty"`
+}
+
+func (f Finding) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s at position %d (%s)", f.Kind, f.Position, f.Event)
+	if f.Network != "" {
+		fmt.Fprintf(&b, " [%s]", f.Network)
+	}
+	if f.Subject != "" {
+		fmt.Fprintf(&b, " %s", f.Subject)
+	}
+	b.WriteString(": ")
+	b.WriteString(f.Detail)
+	return b.String()
+}
+
+// Violation is one thing the log breaks: tampering, a broken invariant.
 type Violation struct {
 	Kind Kind `json:"kind"`
 	// Position is the event the finding is about; 0 when it is about the
@@ -240,6 +357,9 @@ type Totals struct {
 	PayoutsFailed int   `json:"payouts_failed"`
 	// PayoutsConflicted: sent, then double spent by the chain (repaid later).
 	PayoutsConflicted int `json:"payouts_conflicted"`
+	// PayoutsCorrected: recorded as sent in a transaction that did not pay
+	// them, corrected by an admin (repaid later).
+	PayoutsCorrected int `json:"payouts_corrected"`
 	PayoutsUnsettled  int `json:"payouts_unsettled"` // planned or halted
 }
 
@@ -268,9 +388,16 @@ type Report struct {
 	WalletChecked int `json:"wallet_checked,omitempty"`
 	// ReadModelPosition is the read model's checkpoint the replay was
 	// compared at (nil: no read model was compared).
-	ReadModelPosition *uint64     `json:"readmodel_position,omitempty"`
-	ReadModelAccounts int         `json:"readmodel_accounts,omitempty"`
-	Violations        []Violation `json:"violations"`
+	ReadModelPosition *uint64 `json:"readmodel_position,omitempty"`
+	ReadModelAccounts int     `json:"readmodel_accounts,omitempty"`
+	// Findings are the known states the log holds (KnownStates): each
+	// with the event that caused it and the runbook's section. They do
+	// not fail the audit.
+	Findings   []Finding   `json:"findings"`
+	Violations []Violation `json:"violations"`
+	// Anchors: the log heads payouts published (anchors.go); nil when no
+	// payout carries one and the node was not asked.
+	Anchors *AnchorsReport `json:"anchors,omitempty"`
 	// Statement is set when Options.Statement was.
 	Statement *Statement `json:"-"`
 }
@@ -296,8 +423,42 @@ func chainWarning(store string) string {
 	return "hash chain: not kept by " + store + " — tampering is not detectable from the log alone"
 }
 
-// OK reports an audit without violations.
+// OK reports an audit without violations (findings may be there).
 func (r *Report) OK() bool { return len(r.Violations) == 0 }
+
+// Exit statuses of `purepool audit` (ExitStatus, and 2 for an audit that
+// could not run).
+const (
+	// ExitClean: no violation; known findings only, or none.
+	ExitClean = 0
+	// ExitViolations: at least one violation.
+	ExitViolations = 1
+	// ExitCouldNotRun: no verdict — a mistake in the command line, a store,
+	// read model or node that failed, an interrupted audit.
+	ExitCouldNotRun = 2
+)
+
+// ExitStatus is the audit's verdict as an exit status: ExitClean or
+// ExitViolations. Findings never change it.
+func (r *Report) ExitStatus() int {
+	if r.OK() {
+		return ExitClean
+	}
+	return ExitViolations
+}
+
+// CountFindings returns how many findings of kind the report holds.
+func (r *Report) CountFindings(kind Kind) int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Report) addFinding(f Finding) { r.Findings = append(r.Findings, f) }
 
 // Count returns how many violations of kind the report holds.
 func (r *Report) Count(kind Kind) int {
@@ -322,6 +483,16 @@ func (r *Report) sortViolations() {
 	})
 	if r.Violations == nil {
 		r.Violations = []Violation{}
+	}
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if a.Position != b.Position {
+			return a.Position < b.Position
+		}
+		return a.Subject < b.Subject
+	})
+	if r.Findings == nil {
+		r.Findings = []Finding{}
 	}
 }
 
@@ -377,13 +548,38 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "  rounds by position %d, by height %d; empty %d (to finder %d, carried %d, kept by the pool %d); late shares %d; %s\n",
 			n.RoundsByPosition, n.RoundsByHeight, n.EmptyRounds, n.EmptyToFinder, n.EmptyCarried, n.EmptyKeptByPool, n.LateShares, fee)
-		fmt.Fprintf(&b, "  payouts %d: sent %d, failed %d, conflicted %d, unsettled %d\n", n.Payouts, n.PayoutsSent, n.PayoutsFailed, n.PayoutsConflicted, n.PayoutsUnsettled)
+		fmt.Fprintf(&b, "  payouts %d: sent %d, failed %d, conflicted %d, corrected %d, unsettled %d\n", n.Payouts, n.PayoutsSent, n.PayoutsFailed, n.PayoutsConflicted, n.PayoutsCorrected, n.PayoutsUnsettled)
 	}
 	if r.WalletChecked > 0 {
 		fmt.Fprintf(&b, "wallet: %d payout transactions checked\n", r.WalletChecked)
 	}
+	r.writeAnchors(&b)
 	if r.ReadModelPosition != nil {
 		fmt.Fprintf(&b, "read model: %d accounts compared at position %d\n", r.ReadModelAccounts, *r.ReadModelPosition)
+	}
+	if len(r.Findings) == 0 {
+		b.WriteString("findings: none\n")
+	} else {
+		fmt.Fprintf(&b, "findings: %d (known states the runbook explains, with the event that caused each; they do not fail the audit)\n", len(r.Findings))
+		if !r.OK() {
+			b.WriteString("  (the log has violations: these findings rest on events that may have been tampered with)\n")
+		}
+		for _, f := range r.Findings {
+			fmt.Fprintf(&b, "  %s\n", f)
+			if len(f.Causes) > 1 {
+				for _, c := range f.Causes {
+					fmt.Fprintf(&b, "    caused by %s at position %d", c.Event, c.Position)
+					if c.BlockHash != "" {
+						fmt.Fprintf(&b, " (block %s)", c.BlockHash)
+					}
+					fmt.Fprintf(&b, ": %s BBP\n", FormatBBP(c.AmountSat))
+				}
+			}
+			if f.OnChain {
+				b.WriteString("    the node confirms: the block(s) left the chain\n")
+			}
+			fmt.Fprintf(&b, "    runbook: %s\n", f.Runbook)
+		}
 	}
 	if r.OK() {
 		b.WriteString("violations: none\n")

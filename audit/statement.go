@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +30,10 @@ const (
 	// LinePayoutConflicted: the payout's transaction was double spent by
 	// the chain; its amount returns to the balance.
 	LinePayoutConflicted = "payout_conflicted"
+	// LinePayoutCorrected: the payout was recorded as sent in a
+	// transaction that does not pay it, and an admin corrected that
+	// (PayoutCorrected); its amount returns to the balance.
+	LinePayoutCorrected = "payout_corrected"
 )
 
 // StatementLine is one movement of a miner's balance, with its proof: the
@@ -59,6 +64,81 @@ type StatementLine struct {
 	// AmountSat is the signed change to the balance; BalanceSat the balance after it.
 	AmountSat  int64 `json:"amount_sat"`
 	BalanceSat int64 `json:"balance_sat"`
+
+	// Event is the stored event the line comes from, with every field its
+	// chain hash covers (events.ChainHash), so anyone can recompute the
+	// hash and read the amounts from the event itself.
+	Event *StatementEvent `json:"event,omitempty"`
+	// Proof shows the event's chain hash in the log under the latest
+	// anchored head (the last of Statement.Anchors). Nil for a line after
+	// that head: Unanchored, and Note says why.
+	Proof      *InclusionProof `json:"proof,omitempty"`
+	Unanchored bool            `json:"unanchored,omitempty"`
+	Note       string          `json:"note,omitempty"`
+}
+
+// StatementEvent is a stored event as events.ChainHash reads it: Data is
+// the stored JSON byte for byte (a string, so no encoder reformats it),
+// PrevHash the previous event's chain hash, ChainHash this event's (which
+// the verifier recomputes rather than trusts).
+type StatementEvent struct {
+	Position      uint64          `json:"position"`
+	Stream        string          `json:"stream"`
+	Version       int64           `json:"version"`
+	ID            uuid.UUID       `json:"id"`
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schema_version"`
+	RecordedAt    time.Time       `json:"recorded_at"` // UTC, microseconds
+	Data          string          `json:"data"`
+	Metadata      events.Metadata `json:"metadata"`
+	PrevHash      string          `json:"prev_hash"`
+	ChainHash     string          `json:"chain_hash"`
+}
+
+// Envelope is the stored event again (with its PrevHash, without its Hash).
+func (e *StatementEvent) Envelope() (events.Envelope, error) {
+	prev, err := hex.DecodeString(e.PrevHash)
+	if err != nil {
+		return events.Envelope{}, fmt.Errorf("prev_hash %q: %w", e.PrevHash, err)
+	}
+	return events.Envelope{ID: e.ID, Stream: e.Stream, Version: e.Version, Position: e.Position, Type: e.Type,
+		SchemaVersion: e.SchemaVersion, RecordedAt: e.RecordedAt, Data: []byte(e.Data), Metadata: e.Metadata, PrevHash: prev}, nil
+}
+
+func statementEvent(env *events.Envelope, chainHash []byte) *StatementEvent {
+	return &StatementEvent{Position: env.Position, Stream: env.Stream, Version: env.Version, ID: env.ID, Type: env.Type,
+		SchemaVersion: env.SchemaVersion, RecordedAt: env.RecordedAt.UTC(), Data: string(env.Data), Metadata: env.Metadata,
+		PrevHash: hex.EncodeToString(env.PrevHash), ChainHash: hex.EncodeToString(chainHash)}
+}
+
+// InclusionProof is an RFC 6962 audit path: leaf LeafIndex (the event's
+// position − 1; the leaf is the event's chain hash) of the log's Merkle
+// tree of TreeSize leaves (anchor.VerifyInclusion). Hex hashes.
+type InclusionProof struct {
+	LeafIndex uint64   `json:"leaf_index"`
+	TreeSize  uint64   `json:"tree_size"`
+	Hashes    []string `json:"hashes"`
+}
+
+// StatementAnchor is a head of the log that a payout transaction carries
+// in its data output (package anchor): the Merkle root Root of the first
+// Size events. Consistency proves that it extends the anchor before it in
+// the statement (RFC 6962 consistency proof; empty for the first).
+type StatementAnchor struct {
+	Size uint64 `json:"size"`
+	Root string `json:"root"`
+	// Hash is event Size's chain hash (for --anchor; not part of the proof).
+	Hash     string    `json:"hash,omitempty"`
+	Network  string    `json:"network"`
+	PayoutID uuid.UUID `json:"payout_id"`
+	Position uint64    `json:"position"` // the payout's PayoutPlanned
+	TxID     string    `json:"txid"`
+	// TxHex is the transaction itself, so its data output can be read
+	// without a node; BlockHash, when known, is the block that holds it
+	// (a node without -txindex finds the transaction there).
+	TxHex       string   `json:"tx_hex,omitempty"`
+	BlockHash   string   `json:"block_hash,omitempty"`
+	Consistency []string `json:"consistency,omitempty"`
 }
 
 // Statement is a miner's account as anyone holding the event log can
@@ -74,17 +154,33 @@ type Statement struct {
 	ReversedSat int64           `json:"reversed_sat"`
 	PaidSat     int64           `json:"paid_sat"` // planned payouts that did not fail
 	BalanceSat  int64           `json:"balance_sat"`
+
+	// PoolID is the installation whose payout transactions carry the
+	// anchors (their data outputs name it).
+	PoolID uuid.UUID `json:"pool_id,omitzero"`
+	// Anchors are the log's heads published in the chain by payout
+	// transactions, by size; every line's proof is under the last one.
+	Anchors []StatementAnchor `json:"anchors,omitempty"`
+	// ProofNote says what the proofs cover (`purepool verify-statement`
+	// checks them).
+	ProofNote string `json:"proof_note,omitempty"`
 }
 
 type statementCollector struct {
-	st      *Statement
-	payouts map[uuid.UUID][]int // lines of each payout
+	st        *Statement
+	payouts   map[uuid.UUID][]int // lines of each payout
+	corrected map[uuid.UUID]uint64
+	// env and hash are the event being folded (set by anchorEvent) and its
+	// recomputed chain hash: each line carries them.
+	env  *events.Envelope
+	hash []byte
 }
 
 func newStatementCollector(r StatementRequest) *statementCollector {
 	return &statementCollector{
-		st:      &Statement{Network: r.Network, Address: r.Address, MinerID: events.MinerID(r.Network, r.Address), Lines: []StatementLine{}},
-		payouts: map[uuid.UUID][]int{},
+		st:        &Statement{Network: r.Network, Address: r.Address, MinerID: events.MinerID(r.Network, r.Address), Lines: []StatementLine{}},
+		payouts:   map[uuid.UUID][]int{},
+		corrected: map[uuid.UUID]uint64{},
 	}
 }
 
@@ -92,6 +188,9 @@ func (c *statementCollector) add(l StatementLine) {
 	s := c.st
 	s.BalanceSat += l.AmountSat
 	l.BalanceSat = s.BalanceSat
+	if c.env != nil && c.env.Position == l.Position {
+		l.Event = statementEvent(c.env, c.hash)
+	}
 	s.Lines = append(s.Lines, l)
 }
 
@@ -149,6 +248,14 @@ func (c *statementCollector) apply(pos uint64, e events.Event, l *aggregates.Led
 	case events.PayoutConflicted:
 		if e.Network == s.Network {
 			c.returned(StatementLine{Position: pos, At: e.At, Kind: LinePayoutConflicted, PayoutID: e.PayoutID, TxID: e.TxID, Reason: e.Reason})
+		}
+	case events.PayoutCorrected:
+		// The ledger (folded before this) returns the amounts of a sent
+		// payout once.
+		if p := l.Network(e.Network).Payouts[e.PayoutID]; e.Network == s.Network && c.corrected[e.PayoutID] == 0 &&
+			p != nil && p.Status == aggregates.PayoutCorrectedStatus {
+			c.corrected[e.PayoutID] = pos
+			c.returned(StatementLine{Position: pos, At: e.At, Kind: LinePayoutCorrected, PayoutID: e.PayoutID, TxID: e.TxID, Reason: e.Reason})
 		}
 	}
 }
@@ -228,7 +335,17 @@ func (s *Statement) WriteText(w io.Writer) error {
 	if s.HeadHash != "" {
 		fmt.Fprintf(&b, " (chain hash %s)", s.HeadHash)
 	}
-	b.WriteString("; `purepool audit statement` on the same log reproduces it.\n\n")
+	b.WriteString("; `purepool audit statement` on the same log reproduces it.\n")
+	if n := len(s.Anchors); n > 0 {
+		h := s.Anchors[n-1]
+		fmt.Fprintf(&b, "Anchored in the BiblePay chain: the log's head at size %d (root %s) is in the data output of payout transaction %s;\n", h.Size, h.Root, h.TxID)
+		fmt.Fprintf(&b, "%d of %d lines carry a proof under it (--format json; check with `purepool verify-statement FILE --node URL`).\n",
+			s.proven(), len(s.Lines))
+	}
+	if s.ProofNote != "" {
+		fmt.Fprintf(&b, "%s\n", s.ProofNote)
+	}
+	b.WriteString("\n")
 	for _, l := range s.Lines {
 		fmt.Fprintf(&b, "%10d  %s  ", l.Position, l.At.UTC().Format("2006-01-02 15:04:05"))
 		switch l.Kind {
@@ -250,13 +367,30 @@ func (s *Statement) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "returned  payout %s failed: %s", l.PayoutID, l.Reason)
 		case LinePayoutConflicted:
 			fmt.Fprintf(&b, "returned  payout %s: transaction %s conflicted: %s", l.PayoutID, l.TxID, l.Reason)
+		case LinePayoutCorrected:
+			fmt.Fprintf(&b, "returned  payout %s: transaction %s does not pay it (corrected): %s", l.PayoutID, l.TxID, l.Reason)
 		}
-		fmt.Fprintf(&b, "  %s BBP  balance %s BBP\n", signedBBP(l.AmountSat), FormatBBP(l.BalanceSat))
+		fmt.Fprintf(&b, "  %s BBP  balance %s BBP", signedBBP(l.AmountSat), FormatBBP(l.BalanceSat))
+		if l.Unanchored {
+			b.WriteString("  (unanchored)")
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "\ncredited %s, reversed %s, paid %s BBP\nbalance  %s BBP\n",
 		FormatBBP(s.CreditedSat), FormatBBP(s.ReversedSat), FormatBBP(s.PaidSat), FormatBBP(s.BalanceSat))
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// proven counts the lines with an inclusion proof.
+func (s *Statement) proven() int {
+	n := 0
+	for _, l := range s.Lines {
+		if l.Proof != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func signedBBP(sat int64) string {

@@ -216,6 +216,58 @@ func forged(t *testing.T, pos uint64, prev []byte) events.Envelope {
 type storeUnderTest struct {
 	store events.Store
 	log   sqlLog
+	// url is the store's --store URL (for `purepool audit`).
+	url string
+}
+
+// openStore opens a fresh, migrated store of kind ("postgres" or
+// "sqlite") with a plain database/sql handle on its event table beside it.
+func openStore(t *testing.T, kind string) storeUnderTest {
+	t.Helper()
+	if kind == "postgres" {
+		return openPostgres(t, testenv.NewPostgresDB(t))
+	}
+	return openSQLite(t, filepath.Join(t.TempDir(), "events.db"))
+}
+
+// openPostgres opens (and migrates) the PostgreSQL event store at url.
+func openPostgres(t *testing.T, url string) storeUnderTest {
+	t.Helper()
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return storeUnderTest{s, sqlLog{db: db, table: "eventstore.events", pg: true}, url}
+}
+
+// openSQLite opens (and migrates) the SQLite event store at path.
+func openSQLite(t *testing.T, path string) storeUnderTest {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", sqlite.DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return storeUnderTest{s, sqlLog{db: db, table: "events"}, "sqlite:" + path}
 }
 
 // The tampering tests run against the real adapters: the log is written by
@@ -225,42 +277,6 @@ func TestTamperDetectedInRealStores(t *testing.T) {
 	h := tamperHistory()
 	n := uint64(len(h.Envelopes))
 	k := firstOfType(t, h.Envelopes, events.TypeMinerCredited)
-	opens := map[string]func(t *testing.T) storeUnderTest{
-		"postgres": func(t *testing.T) storeUnderTest {
-			url := testenv.NewPostgresDB(t)
-			s, err := postgres.Open(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			db, err := sql.Open("pgx", url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return storeUnderTest{s, sqlLog{db: db, table: "eventstore.events", pg: true}}
-		},
-		"sqlite": func(t *testing.T) storeUnderTest {
-			path := filepath.Join(t.TempDir(), "events.db")
-			s, err := sqlite.Open(ctx, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			db, err := sql.Open("sqlite", sqlite.DSN(path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return storeUnderTest{s, sqlLog{db: db, table: "events"}}
-		},
-	}
 	cases := []struct {
 		name     string
 		tamper   func(t *testing.T, l sqlLog)
@@ -293,7 +309,7 @@ func TestTamperDetectedInRealStores(t *testing.T) {
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel() // mostly waiting for the database
-					s := opens[storeName](t)
+					s := openStore(t, storeName)
 					if err := h.AppendTo(ctx, s.store, 400); err != nil {
 						t.Fatal(err)
 					}
@@ -323,7 +339,10 @@ func (l sqlLog) blank() string {
 // lastPayoutStream is the stream of the last payout that was sent.
 func (l sqlLog) lastPayoutStream(t *testing.T) (stream string, first uint64, n int) {
 	t.Helper()
-	if err := l.db.QueryRow(l.q("SELECT stream FROM events WHERE type = 'PayoutSent' ORDER BY position DESC LIMIT 1")).Scan(&stream); err != nil {
+	// The last sent payout that other events follow: deleting it leaves a
+	// log that goes on after it, not a plain truncation.
+	if err := l.db.QueryRow(l.q(`SELECT stream FROM events e WHERE type = 'PayoutSent'
+		AND EXISTS (SELECT 1 FROM events o WHERE o.position > e.position AND o.stream <> e.stream) ORDER BY position DESC LIMIT 1`)).Scan(&stream); err != nil {
 		t.Fatal(err)
 	}
 	var p int64
@@ -350,42 +369,6 @@ func TestBlankedChainDetectedInRealStores(t *testing.T) {
 	h := ledgergen.Generate(ledgergen.Config{Seed: 21, ChainBlocks: 100}) // long enough to hold a sent payout
 	n := uint64(len(h.Envelopes))
 	k := firstOfType(t, h.Envelopes, events.TypeMinerCredited)
-	opens := map[string]func(t *testing.T) storeUnderTest{
-		"postgres": func(t *testing.T) storeUnderTest {
-			url := testenv.NewPostgresDB(t)
-			s, err := postgres.Open(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			db, err := sql.Open("pgx", url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return storeUnderTest{s, sqlLog{db: db, table: "eventstore.events", pg: true}}
-		},
-		"sqlite": func(t *testing.T) storeUnderTest {
-			path := filepath.Join(t.TempDir(), "events.db")
-			s, err := sqlite.Open(ctx, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			db, err := sql.Open("sqlite", sqlite.DSN(path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return storeUnderTest{s, sqlLog{db: db, table: "events"}}
-		},
-	}
 	cases := []struct {
 		name string
 		// tamper returns the first bad position and the detail the
@@ -440,7 +423,7 @@ func TestBlankedChainDetectedInRealStores(t *testing.T) {
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
-					s := opens[storeName](t)
+					s := openStore(t, storeName)
 					if err := h.AppendTo(ctx, s.store, 400); err != nil {
 						t.Fatal(err)
 					}

@@ -178,8 +178,10 @@ func (d *DB) Migrate(ctx context.Context) (err error) {
 
 // addColumns adds to generation g's tables every column of their
 // description they lack (columns added by a later shape: see column.added),
-// with the column's default. It changes nothing when none is missing, so
-// it is cheap on every start. It returns how many columns it added.
+// with the column's default, and creates the tables a later shape added
+// (table.added), empty and with their indexes. It changes nothing when
+// nothing is missing, so it is cheap on every start. It returns how many
+// columns and tables it added.
 func (d *DB) addColumns(ctx context.Context, x interface {
 	execer
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
@@ -189,6 +191,16 @@ func (d *DB) addColumns(ctx context.Context, x interface {
 		have, err := d.columnsOf(ctx, x, g, t.name)
 		if err != nil {
 			return added, err
+		}
+		if len(have) == 0 && t.added > 0 {
+			stmts := append([]string{d.Dialect.createTable(t, g.name(t.name))}, d.Dialect.createIndexes(t, g.name(t.name), genTag())...)
+			for _, q := range stmts {
+				if _, err := x.ExecContext(ctx, q); err != nil {
+					return added, fmt.Errorf("projections: migrate: create %s: %w", g.name(t.name), err)
+				}
+			}
+			added++
+			continue
 		}
 		if len(have) == 0 {
 			return added, fmt.Errorf("projections: migrate: table %s has no columns", g.name(t.name))

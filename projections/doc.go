@@ -16,8 +16,13 @@
 // (ErrCheckpointMoved) — so a batch delivered twice, overlapping batches or
 // two projector instances change nothing twice.
 //
-// Balances: balance = credits − reversals − payouts planned (a failed payout
-// gives its amounts back). Money columns are BIGINT satoshis. The fee
+// Balances: balance = credits − reversals − payouts planned (a failed,
+// conflicted or corrected payout gives its amounts back, each with a
+// ledger entry saying why). A signed payout (PayoutSigned) is not settled
+// and changes no balance; its transaction is recorded in payout_txs with
+// what each recipient gets on the chain (payout_sends), and a transaction
+// recorded dead (PayoutTxDead) stays listed there while the payout is
+// planned again. Money columns are BIGINT satoshis. The fee
 // account and the carry account (events.CarryAccountID: the miners' part of
 // empty rounds, owed to the next round with shares) have ledger entries but
 // no miners row: neither is a miner. The pool row holds the carry
@@ -28,14 +33,16 @@
 // BlockDiscovered; one of the rule by height gets it with its BlockMatured
 // (round_closed_at NULL until then: Block.RoundOpen).
 //
-// # Columns of later releases
+// # Columns and tables of later releases
 //
 // A column added to a table after the first release names its shape
-// (column.added) and goes at the end of its table. Migrate adds the columns
-// a stored table lacks (ALTER TABLE … ADD COLUMN with the column's
-// default), so a read model of an earlier release opens without a rebuild;
-// the projector runs Migrate when it starts, so start it before frontends
-// that read the new columns.
+// (column.added) and goes at the end of its table; a table added later
+// names its shape too (table.added). Migrate adds the columns a stored
+// table lacks (ALTER TABLE … ADD COLUMN with the column's default) and
+// creates the tables it lacks, so a read model of an earlier release opens
+// without a rebuild; the projector runs Migrate when it starts, so start it
+// before frontends that read the new columns. Rows written before keep the
+// defaults until a rebuild fills them from the log (see Shape).
 //
 // # Generations and rebuilds (blue/green)
 //

@@ -15,8 +15,8 @@ import (
 
 // PayoutLookup returns the items of a payout planned before the events being
 // folded (the incremental writer reads them from the payout_items table).
-// A PayoutFailed or PayoutConflicted names only its payout; its items say
-// whose balances get the amounts back.
+// A PayoutFailed, PayoutConflicted or PayoutCorrected names only its
+// payout; its items say whose balances get the amounts back.
 type PayoutLookup func(ctx context.Context, network string, payoutID uuid.UUID) ([]events.PayoutItem, error)
 
 // ErrUnknownPayout is returned when a PayoutFailed names a payout whose
@@ -147,6 +147,7 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 	pool := c.sets[TPool]
 	blocks, rounds, ledger := c.sets[TBlocks], c.sets[TRoundMiners], c.sets[TLedger]
 	payouts, items := c.sets[TPayouts], c.sets[TPayoutItems]
+	txs, sends := c.sets[TPayoutTxs], c.sets[TPayoutSends]
 
 	touchPool := func(network string, t time.Time) row {
 		r := pool.get(network)
@@ -463,6 +464,13 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		payouts.put(p, "total_sat", e.TotalSat)
 		payouts.put(p, "items", int64(len(e.Items)))
 		payouts.put(p, "planned_at", t)
+		payouts.put(p, "changed_at", t)
+		payouts.put(p, "pool_id", e.PoolID)
+		if e.Anchor != nil {
+			payouts.put(p, "anchor_size", int64(e.Anchor.Size))
+			payouts.put(p, "anchor_root", e.Anchor.Root)
+			payouts.put(p, "anchor_hash", e.Anchor.Hash)
+		}
 		pr := touchPool(e.Network, t)
 		pool.put(pr, "paid_sat", e.TotalSat)
 		pool.put(pr, "payouts", int64(1))
@@ -480,22 +488,69 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 				fmt.Sprintf("payout %s of %s BBP to %s", short(e.PayoutID.String()), FormatBBP(it.AmountSat), it.Address), t)
 		}
 
+	case events.PayoutSigned:
+		// Signed and recorded before it is broadcast: not settled, no
+		// balance changes. The payout's transaction and fee are this
+		// one's until it is sent, or recorded dead.
+		t := at(e.At, env)
+		p := payouts.get(e.Network, e.PayoutID)
+		payouts.put(p, "status", "signed")
+		payouts.put(p, "tx_set", "yes")
+		payouts.put(p, "txid", e.TxID)
+		payouts.put(p, "fee_sat", e.FeeSat)
+		payouts.put(p, "attempts", int64(e.Attempt))
+		payouts.put(p, "changed_at", t)
+		tx := txs.get(e.PayoutID, e.TxID)
+		txs.put(tx, "network", e.Network)
+		txs.put(tx, "attempt", int64(e.Attempt))
+		txs.put(tx, "fee_sat", e.FeeSat)
+		txs.put(tx, "inputs", int64(len(e.Inputs)))
+		txs.put(tx, "signed_at", t)
+		for _, it := range e.Sends {
+			s := sends.get(e.PayoutID, e.TxID, it.MinerID)
+			sends.put(s, "network", e.Network)
+			sends.put(s, "address", it.Address)
+			sends.put(s, "amount_sat", it.AmountSat)
+		}
+		touchPool(e.Network, t)
+
+	case events.PayoutTxDead:
+		// That transaction can never confirm: the payout is planned
+		// again (a new PayoutSigned follows). No balance changes.
+		t := at(e.At, env)
+		p := payouts.get(e.Network, e.PayoutID)
+		payouts.put(p, "status", "planned")
+		payouts.put(p, "tx_set", "yes")
+		payouts.put(p, "txid", "")
+		payouts.put(p, "fee_sat", int64(0))
+		payouts.put(p, "changed_at", t)
+		tx := txs.get(e.PayoutID, e.TxID)
+		txs.put(tx, "network", e.Network)
+		txs.put(tx, "dead_at", t)
+		txs.put(tx, "spent_input", e.SpentInput)
+		txs.put(tx, "dead_reason", e.Reason)
+		touchPool(e.Network, t)
+
 	case events.PayoutSent:
 		t := at(e.At, env)
 		p := payouts.get(e.Network, e.PayoutID)
 		payouts.put(p, "status", "sent")
+		payouts.put(p, "tx_set", "yes")
 		payouts.put(p, "txid", e.TxID)
 		payouts.put(p, "fee_sat", e.FeeSat)
 		payouts.put(p, "sent_at", t)
+		payouts.put(p, "changed_at", t)
 		touchPool(e.Network, t)
 
 	case events.PayoutConfirmed:
+		// Its txid is the sent one's (DecidePayoutConfirmed): the
+		// transaction columns stay as PayoutSent set them.
 		t := at(e.At, env)
 		p := payouts.get(e.Network, e.PayoutID)
 		payouts.put(p, "status", "confirmed")
-		payouts.put(p, "txid", e.TxID)
 		payouts.put(p, "confirmations", e.Confirmations)
 		payouts.put(p, "confirmed_at", t)
+		payouts.put(p, "changed_at", t)
 
 	case events.PayoutHalted:
 		t := at(e.At, env)
@@ -503,11 +558,18 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		payouts.put(p, "status", "halted")
 		payouts.put(p, "reason", e.Reason)
 		payouts.put(p, "halted_at", t)
+		payouts.put(p, "changed_at", t)
 
-	case events.PayoutFailed, events.PayoutConflicted:
-		// Either way nothing was paid: the amounts return to the balances.
-		// A conflicted payout keeps its txid; failed_at is when the
-		// amounts came back, for both.
+	case events.PoolInstalled:
+		t := at(e.At, env)
+		r := c.sets[TInstallation].get(e.PoolID)
+		c.sets[TInstallation].put(r, "position", int64(env.Position))
+		c.sets[TInstallation].put(r, "installed_at", t)
+
+	case events.PayoutFailed, events.PayoutConflicted, events.PayoutCorrected:
+		// Nothing was paid: the amounts return to the balances. A
+		// conflicted or corrected payout keeps its txid (the transaction
+		// it was recorded in); failed_at is when the amounts came back.
 		network, id, status, reason, kind, why := returned(e)
 		t := at(eventTime(e), env)
 		its, ok := c.items[id]
@@ -527,6 +589,7 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		payouts.put(p, "status", status)
 		payouts.put(p, "reason", reason)
 		payouts.put(p, "failed_at", t)
+		payouts.put(p, "changed_at", t)
 		var total int64
 		for _, it := range its {
 			total += it.AmountSat
@@ -567,6 +630,16 @@ func returned(e events.Event) (network string, id uuid.UUID, status, reason, kin
 			reason += ": " + e.Reason
 		}
 		return e.Network, e.PayoutID, "conflicted", reason, "payout_conflicted", "conflicted (its transaction " + short(e.TxID) + " was double spent)"
+	case events.PayoutCorrected:
+		reason := fmt.Sprintf("recorded in transaction %s, which does not pay it", e.TxID)
+		if e.Reason != "" {
+			reason += ": " + e.Reason
+		}
+		why := "corrected (it was recorded as sent in transaction " + short(e.TxID) + ", which does not pay it"
+		if e.Reason != "" {
+			why += ": " + e.Reason
+		}
+		return e.Network, e.PayoutID, "corrected", reason, "payout_corrected", why + ")"
 	}
 	return "", uuid.Nil, "", "", "", ""
 }
@@ -576,6 +649,8 @@ func eventTime(e events.Event) time.Time {
 	case events.PayoutFailed:
 		return e.At
 	case events.PayoutConflicted:
+		return e.At
+	case events.PayoutCorrected:
 		return e.At
 	}
 	return time.Time{}

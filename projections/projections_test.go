@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,10 @@ func checkAgainst(t *testing.T, db *projections.DB, h *ledgergen.History) {
 		if got.Status != p.Status || got.TxID != p.TxID || got.TotalSat != p.TotalSat || len(got.Items) != len(p.Items) {
 			t.Errorf("payout %s: got %+v want %+v", id, got, *p)
 		}
+		checkPayoutAgainstFold(t, r, got, h)
+	}
+	if h.Ledger != nil && pool0(t, r, h).PoolID != h.Ledger.PoolID {
+		t.Errorf("pool id %s, the backend's fold says %s", pool0(t, r, h).PoolID, h.Ledger.PoolID)
 	}
 	pool, err := r.Pool(ctx, h.Network)
 	if err != nil {
@@ -183,6 +188,14 @@ func TestProjection_MatchesGeneratedHistory(t *testing.T) {
 	statuses := map[string]bool{}
 	for _, p := range h.Expected.Payouts {
 		statuses[p.Status] = true
+	}
+	for _, s := range []string{"confirmed", "failed", "conflicted", "corrected"} {
+		if !statuses[s] {
+			t.Fatalf("generated history has no %s payout: %v", s, statuses)
+		}
+	}
+	if n := h.ByType(); n[events.TypePayoutSigned] == 0 || n[events.TypePayoutTxDead] == 0 || n[events.TypePoolInstalled] != 1 {
+		t.Fatalf("generated history lacks signed payouts: %v", n)
 	}
 	for _, tt := range targets {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,5 +325,86 @@ func TestFold_TargetOnlyFromTheBackendsDecision(t *testing.T) {
 				t.Fatalf("miner %+v, %v: want the decided target", m, err)
 			}
 		})
+	}
+}
+
+func pool0(t *testing.T, r *projections.Reader, h *ledgergen.History) projections.Pool {
+	t.Helper()
+	p, err := r.Pool(context.Background(), h.Network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkPayoutAgainstFold compares a payout of the read model with the
+// backend's own fold of the history (aggregates.Payout): its transaction
+// and fee, signed attempts, dead transactions, on-chain amounts, anchor
+// and planning installation; and, for a payout whose amounts came back,
+// its recipients' ledger entries saying why.
+func checkPayoutAgainstFold(t *testing.T, r *projections.Reader, got projections.Payout, h *ledgergen.History) {
+	t.Helper()
+	if h.Ledger == nil {
+		return
+	}
+	want, ok := h.Ledger.Network(h.Network).Payouts[got.PayoutID]
+	if !ok {
+		t.Errorf("payout %s: not in the backend's fold", got.PayoutID)
+		return
+	}
+	if got.Status != want.Status || got.TxID != want.TxID || got.FeeSat != want.FeeSat || got.Attempts != int64(want.Attempts()) ||
+		got.PoolID != want.PoolID || got.Settled() != want.Settled() {
+		t.Errorf("payout %s: read model %s %q fee %d, %d attempts, pool %s; the fold %s %q fee %d, %d attempts, pool %s", got.PayoutID,
+			got.Status, got.TxID, got.FeeSat, got.Attempts, got.PoolID, want.Status, want.TxID, want.FeeSat, want.Attempts(), want.PoolID)
+	}
+	if (got.Anchor == nil) != (want.Anchor == nil) || (got.Anchor != nil && (got.Anchor.Size != want.Anchor.Size || got.Anchor.Root != want.Anchor.Root || got.Anchor.Hash != want.Anchor.Hash)) {
+		t.Errorf("payout %s: anchor %+v, the fold %+v", got.PayoutID, got.Anchor, want.Anchor)
+	}
+	var dead []string
+	for _, tx := range got.DeadTransactions() {
+		dead = append(dead, tx.TxID)
+		if tx.SpentInput == "" || tx.DeadReason == "" || tx.Attempt == 0 {
+			t.Errorf("payout %s: dead transaction %+v lacks its spent input, reason or attempt", got.PayoutID, tx)
+		}
+	}
+	if strings.Join(dead, ",") != strings.Join(want.Dead, ",") || len(got.Transactions) != want.Attempts() {
+		t.Errorf("payout %s: transactions %+v; the fold: dead %v, %d attempts", got.PayoutID, got.Transactions, want.Dead, want.Attempts())
+	}
+	sends := map[uuid.UUID]int64{}
+	if want.Signed != nil && want.Signed.TxID == got.TxID {
+		for _, s := range want.Signed.Sends {
+			sends[s.MinerID] = s.AmountSat
+		}
+	}
+	onChain := got.FeeSat
+	for _, it := range got.Items {
+		if it.SentSat != sends[it.MinerID] {
+			t.Errorf("payout %s: %s gets %d on the chain, the signed transaction sends %d", got.PayoutID, it.Address, it.SentSat, sends[it.MinerID])
+		}
+		onChain += it.SentSat
+	}
+	if len(sends) > 0 && onChain != got.TotalSat {
+		t.Errorf("payout %s: on-chain amounts + fee = %d, total %d", got.PayoutID, onChain, got.TotalSat)
+	}
+	if !got.Returned() {
+		return
+	}
+	// Each recipient's ledger has the entry that gave the amount back.
+	kind := "payout_" + got.Status
+	for _, it := range want.Items {
+		entries, err := r.Ledger(context.Background(), got.Network, it.MinerID, 0, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range entries {
+			if e.PayoutID == got.PayoutID && e.Kind == kind && e.AmountSat == it.AmountSat &&
+				(got.Status != "corrected" || (strings.Contains(e.Note, want.Reason) && strings.Contains(e.Note, "corrected"))) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("payout %s (%s): %s has no %s entry of %d", got.PayoutID, got.Status, it.Address, kind, it.AmountSat)
+		}
 	}
 }

@@ -157,10 +157,14 @@ func (c Credit) SharePercent() string {
 
 // LedgerEntry is one change of a miner's balance.
 type LedgerEntry struct {
-	EventID   uuid.UUID
-	Position  int64
-	Kind      string // credit, reversal, payout, payout_failed (fee, fee_reversal for the pool account; carry_in, carry_out, carry_reversal for the carry account)
-	AmountSat int64  // signed: positive adds to the balance
+	EventID  uuid.UUID
+	Position int64
+	// Kind: credit, reversal, payout, and the payouts whose amounts came
+	// back: payout_failed, payout_conflicted, payout_corrected (the Note
+	// says why); fee, fee_reversal for the pool account; carry_in,
+	// carry_out, carry_reversal for the carry account.
+	Kind      string
+	AmountSat int64 // signed: positive adds to the balance
 	BlockHash string
 	Height    int64
 	PayoutID  uuid.UUID
@@ -170,11 +174,20 @@ type LedgerEntry struct {
 
 // Payout is a payout transaction.
 type Payout struct {
-	Network       string
-	PayoutID      uuid.UUID
-	Status        string // planned, sent, confirmed, failed, halted
-	TotalSat      int64
-	ItemCount     int64
+	Network  string
+	PayoutID uuid.UUID
+	// Status: planned (also again after its signed transaction was
+	// recorded dead), signed (its transaction is signed and recorded, not
+	// known to be in the chain yet: not settled), sent, confirmed,
+	// halted; and, the amounts back in the balances: failed, conflicted,
+	// corrected (it was recorded as sent in a transaction that does not
+	// pay it).
+	Status    string
+	TotalSat  int64
+	ItemCount int64
+	// TxID and FeeSat are the payout's transaction: the signed one while
+	// signed, the sent one after; empty while planned. A conflicted or
+	// corrected payout keeps the transaction it was recorded in.
 	TxID          string
 	FeeSat        int64
 	Reason        string
@@ -182,11 +195,49 @@ type Payout struct {
 	PlannedAt     time.Time
 	SentAt        time.Time
 	ConfirmedAt   time.Time
-	FailedAt      time.Time
+	FailedAt      time.Time // when the amounts came back (failed, conflicted, corrected)
 	HaltedAt      time.Time
-	Items         []PayoutItem // filled by Reader.Payout only
+	// Attempts counts its signed transactions (0: a payout of a release
+	// before signed payouts, or not signed yet).
+	Attempts int64
+	// PoolID is the installation that planned it; Anchor the event log's
+	// head its transaction carries (nil for payouts of earlier releases).
+	PoolID uuid.UUID
+	Anchor *LogAnchor
+	// ChangedAt is when its latest event happened (zero in rows migrated
+	// from a read model of shape 2 until their next event).
+	ChangedAt time.Time
+	Items     []PayoutItem // filled by Reader.Payout only
+	// Transactions are its signed transactions, the first first, dead
+	// ones included (filled by Reader.Payout only).
+	Transactions []PayoutTx
 	// AmountSat is the miner's item when listed by MinerPayouts.
 	AmountSat int64
+}
+
+// Settled reports a payout whose outcome is known.
+func (p Payout) Settled() bool {
+	switch p.Status {
+	case "sent", "confirmed", "failed", "conflicted", "corrected":
+		return true
+	}
+	return false
+}
+
+// Returned reports a payout whose amounts went back to the balances.
+func (p Payout) Returned() bool {
+	return p.Status == "failed" || p.Status == "conflicted" || p.Status == "corrected"
+}
+
+// DeadTransactions are the payout's signed transactions recorded dead.
+func (p Payout) DeadTransactions() []PayoutTx {
+	var out []PayoutTx
+	for _, t := range p.Transactions {
+		if t.Dead() {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // PayoutItem is one recipient of a payout.
@@ -194,6 +245,47 @@ type PayoutItem struct {
 	MinerID   uuid.UUID
 	Address   string
 	AmountSat int64
+	// SentSat is what the recipient gets on the chain in the payout's
+	// transaction: AmountSat less its share of the fee (0: unknown, a
+	// payout not signed, or of a release before signed payouts).
+	SentSat int64
+}
+
+// PayoutTx is one signed transaction of a payout.
+type PayoutTx struct {
+	TxID     string
+	Attempt  int64
+	FeeSat   int64
+	Inputs   int64
+	SignedAt time.Time
+	// DeadAt is when it was recorded dead (zero: not dead): SpentInput
+	// ("txid:vout") was spent by another transaction buried deep enough.
+	DeadAt     time.Time
+	SpentInput string
+	DeadReason string
+}
+
+// Dead reports a transaction recorded dead: it can never confirm.
+func (t PayoutTx) Dead() bool { return !t.DeadAt.IsZero() }
+
+// LogAnchor is a head of the event log: events 1..Size, their Merkle
+// root and the chain hash of event Size (events.LogAnchor).
+type LogAnchor struct {
+	Size uint64
+	Root string
+	Hash string
+}
+
+// Anchor is the latest log head carried by a payout's transaction that
+// was sent (or confirmed): the pool's latest public anchor on a network.
+type Anchor struct {
+	LogAnchor
+	PayoutID      uuid.UUID
+	TxID          string
+	Status        string // sent or confirmed
+	Confirmations int64
+	PlannedAt     time.Time
+	SentAt        time.Time
 }
 
 // Pool is the pool's totals on a network.
@@ -234,6 +326,11 @@ type Pool struct {
 	CarriedSat int64
 	// LateShares counts shares counted in a later round than their height's.
 	LateShares int64
+	// PoolID is the installation's id (PoolInstalled; nil before it, or in
+	// a read model not rebuilt since it was migrated to shape 3 while the
+	// event was older); InstalledAt when it was written.
+	PoolID      uuid.UUID
+	InstalledAt time.Time
 
 	// The pool blocks by where they stand now (from the blocks table):
 	// BlocksFound = BlocksPending + blocks matured and still on the chain
@@ -256,6 +353,9 @@ func (p Pool) MinersBalanceSat() int64 { return p.CreditedSat - p.ReversedSat - 
 
 // FeeBalanceSat is the pool-fee account's balance: the pool's own money.
 func (p Pool) FeeBalanceSat() int64 { return p.FeeSat - p.FeeReversedSat }
+
+// HasPoolID reports whether the installation's id is known (PoolInstalled).
+func (p Pool) HasPoolID() bool { return p.PoolID != uuid.Nil }
 
 // PolicyKnown reports whether a PoolPolicySet was folded.
 func (p Pool) PolicyKnown() bool { return p.PolicyScheme != "" }
@@ -527,16 +627,24 @@ func (r *Reader) Ledger(ctx context.Context, network string, minerID uuid.UUID, 
 	})
 }
 
-const payoutCols = "p.network, p.payout_id, p." + "status" + ", p.total_sat, p.items, p.txid, p.fee_sat, p.reason, p.confirmations, p.planned_at, p.sent_at, p.confirmed_at, p.failed_at, p.halted_at"
+const payoutCols = "p.network, p.payout_id, p." + "status" + ", p.total_sat, p.items, p.txid, p.fee_sat, p.reason, p.confirmations, p.planned_at, p.sent_at, p.confirmed_at, p.failed_at, p.halted_at, " +
+	"p.attempts, p.pool_id, p.anchor_size, p.anchor_root, p.anchor_hash, p.changed_at"
 
 func scanPayout(s interface{ Scan(...any) error }, extra ...any) (Payout, error) {
 	var p Payout
+	var a LogAnchor
+	var size int64
 	dst := []any{&p.Network, nullUUID{&p.PayoutID}, &p.Status, &p.TotalSat, &p.ItemCount, &p.TxID, &p.FeeSat, &p.Reason, &p.Confirmations,
-		nullTime{&p.PlannedAt}, nullTime{&p.SentAt}, nullTime{&p.ConfirmedAt}, nullTime{&p.FailedAt}, nullTime{&p.HaltedAt}}
+		nullTime{&p.PlannedAt}, nullTime{&p.SentAt}, nullTime{&p.ConfirmedAt}, nullTime{&p.FailedAt}, nullTime{&p.HaltedAt},
+		&p.Attempts, nullUUID{&p.PoolID}, &size, &a.Root, &a.Hash, nullTime{&p.ChangedAt}}
 	if len(extra) > 0 {
 		dst = append(dst, &p.AmountSat)
 	}
 	err := s.Scan(dst...)
+	if size > 0 {
+		a.Size = uint64(size)
+		p.Anchor = &a
+	}
 	return p, err
 }
 
@@ -554,20 +662,23 @@ func (r *Reader) Payouts(ctx context.Context, network string, offset, limit int)
 	return collect(rows, func(s *sql.Rows) (Payout, error) { return scanPayout(s) })
 }
 
-// PayoutsSince lists payouts changed after t (planned, sent, confirmed,
-// failed or halted), oldest change first (live updates).
+// PayoutsSince lists payouts changed after t (planned, signed, a signed
+// transaction dead, sent, confirmed, failed, halted, conflicted or
+// corrected), oldest change first (live updates).
 func (r *Reader) PayoutsSince(ctx context.Context, network string, t time.Time, limit int) ([]Payout, error) {
 	// The latest of the times set: PostgreSQL's GREATEST skips NULLs;
 	// MariaDB's GREATEST and SQLite's MAX return NULL for any NULL, so the
 	// unset ones stand in as planned_at (never NULL, never the latest).
-	last := "GREATEST(p.planned_at, p.sent_at, p.confirmed_at, p.failed_at, p.halted_at)"
+	// changed_at (shape 3) also moves with a signed or dead transaction;
+	// rows migrated from shape 2 have it NULL until their next event.
+	last := "GREATEST(p.planned_at, p.sent_at, p.confirmed_at, p.failed_at, p.halted_at, p.changed_at)"
 	if r.d != Postgres {
 		fn := "GREATEST"
 		if r.d == SQLite {
 			fn = "MAX"
 		}
 		last = fn + "(p.planned_at, COALESCE(p.sent_at, p.planned_at), COALESCE(p.confirmed_at, p.planned_at), " +
-			"COALESCE(p.failed_at, p.planned_at), COALESCE(p.halted_at, p.planned_at))"
+			"COALESCE(p.failed_at, p.planned_at), COALESCE(p.halted_at, p.planned_at), COALESCE(p.changed_at, p.planned_at))"
 	}
 	rows, err := r.query(ctx, "SELECT "+r.payoutCols()+" FROM "+r.t(TPayouts)+" p WHERE p.network = ? AND "+last+" > ? ORDER BY "+last+", p.payout_id LIMIT ?",
 		network, r.d.Arg(t), limit)
@@ -586,16 +697,52 @@ func (r *Reader) Payout(ctx context.Context, network string, id uuid.UUID) (Payo
 	if err != nil {
 		return Payout{}, fmt.Errorf("projections: read payout: %w", err)
 	}
-	rows, err := r.query(ctx, "SELECT miner_id, address, amount_sat FROM "+r.t(TPayoutItems)+" WHERE payout_id = ? ORDER BY address", r.d.Arg(id))
+	// Each item with what it gets on the chain in the payout's current
+	// transaction (none while planned, or for a payout sent by sendmany).
+	rows, err := r.query(ctx, "SELECT i.miner_id, i.address, i.amount_sat, COALESCE(s.amount_sat, 0) FROM "+r.t(TPayoutItems)+" i LEFT JOIN "+r.t(TPayoutSends)+
+		" s ON s.payout_id = i.payout_id AND s.miner_id = i.miner_id AND s.txid = ? WHERE i.payout_id = ? ORDER BY i.address", p.TxID, r.d.Arg(id))
 	if err != nil {
 		return Payout{}, err
 	}
 	p.Items, err = collect(rows, func(s *sql.Rows) (PayoutItem, error) {
 		var it PayoutItem
-		err := s.Scan(nullUUID{&it.MinerID}, &it.Address, &it.AmountSat)
+		err := s.Scan(nullUUID{&it.MinerID}, &it.Address, &it.AmountSat, &it.SentSat)
 		return it, err
 	})
+	if err != nil {
+		return Payout{}, err
+	}
+	rows, err = r.query(ctx, "SELECT txid, attempt, fee_sat, inputs, signed_at, dead_at, spent_input, dead_reason FROM "+r.t(TPayoutTxs)+
+		" WHERE payout_id = ? ORDER BY CASE WHEN attempt = 0 THEN 1 ELSE 0 END, attempt, txid", r.d.Arg(id))
+	if err != nil {
+		return Payout{}, err
+	}
+	p.Transactions, err = collect(rows, func(s *sql.Rows) (PayoutTx, error) {
+		var t PayoutTx
+		err := s.Scan(&t.TxID, &t.Attempt, &t.FeeSat, &t.Inputs, nullTime{&t.SignedAt}, nullTime{&t.DeadAt}, &t.SpentInput, &t.DeadReason)
+		return t, err
+	})
 	return p, err
+}
+
+// LatestAnchor is the pool's latest public anchor on a network: the
+// largest log head carried by a payout transaction recorded as sent or
+// confirmed (the one the auditor calls the latest anchored head); found
+// is false before the first.
+func (r *Reader) LatestAnchor(ctx context.Context, network string) (a Anchor, found bool, err error) {
+	var size int64
+	err = r.db.QueryRowContext(ctx, r.d.q("SELECT anchor_size, anchor_root, anchor_hash, payout_id, txid, "+r.d.ident("status")+", confirmations, planned_at, sent_at FROM "+
+		r.t(TPayouts)+" WHERE network = ? AND anchor_size > 0 AND txid <> '' AND "+r.d.ident("status")+" IN ('sent', 'confirmed') "+
+		"ORDER BY anchor_size DESC, planned_at DESC, payout_id LIMIT 1"), network).
+		Scan(&size, &a.Root, &a.Hash, nullUUID{&a.PayoutID}, &a.TxID, &a.Status, &a.Confirmations, nullTime{&a.PlannedAt}, nullTime{&a.SentAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return Anchor{}, false, nil
+	}
+	if err != nil {
+		return Anchor{}, false, fmt.Errorf("projections: read latest anchor: %w", err)
+	}
+	a.Size = uint64(size)
+	return a, true, nil
 }
 
 // MinerPayouts lists the payouts that paid a miner, newest first, with the
@@ -632,6 +779,11 @@ func (r *Reader) Pool(ctx context.Context, network string) (Pool, error) {
 	}
 	if err := r.poolRewards(ctx, &p); err != nil {
 		return Pool{}, err
+	}
+	err = r.db.QueryRowContext(ctx, r.d.q("SELECT pool_id, installed_at FROM "+r.t(TInstallation)+" ORDER BY "+r.d.ident("position")+" LIMIT 1")).
+		Scan(nullUUID{&p.PoolID}, nullTime{&p.InstalledAt})
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Pool{}, fmt.Errorf("projections: read pool id: %w", err)
 	}
 	return p, nil
 }

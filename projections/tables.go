@@ -64,6 +64,10 @@ type table struct {
 	// of the same key changes nothing.
 	insertOnly bool
 	indexes    []index
+	// added is the read-model shape that added the table (0: the first).
+	// Migrate creates a table missing from a read model of an earlier
+	// shape (empty, with its indexes) — a rebuild fills it from the log.
+	added int
 }
 
 func (t *table) keys() []string {
@@ -91,7 +95,21 @@ const (
 	TPayoutItems = "payout_items"
 	TPool        = "pool"
 	TCheckpoints = "checkpoints"
+	// Shape 3 (signed payouts).
+	TPayoutTxs    = "payout_txs"
+	TPayoutSends  = "payout_sends"
+	TInstallation = "installation"
 )
+
+// Shapes of the read model. Each later shape adds columns at the end of
+// tables (column.added) or whole tables (table.added); Migrate brings a
+// read model of any earlier shape to the current one in place.
+//
+//	1  the first release
+//	2  rounds by height, empty rounds, the carry account, the policy
+//	3  signed payouts: signed and dead transactions, on-chain amounts,
+//	   corrections, the log head each payout anchors, the pool's id
+const Shape = 3
 
 var tables = []*table{
 	{name: TMiners, cols: []column{
@@ -199,7 +217,7 @@ var tables = []*table{
 		{name: "event_id", kind: kUUID}, {name: "account_id", kind: kUUID},
 		{name: "network", kind: kText, merge: mSet},
 		{name: "position", kind: kInt, merge: mSet},
-		{name: "kind", kind: kText, merge: mSet},      // credit, reversal, payout, payout_failed, payout_conflicted, fee, fee_reversal; carry_in, carry_out, carry_reversal (the carry account)
+		{name: "kind", kind: kText, merge: mSet},      // credit, reversal, payout, payout_failed, payout_conflicted, payout_corrected, fee, fee_reversal; carry_in, carry_out, carry_reversal (the carry account)
 		{name: "amount_sat", kind: kInt, merge: mSet}, // signed: + adds to the balance
 		{name: "block_hash", kind: kText, merge: mSet},
 		{name: "height", kind: kInt, merge: mSet},
@@ -209,18 +227,31 @@ var tables = []*table{
 	}, indexes: []index{{"account", []string{"network", "account_id", "position"}}}},
 	{name: TPayouts, cols: []column{
 		{name: "network", kind: kText}, {name: "payout_id", kind: kUUID},
-		{name: "status", kind: kText, merge: mNonEmpty}, // planned, sent, confirmed, failed, halted, conflicted
+		{name: "status", kind: kText, merge: mNonEmpty}, // planned, signed, sent, confirmed, failed, halted, conflicted, corrected
 		{name: "total_sat", kind: kInt, merge: mNonZero},
 		{name: "items", kind: kInt, merge: mNonZero},
-		{name: "txid", kind: kText, merge: mNonEmpty},
-		{name: "fee_sat", kind: kInt, merge: mNonZero},
+		// The payout's transaction and its fee: signed (PayoutSigned) or
+		// sent; both cleared when a signed transaction is recorded dead
+		// (PayoutTxDead: planned again). Every event that sets them puts
+		// tx_set (shape 3; before it, rows only ever gained a txid).
+		{name: "txid", kind: kText, merge: mSetIf, ifCol: "tx_set"},
+		{name: "fee_sat", kind: kInt, merge: mSetIf, ifCol: "tx_set"},
 		{name: "reason", kind: kLong, merge: mNonEmpty},
 		{name: "confirmations", kind: kInt, merge: mMax},
 		{name: "planned_at", kind: kTime, merge: mCoalesce},
 		{name: "sent_at", kind: kTime, merge: mCoalesce},
 		{name: "confirmed_at", kind: kTime, merge: mCoalesce},
-		{name: "failed_at", kind: kTime, merge: mCoalesce}, // the amounts returned: failed or conflicted
+		{name: "failed_at", kind: kTime, merge: mCoalesce}, // the amounts returned: failed, conflicted or corrected
 		{name: "halted_at", kind: kTime, merge: mCoalesce},
+		// Shape 3: signed payouts. NULL, 0 and '' in payouts of earlier
+		// releases (sendmany, no anchor) and in rows migrated from shape 2.
+		{name: "tx_set", kind: kText, merge: mNonEmpty, added: 3},      // 'yes' once an event set txid and fee_sat
+		{name: "attempts", kind: kInt, merge: mMax, added: 3},          // signed transactions so far (PayoutSigned.Attempt)
+		{name: "pool_id", kind: kUUID, merge: mCoalesce, added: 3},     // the installation that planned it
+		{name: "anchor_size", kind: kInt, merge: mNonZero, added: 3},   // the log head its transaction carries: events 1..size,
+		{name: "anchor_root", kind: kText, merge: mNonEmpty, added: 3}, // their RFC 6962 Merkle root (hex),
+		{name: "anchor_hash", kind: kText, merge: mNonEmpty, added: 3}, // the chain hash of event size (hex)
+		{name: "changed_at", kind: kTime, merge: mMax, added: 3},       // its latest event (signed and dead transactions included)
 	}, indexes: []index{{"planned", []string{"network", "planned_at"}}}},
 	{name: TPayoutItems, insertOnly: true, cols: []column{
 		{name: "payout_id", kind: kUUID}, {name: "miner_id", kind: kUUID},
@@ -228,6 +259,27 @@ var tables = []*table{
 		{name: "address", kind: kText, merge: mSet},
 		{name: "amount_sat", kind: kInt, merge: mSet},
 	}, indexes: []index{{"miner", []string{"network", "miner_id"}}}},
+	// Shape 3: every signed transaction of a payout (PayoutSigned), and
+	// whether it was recorded dead (PayoutTxDead).
+	{name: TPayoutTxs, added: 3, cols: []column{
+		{name: "payout_id", kind: kUUID}, {name: "txid", kind: kText},
+		{name: "network", kind: kText, merge: mNonEmpty},
+		{name: "attempt", kind: kInt, merge: mNonZero},
+		{name: "fee_sat", kind: kInt, merge: mNonZero},
+		{name: "inputs", kind: kInt, merge: mNonZero},
+		{name: "signed_at", kind: kTime, merge: mCoalesce},
+		{name: "dead_at", kind: kTime, merge: mCoalesce},
+		{name: "spent_input", kind: kText, merge: mNonEmpty},
+		{name: "dead_reason", kind: kLong, merge: mNonEmpty},
+	}},
+	// Shape 3: what each recipient gets on the chain in one signed
+	// transaction: its item less its share of the fee (PayoutSigned.Sends).
+	{name: TPayoutSends, added: 3, insertOnly: true, cols: []column{
+		{name: "payout_id", kind: kUUID}, {name: "txid", kind: kText}, {name: "miner_id", kind: kUUID},
+		{name: "network", kind: kText, merge: mSet},
+		{name: "address", kind: kText, merge: mSet},
+		{name: "amount_sat", kind: kInt, merge: mSet},
+	}},
 	{name: TPool, cols: []column{
 		{name: "network", kind: kText},
 		{name: "blocks_found", kind: kInt, merge: mAdd},
@@ -258,6 +310,13 @@ var tables = []*table{
 		{name: "empty_finder_sat", kind: kInt, merge: mAdd, added: 2}, // given to finders (also in credited_sat)
 		{name: "carried_sat", kind: kInt, merge: mAdd, added: 2},      // the carry account's balance
 		{name: "late_shares", kind: kInt, merge: mAdd, added: 2},
+	}},
+	// Shape 3: the installation's id (PoolInstalled, written once by
+	// migrate; the first one is the pool's). Not per network.
+	{name: TInstallation, added: 3, insertOnly: true, cols: []column{
+		{name: "pool_id", kind: kUUID},
+		{name: "position", kind: kInt, merge: mSet},
+		{name: "installed_at", kind: kTime, merge: mSet},
 	}},
 }
 

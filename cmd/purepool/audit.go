@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +23,26 @@ import (
 )
 
 func init() {
-	register("audit", "replay the event log and check the ledger's invariants, the rounds' fairness and the hash chain; 'audit statement' prints a miner's statement", runAudit)
+	register("audit", "replay the event log and check the ledger's invariants, the rounds' fairness and the hash chain; 'audit statement' prints a miner's statement",
+		func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return auditExit(runAudit(ctx, args, stdout, stderr))
+		})
+}
+
+// auditExit gives an audit's error its exit status (auditExitHelp): 1 for
+// violations, 2 for everything that kept the audit from a verdict — a
+// mistake in the command line (usageError), and a store, read model or
+// node that failed, an unwritable report or an interruption, which would
+// otherwise exit 1 (or 0, for a signal) and read as a verdict.
+func auditExit(err error) error {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp), errors.As(err, &ue):
+		return err
+	case errors.Is(err, errViolations):
+		return statusError{err, audit.ExitViolations}
+	}
+	return statusError{err, audit.ExitCouldNotRun}
 }
 
 // auditExitHelp is printed by 'purepool audit -h' after the flags.
@@ -33,14 +53,28 @@ a violation; EventStoreDB cannot keep one, and the report then says
 "hash chain: not kept by EventStoreDB — tampering is not detectable from the
 log alone".
 
+Findings are not violations. A few states of the ledger are documented
+(docs/operations.md §5.5) and reported under "findings", each with the event
+that caused it (its position and type) and the runbook section that explains
+it: debt_after_orphan (a miner's debt after a pool block left the chain once
+its credits were paid) and old_release_empty_round (an empty round of a
+release before the rounds by height, whose reward that release gave to the
+pool). Each is checked against its causing events: a debt deeper than the
+reversals explain, or with no reversal at all, is negative_balance, a
+violation; so is, with --verify-chain, a debt whose orphaned block the node
+still holds.
+
 Exit status:
-  0  no violation. With EventStoreDB this means the ledger's invariants hold,
-     NOT that the log is untampered: the warning is printed in the report and
-     on stderr. Use --require-chain to make such a store exit 1 instead.
-  1  violations found (tampering, a broken invariant, a chain not kept under
-     --require-chain), or the audit could not run (the store or the node
-     failed; the message on stderr says which).
-  2  a mistake in the command line.
+  0  clean: no violation, or known findings only. With EventStoreDB this means
+     the ledger's invariants hold, NOT that the log is untampered: the warning
+     is printed in the report and on stderr. Use --require-chain to make such
+     a store exit 1 instead.
+  1  at least one violation (tampering, a broken invariant, a state beyond
+     what its events explain, a chain not kept under --require-chain).
+  2  the audit could not run, so there is no verdict: a mistake in the command
+     line, the store or the read model unreachable or unreadable, the node
+     unreachable or failing under --verify-chain, the report not written, or
+     the audit interrupted. The message on stderr says which.
 `
 
 // errViolations makes the process exit non-zero when the audit found something.
@@ -54,7 +88,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	storeURL := fs.String("store", "", storeURLHelp+"; or esdb://host:2113 (EventStoreDB: no hash chain, see below)")
 	readModelURL := fs.String("readmodel", "", "read-model database to compare with the replay: postgres://…, mysql://user:pass@tcp(host:3306)/db, sqlite:path")
 	format := fs.String("format", "text", "report format: text or json")
-	verify := fs.Bool("verify-chain", false, "confirm every sent payout with the node's wallet (gettransaction); needs --node")
+	verify := fs.Bool("verify-chain", false, "confirm every sent payout with the node's wallet (gettransaction), and check every payout's anchor in its transaction's data output and the wallet's sends for payouts the log lacks; needs --node")
 	nodeURL := fs.String("node", "", "node RPC URL for --verify-chain, e.g. http://user:pass@127.0.0.1:39001")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	pageSize := fs.Int("page-size", 5000, "events per read")
@@ -82,6 +116,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError{err}
 		}
 		opt.Wallet = w
+		if c, ok := w.(audit.Chain); ok { // the payouts' anchors, read back from the chain
+			opt.Chain = c
+		}
 	}
 	if *readModelURL != "" {
 		rm, closeRM, err := audit.OpenReadModel(ctx, *readModelURL)
@@ -107,7 +144,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// Said where an operator or a timer's mail sees it, whatever the format.
 		fmt.Fprintf(stderr, "purepool audit: WARNING: %s\n", rep.ChainWarning)
 	}
-	if !rep.OK() {
+	if rep.ExitStatus() != audit.ExitClean {
 		return fmt.Errorf("%w: %d", errViolations, len(rep.Violations))
 	}
 	return nil
@@ -120,6 +157,7 @@ func runAuditStatement(ctx context.Context, args []string, stdout, stderr io.Wri
 	network := fs.String("network", "main", "network: main, test or regtest")
 	format := fs.String("format", "text", "text, csv or json")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	nodeURL := fs.String("node", "", "node RPC URL: only heads whose payout transaction the node has in a block anchor the proofs, and the statement carries the transactions' blocks")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -133,7 +171,15 @@ func runAuditStatement(ctx context.Context, args []string, stdout, stderr io.Wri
 	if *format != "text" && *format != "csv" && *format != "json" {
 		return usageError{fmt.Errorf("--format %q: want text, csv or json", *format)}
 	}
-	rep, err := runAuditReplay(ctx, *storeURL, *quiet, stderr, audit.Options{Statement: &audit.StatementRequest{Network: *network, Address: *miner}})
+	opt := audit.Options{Statement: &audit.StatementRequest{Network: *network, Address: *miner}}
+	if *nodeURL != "" {
+		c, err := nodeClient(*nodeURL, 0)
+		if err != nil {
+			return usageError{err}
+		}
+		opt.Chain = c
+	}
+	rep, err := runAuditReplay(ctx, *storeURL, *quiet, stderr, opt)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "purepool %s: %v\n", args[0], err)
 			return 2
 		}
+		var se statusError
+		if errors.As(err, &se) { // before a signal's clean exit: the subcommand says what an interruption means
+			fmt.Fprintf(stderr, "purepool %s: %v\n", args[0], err)
+			return se.status
+		}
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return 0 // stopped by a signal: a clean shutdown
 		}
@@ -76,6 +81,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // usageError marks a mistake in the command line (exit status 2).
 type usageError struct{ error }
+
+// statusError makes the process exit with status (`purepool audit`: 2 when
+// the audit could not run, whatever the reason).
+type statusError struct {
+	error
+	status int
+}
+
+func (e statusError) Unwrap() error { return e.error }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: purepool <subcommand> [flags]")

@@ -151,6 +151,49 @@ type APIPool struct {
 	EmptyRounds int64 `json:"empty_rounds"`
 	CarriedSat  int64 `json:"carried_sat"`
 	LateShares  int64 `json:"late_shares"`
+	// PoolID is the installation's id (PoolInstalled): every payout
+	// transaction of this pool names it in its data output. "" before the
+	// backend recorded it.
+	PoolID string `json:"pool_id"`
+	// LatestAnchor is the latest public anchor of the ledger: the largest
+	// head of the event log carried by a payout transaction recorded as
+	// sent or confirmed on this network (null before the first).
+	LatestAnchor *APIPublicAnchor `json:"latest_anchor"`
+}
+
+// APIAnchor is a head of the pool's event log: events 1..size, the RFC
+// 6962 Merkle root of their chain hashes, and the chain hash of event
+// size (hex).
+type APIAnchor struct {
+	Size uint64 `json:"size"`
+	Root string `json:"root"`
+	Hash string `json:"hash"`
+}
+
+// APIPublicAnchor is a head carried on the chain: the payout whose
+// transaction (txid) carries it in its data output.
+type APIPublicAnchor struct {
+	APIAnchor
+	TxID          string    `json:"txid"`
+	PayoutID      string    `json:"payout_id"`
+	Status        string    `json:"status"` // the payout's: sent or confirmed
+	Confirmations int64     `json:"confirmations"`
+	SentAt        time.Time `json:"sent_at"`
+}
+
+func apiPublicAnchor(a *projections.Anchor) *APIPublicAnchor {
+	if a == nil {
+		return nil
+	}
+	return &APIPublicAnchor{APIAnchor: APIAnchor{Size: a.Size, Root: a.Root, Hash: a.Hash}, TxID: a.TxID, PayoutID: a.PayoutID.String(),
+		Status: a.Status, Confirmations: a.Confirmations, SentAt: a.SentAt}
+}
+
+func uuidString(u uuid.UUID) string {
+	if u == uuid.Nil {
+		return ""
+	}
+	return u.String()
 }
 
 func (h *Handler) apiPool(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +211,8 @@ func (h *Handler) apiPool(w http.ResponseWriter, r *http.Request) {
 		MinersBalanceSat: p.MinersBalanceSat(), FeeBalanceSat: p.FeeBalanceSat(), Payouts: p.Payouts,
 		Shares: p.Shares, Rejected: p.Rejected, PayoutsPaused: p.PayoutsPaused, LastBlockAt: p.LastBlockAt, ForecastToday: d.Forecast,
 		HashrateHPS: d.HashrateHPS, ActiveWorkers: d.Workers, Scheme: p.PolicyScheme, FeeBps: feeBpsOf(p), PPLNSWindow: p.PPLNSWindow,
-		EmptyRounds: p.EmptyRounds, CarriedSat: p.CarriedSat, LateShares: p.LateShares})
+		EmptyRounds: p.EmptyRounds, CarriedSat: p.CarriedSat, LateShares: p.LateShares, PoolID: uuidString(p.PoolID),
+		LatestAnchor: apiPublicAnchor(d.Anchor)})
 }
 
 func feeBpsOf(p projections.Pool) *int64 {
@@ -268,32 +312,91 @@ func (h *Handler) apiBlock(w http.ResponseWriter, r *http.Request) {
 }
 
 // APIPayout is a payout in the API.
+//
+// Status: planned (again after a signed transaction was recorded dead),
+// signed (its transaction is signed and recorded, and is or will be
+// broadcast; not settled), sent, confirmed, halted; failed, conflicted and
+// corrected (recorded as sent in a transaction that does not pay it) gave
+// the amounts back to the balances: reason says why. txid and fee_sat are
+// its transaction's: the signed one while signed; "" and 0 while planned.
 type APIPayout struct {
-	PayoutID      string          `json:"payout_id"`
-	Status        string          `json:"status"`
-	TotalSat      int64           `json:"total_sat"`
-	Total         string          `json:"total_bbp"`
-	Recipients    int64           `json:"recipients"`
-	TxID          string          `json:"txid"`
-	FeeSat        int64           `json:"fee_sat"`
-	Confirmations int64           `json:"confirmations"`
-	PlannedAt     time.Time       `json:"planned_at"`
-	SentAt        time.Time       `json:"sent_at"`
-	Items         []APIPayoutItem `json:"items,omitempty"`
+	PayoutID      string    `json:"payout_id"`
+	Status        string    `json:"status"`
+	TotalSat      int64     `json:"total_sat"`
+	Total         string    `json:"total_bbp"`
+	Recipients    int64     `json:"recipients"`
+	TxID          string    `json:"txid"`
+	FeeSat        int64     `json:"fee_sat"`
+	Confirmations int64     `json:"confirmations"`
+	PlannedAt     time.Time `json:"planned_at"`
+	SentAt        time.Time `json:"sent_at"`
+	// Settled: its outcome is known (sent, confirmed, failed, conflicted,
+	// corrected).
+	Settled bool   `json:"settled"`
+	Reason  string `json:"reason,omitempty"`
+	// ReturnedAt is when the amounts came back (failed, conflicted,
+	// corrected).
+	ReturnedAt time.Time `json:"returned_at,omitzero"`
+	// Attempts counts its signed transactions (0 for payouts of releases
+	// before signed payouts).
+	Attempts int64 `json:"attempts"`
+	// PoolID is the installation that planned it; Anchor the event log's
+	// head its transaction carries (both absent for earlier payouts).
+	PoolID string          `json:"pool_id,omitempty"`
+	Anchor *APIAnchor      `json:"anchor,omitempty"`
+	Items  []APIPayoutItem `json:"items,omitempty"`
+	// Transactions are its signed transactions, the first first; a dead
+	// one (dead: true) can never confirm, and the payout was signed again
+	// (one payout object only, /api/payouts/{id}).
+	Transactions []APIPayoutTx `json:"transactions,omitempty"`
 }
 
-// APIPayoutItem is one recipient of a payout.
+// APIPayoutItem is one recipient of a payout: the amount taken from its
+// balance, and what it gets on the chain in the payout's transaction
+// (sent_sat: the amount less its share of the fee; absent while there is
+// no signed transaction, and for payouts of earlier releases).
 type APIPayoutItem struct {
 	Address   string `json:"address"`
 	AmountSat int64  `json:"amount_sat"`
 	Amount    string `json:"amount_bbp"`
+	SentSat   int64  `json:"sent_sat,omitempty"`
+	Sent      string `json:"sent_bbp,omitempty"`
+}
+
+// APIPayoutTx is one signed transaction of a payout.
+type APIPayoutTx struct {
+	TxID     string    `json:"txid"`
+	Attempt  int64     `json:"attempt"`
+	FeeSat   int64     `json:"fee_sat"`
+	SignedAt time.Time `json:"signed_at"`
+	// Dead: an input of it (spent_input) was spent by another transaction
+	// buried deep enough; it can never confirm.
+	Dead       bool      `json:"dead"`
+	DeadAt     time.Time `json:"dead_at,omitzero"`
+	SpentInput string    `json:"spent_input,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
 }
 
 func apiPayout(p projections.Payout) APIPayout {
 	out := APIPayout{PayoutID: p.PayoutID.String(), Status: p.Status, TotalSat: p.TotalSat, Total: projections.FormatBBP(p.TotalSat),
-		Recipients: p.ItemCount, TxID: p.TxID, FeeSat: p.FeeSat, Confirmations: p.Confirmations, PlannedAt: p.PlannedAt, SentAt: p.SentAt}
+		Recipients: p.ItemCount, TxID: p.TxID, FeeSat: p.FeeSat, Confirmations: p.Confirmations, PlannedAt: p.PlannedAt, SentAt: p.SentAt,
+		Settled: p.Settled(), Reason: p.Reason, Attempts: p.Attempts, PoolID: uuidString(p.PoolID)}
+	if p.Returned() {
+		out.ReturnedAt = p.FailedAt
+	}
+	if p.Anchor != nil {
+		out.Anchor = &APIAnchor{Size: p.Anchor.Size, Root: p.Anchor.Root, Hash: p.Anchor.Hash}
+	}
 	for _, it := range p.Items {
-		out.Items = append(out.Items, APIPayoutItem{Address: it.Address, AmountSat: it.AmountSat, Amount: projections.FormatBBP(it.AmountSat)})
+		item := APIPayoutItem{Address: it.Address, AmountSat: it.AmountSat, Amount: projections.FormatBBP(it.AmountSat)}
+		if it.SentSat != 0 {
+			item.SentSat, item.Sent = it.SentSat, projections.FormatBBP(it.SentSat)
+		}
+		out.Items = append(out.Items, item)
+	}
+	for _, t := range p.Transactions {
+		out.Transactions = append(out.Transactions, APIPayoutTx{TxID: t.TxID, Attempt: t.Attempt, FeeSat: t.FeeSat, SignedAt: t.SignedAt,
+			Dead: t.Dead(), DeadAt: t.DeadAt, SpentInput: t.SpentInput, Reason: t.DeadReason})
 	}
 	return out
 }
@@ -418,14 +521,14 @@ func (h *Handler) statementCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="purepool-`+s.Network+`-`+s.Address+`.csv"`)
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"type", "time", "block_height", "block_hash", "block_status", "reward_bbp", "round_shares", "miner_shares",
-		"share_percent", "amount_bbp", "amount_sat", "payout_id", "payout_status", "txid"})
+		"share_percent", "amount_bbp", "amount_sat", "payout_id", "payout_status", "txid", "note"})
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, c := range s.Credits {
 		_ = cw.Write([]string{"credit", c.CreditedAt.UTC().Format(time.RFC3339), i64(c.Height), c.BlockHash, c.BlockStatus, c.Reward,
-			i64(c.RoundShares), i64(c.MinerShares), c.SharePercent, c.Amount, i64(c.AmountSat), "", "", ""})
+			i64(c.RoundShares), i64(c.MinerShares), c.SharePercent, c.Amount, i64(c.AmountSat), "", "", "", ""})
 		if c.ReversedSat != 0 {
 			_ = cw.Write([]string{"reversal", "", i64(c.Height), c.BlockHash, c.BlockStatus, c.Reward, i64(c.RoundShares), i64(c.MinerShares),
-				c.SharePercent, projections.FormatBBP(-c.ReversedSat), i64(-c.ReversedSat), "", "", ""})
+				c.SharePercent, projections.FormatBBP(-c.ReversedSat), i64(-c.ReversedSat), "", "", "", ""})
 		}
 	}
 	for _, p := range s.Payouts {
@@ -433,8 +536,19 @@ func (h *Handler) statementCSV(w http.ResponseWriter, r *http.Request) {
 		if p.Status == "failed" || p.Status == "conflicted" {
 			amount = 0 // the amount came back to the balance: the column sums to it
 		}
+		note := ""
+		if amount == 0 {
+			note = p.Reason // why it came back
+		}
 		_ = cw.Write([]string{"payout", p.PlannedAt.UTC().Format(time.RFC3339), "", "", "", "", "", "", "",
-			projections.FormatBBP(amount), i64(amount), p.PayoutID, p.Status, p.TxID})
+			projections.FormatBBP(amount), i64(amount), p.PayoutID, p.Status, p.TxID, note})
+		if p.Status == "corrected" {
+			// It was recorded as paid in a transaction that does not pay
+			// it; the correction is a line of its own that gives the
+			// amount back, with the reason.
+			_ = cw.Write([]string{"payout_corrected", p.ReturnedAt.UTC().Format(time.RFC3339), "", "", "", "", "", "", "",
+				projections.FormatBBP(p.AmountSat), i64(p.AmountSat), p.PayoutID, p.Status, p.TxID, p.Reason})
+		}
 	}
 	cw.Flush()
 }

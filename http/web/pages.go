@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/projections"
 )
 
-var pageNames = []string{"home", "howtojoin", "statistics", "blocks", "block", "payouts", "miner", "statement", "error"}
+var pageNames = []string{"home", "howtojoin", "statistics", "blocks", "block", "payouts", "payout", "miner", "statement", "error"}
 
 var funcs = template.FuncMap{
 	"bbp":   projections.FormatBBP,
@@ -230,6 +231,9 @@ type statsData struct {
 	// the last 15 minutes; Workers counts them.
 	HashrateHPS int64
 	Workers     int64
+	// Anchor is the latest public anchor of the ledger on this network
+	// (nil before the first payout transaction carrying one was sent).
+	Anchor *projections.Anchor
 }
 
 func (h *Handler) statsData(r *http.Request) (statsData, error) {
@@ -261,6 +265,13 @@ func (h *Handler) statsData(r *http.Request) (statsData, error) {
 	}
 	if d.HashrateHPS, d.Workers, err = h.reader.Hashrate(ctx, network, now.Add(-15*time.Minute)); err != nil {
 		return d, err
+	}
+	a, found, err := h.reader.LatestAnchor(ctx, network)
+	if err != nil {
+		return d, err
+	}
+	if found {
+		d.Anchor = &a
 	}
 	return d, nil
 }
@@ -352,6 +363,28 @@ func (h *Handler) payouts(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "payouts", pager(p, limit, len(ps), ps))
 }
 
+// payout shows one payout: its recipients with what each gets on the
+// chain, its signed transactions (dead ones included), why its amounts
+// came back if they did, and the log head its transaction carries.
+func (h *Handler) payout(w http.ResponseWriter, r *http.Request) {
+	network := networkOf(r)
+	id, err := uuid.Parse(chi.URLParam(r, "id"))
+	if err != nil {
+		h.fail(w, r, false, http.StatusNotFound, "no payout with this id on "+network)
+		return
+	}
+	p, err := h.reader.Payout(r.Context(), network, id)
+	if errors.Is(err, projections.ErrNotFound) {
+		h.fail(w, r, false, http.StatusNotFound, "no payout with this id on "+network)
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, false, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "payout", p)
+}
+
 type minerData struct {
 	Miner      projections.Miner
 	Chart      chart
@@ -428,15 +461,20 @@ type StatementCredit struct {
 	CreditedAt      time.Time `json:"credited_at"`
 }
 
-// StatementPayout is one payout line.
+// StatementPayout is one payout line. A payout whose amount came back to
+// the balance (failed, conflicted, corrected: recorded as sent in a
+// transaction that does not pay it) says when and why.
 type StatementPayout struct {
-	PayoutID  string    `json:"payout_id"`
-	Status    string    `json:"status"`
-	AmountSat int64     `json:"amount_sat"`
-	Amount    string    `json:"amount_bbp"`
-	TxID      string    `json:"txid"`
-	PlannedAt time.Time `json:"planned_at"`
-	SentAt    time.Time `json:"sent_at"`
+	PayoutID   string    `json:"payout_id"`
+	Status     string    `json:"status"`
+	AmountSat  int64     `json:"amount_sat"`
+	Amount     string    `json:"amount_bbp"`
+	TxID       string    `json:"txid"`
+	PlannedAt  time.Time `json:"planned_at"`
+	SentAt     time.Time `json:"sent_at"`
+	Returned   bool      `json:"returned,omitempty"`
+	ReturnedAt time.Time `json:"returned_at,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
 }
 
 // statementLimit bounds one statement (pages of the API go further).
@@ -466,8 +504,12 @@ func (h *Handler) buildStatement(r *http.Request, m projections.Miner, offset, l
 		return s, err
 	}
 	for _, p := range payouts {
-		s.Payouts = append(s.Payouts, StatementPayout{PayoutID: p.PayoutID.String(), Status: p.Status, AmountSat: p.AmountSat,
-			Amount: projections.FormatBBP(p.AmountSat), TxID: p.TxID, PlannedAt: p.PlannedAt, SentAt: p.SentAt})
+		sp := StatementPayout{PayoutID: p.PayoutID.String(), Status: p.Status, AmountSat: p.AmountSat,
+			Amount: projections.FormatBBP(p.AmountSat), TxID: p.TxID, PlannedAt: p.PlannedAt, SentAt: p.SentAt}
+		if p.Returned() {
+			sp.Returned, sp.ReturnedAt, sp.Reason = true, p.FailedAt, p.Reason
+		}
+		s.Payouts = append(s.Payouts, sp)
 	}
 	return s, nil
 }

@@ -96,7 +96,7 @@ func (h *Handler) payoutChanges(r *http.Request, network string, after time.Time
 	out := make([]payoutChange, 0, len(ps))
 	for _, p := range ps {
 		at := p.PlannedAt
-		for _, t := range []time.Time{p.SentAt, p.ConfirmedAt, p.FailedAt, p.HaltedAt} {
+		for _, t := range []time.Time{p.SentAt, p.ConfirmedAt, p.FailedAt, p.HaltedAt, p.ChangedAt} {
 			if t.After(at) {
 				at = t
 			}

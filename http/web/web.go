@@ -9,10 +9,11 @@
 //
 //	/                                         redirect to the default network
 //	/{network}/                               home, address search (?address=)
-//	/{network}/statistics                     7-day chart, top miners, last 50 blocks, forecast
+//	/{network}/statistics                     7-day chart, top miners, last 50 blocks, forecast, latest public anchor
 //	/{network}/howtojoin                      biblepay.conf lines for this pool
 //	/{network}/blocks, /payouts               paged (?page=, ?limit=)
 //	/{network}/block/{hash}                   one pool block and its round
+//	/{network}/payout/{id}                    one payout: recipients, on-chain amounts, signed and dead transactions, anchor
 //	/{network}/miner/{address}                balance, 7 days of shares, workers, ledger, rejections
 //	/{network}/miner/{address}/statement[.csv|.json]
 //	/{network}/api/statistics                 Purepool's fields
@@ -72,6 +73,7 @@ type Reader interface {
 	Payouts(ctx context.Context, network string, offset, limit int) ([]projections.Payout, error)
 	PayoutsSince(ctx context.Context, network string, t time.Time, limit int) ([]projections.Payout, error)
 	Payout(ctx context.Context, network string, id uuid.UUID) (projections.Payout, error)
+	LatestAnchor(ctx context.Context, network string) (projections.Anchor, bool, error)
 }
 
 var _ Reader = (*projections.Reader)(nil)
@@ -214,6 +216,7 @@ func (h *Handler) routes() {
 		r.Get("/blocks", h.blocks)
 		r.Get("/block/{hash}", h.block)
 		r.Get("/payouts", h.payouts)
+		r.Get("/payout/{id}", h.payout)
 		r.Get("/miner/{address}", h.miner)
 		r.Get("/miner/{address}/", h.miner)
 		r.Get("/miner/{address}/statement", h.statement)

@@ -255,6 +255,20 @@ func testPagesRender(t *testing.T, f *fixture) {
 		rejectedReason = r
 	}
 	_ = rejectedReason
+	// A corrected payout, and a signed one whose first transaction died.
+	var corrected, redone uuid.UUID
+	var dead string
+	for id, p := range f.h.Ledger.Network("main").Payouts {
+		if p.Status == "corrected" {
+			corrected = id
+		}
+		if len(p.Dead) > 0 && p.TxID != "" {
+			redone, dead = id, p.Dead[0]
+		}
+	}
+	if corrected == uuid.Nil || redone == uuid.Nil {
+		t.Fatalf("the generated history lacks a corrected payout (%s) or a dead transaction (%s)", corrected, redone)
+	}
 	tests := []struct {
 		path   string
 		status int
@@ -263,9 +277,13 @@ func testPagesRender(t *testing.T, f *fixture) {
 		{"/main/", 200, []string{"Purepool", `name="address"`, strconv.FormatInt(f.h.Expected.ChainHeight, 10)}},
 		{"/main/howtojoin", 200, []string{"pool=https://pool.example.org\n", "workerid=&lt;your-biblepay-address&gt;", "gen=1", "genproclimit=1", "workerid=B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTH/rig01", "10.00000000 BBP", "1.00%"}},
 		{"/test/howtojoin", 200, []string{"pool=http://testpool.example.org\n", "poolport=8080"}},
-		{"/main/statistics", 200, []string{"<svg", "Top miners", "Last 50 pool blocks", block.Hash[:8], `id="forecast"`}},
+		{"/main/statistics", 200, []string{"<svg", "Top miners", "Last 50 pool blocks", block.Hash[:8], `id="forecast"`,
+			"Latest public anchor of the ledger", `<p class="muted" id="anchor">No payout transaction has carried`, `id="pool-id">` + f.h.Ledger.PoolID.String()}},
 		{"/main/blocks", 200, []string{block.Hash[:8], "status-" + block.Status, projections.FormatBBP(block.RewardSat)}},
-		{"/main/payouts", 200, []string{txid}},
+		{"/main/payouts", 200, []string{txid, `class="status-corrected">corrected<`, `href="/main/payout/` + corrected.String() + `"`}},
+		{"/main/payout/" + corrected.String(), 200, []string{`class="status-corrected">corrected`, "reconciled with another payout&#39;s transaction"}},
+		{"/main/payout/" + redone.String(), 200, []string{`<table id="transactions">`, dead, `class="status-dead">dead</span>`}},
+		{"/main/payout/" + uuid.NewString(), 404, []string{"no payout"}},
 		{"/main/miner/" + m.Address, 200, []string{m.Address, projections.FormatBBP(m.BalanceSat), projections.FormatBBP(m.CreditedSat), m.Workers[0], "<svg", "block ", "of the round&#39;s work"}},
 		{"/main/miner/" + m.Address + "/statement", 200, []string{projections.FormatBBP(m.BalanceSat) + " BBP", "statement.csv", "Round shares"}},
 		{"/", 302, nil},
@@ -442,6 +460,28 @@ func testAPIPaged(t *testing.T, f *fixture) {
 		if len(full.Items) != len(want.Items) {
 			t.Errorf("payout %s has %d items, want %d", p.PayoutID, len(full.Items), len(want.Items))
 		}
+		// Its transactions and fee as the backend's own fold has them.
+		fold := f.h.Ledger.Network("main").Payouts[mustUUID(t, p.PayoutID)]
+		var dead []string
+		for _, tx := range full.Transactions {
+			if tx.Dead {
+				dead = append(dead, tx.TxID)
+			}
+		}
+		if full.FeeSat != fold.FeeSat || full.Attempts != int64(fold.Attempts()) || len(full.Transactions) != fold.Attempts() ||
+			strings.Join(dead, ",") != strings.Join(fold.Dead, ",") || full.Settled != fold.Settled() {
+			t.Errorf("payout %s: %+v; the backend's fold: %s fee %d, dead %v", p.PayoutID, full, fold.Status, fold.FeeSat, fold.Dead)
+		}
+		if fold.Status == "corrected" && (full.ReturnedAt.IsZero() || !strings.Contains(full.Reason, fold.Reason)) {
+			t.Errorf("corrected payout %s: %+v, reason %q", p.PayoutID, full, fold.Reason)
+		}
+		if fold.Signed != nil && fold.Signed.TxID == full.TxID {
+			for i, it := range full.Items {
+				if it.SentSat == 0 {
+					t.Errorf("payout %s: item %d has no on-chain amount", p.PayoutID, i)
+				}
+			}
+		}
 	}
 	var miner web.APIMiner
 	getJSON(t, f, "/main/api/miner/"+m.Address, &miner)
@@ -450,7 +490,8 @@ func testAPIPaged(t *testing.T, f *fixture) {
 	}
 	var pool web.APIPool
 	getJSON(t, f, "/main/api/pool", &pool)
-	if pool.Shares != f.h.Expected.Shares || pool.PaidSat != f.h.Expected.PaidSat || pool.FeeSat != f.h.Expected.FeeSat {
+	if pool.Shares != f.h.Expected.Shares || pool.PaidSat != f.h.Expected.PaidSat || pool.FeeSat != f.h.Expected.FeeSat ||
+		pool.PoolID != f.h.Ledger.PoolID.String() || pool.LatestAnchor != nil {
 		t.Fatalf("pool: %+v", pool)
 	}
 	// The pool's hash rate: the last rate of each worker with a share in

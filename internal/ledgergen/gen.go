@@ -592,11 +592,15 @@ func (g *gen) payout() {
 				dead := g.signed(p, fee)
 				g.emit(must(aggregates.DecidePayoutTxDead(*n.Payouts[id], dead, dead+":0", "input spent by another transaction", g.now))...)
 			}
-			txid = g.signed(*n.Payouts[id], fee)
+			reuse := ""
+			if g.lastTxID != "" && g.inject(TxIDReused) {
+				reuse = g.lastTxID // a signed record naming another payout's transaction
+			}
+			txid = g.signedAs(*n.Payouts[id], fee, reuse)
 			p = *n.Payouts[id]
 		}
 		var sent []events.Event
-		if g.lastTxID != "" && g.inject(TxIDReused) {
+		if !signed && g.lastTxID != "" && g.inject(TxIDReused) {
 			txid = g.lastTxID // written by hand: no decision would take it
 			sent = []events.Event{events.PayoutSent{Network: cfg.Network, PayoutID: id, TxID: txid, FeeSat: fee, At: g.now}}
 		} else {
@@ -636,8 +640,13 @@ func (g *gen) payout() {
 
 // signed emits a PayoutSigned of a made-up transaction for p and returns
 // its txid.
-func (g *gen) signed(p aggregates.Payout, fee int64) string {
-	txid := g.hex64()
+func (g *gen) signed(p aggregates.Payout, fee int64) string { return g.signedAs(p, fee, "") }
+
+// signedAs is signed with the given txid ("" for a made-up one).
+func (g *gen) signedAs(p aggregates.Payout, fee int64, txid string) string {
+	if txid == "" {
+		txid = g.hex64()
+	}
 	sends, err := aggregates.SplitFee(p.Items, fee)
 	if err != nil {
 		panic(err)
