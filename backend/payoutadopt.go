@@ -26,15 +26,9 @@ import (
 // not credited yet goes negative until the chain follower credits again.
 func (b *Backend) AdoptWalletPayout(ctx context.Context, c commands.AdoptWalletPayout) error {
 	net, _ := b.network(c.Network)
-	mu := b.payMu[c.Network]
-	mu.Lock()
-	defer mu.Unlock()
-	unlock, ok, err := b.locker.TryLock(ctx, "payouts-"+c.Network)
+	unlock, err := b.holdPayer(ctx, c.Network)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return fmt.Errorf("backend: the %s payer is busy; retry", c.Network)
 	}
 	defer unlock()
 	if err := b.syncView(ctx); err != nil {

@@ -420,15 +420,9 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 	if !ok {
 		return commands.Permanent(fmt.Errorf("backend: network %q is not served", c.Network))
 	}
-	mu := b.payMu[c.Network]
-	mu.Lock()
-	defer mu.Unlock()
-	unlock, ok, err := b.locker.TryLock(ctx, "payouts-"+c.Network)
+	unlock, err := b.holdPayer(ctx, c.Network)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return fmt.Errorf("backend: the %s payer is busy; retry", c.Network)
 	}
 	defer unlock()
 	p, _, err := b.payoutState(ctx, c.PayoutID)
@@ -502,6 +496,22 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 	})
 }
 
+// holdPayer takes the network's payer (this process's mutex, then the
+// store's lock) for an admin command; busy is a retryable error.
+func (b *Backend) holdPayer(ctx context.Context, network string) (func(), error) {
+	mu := b.payMu[network]
+	mu.Lock()
+	unlock, ok, err := b.locker.TryLock(ctx, "payouts-"+network)
+	if err != nil || !ok {
+		mu.Unlock()
+		if err == nil {
+			err = fmt.Errorf("backend: the %s payer is busy; retry", network)
+		}
+		return nil, err
+	}
+	return func() { unlock(); mu.Unlock() }, nil
+}
+
 // CorrectPayout undoes a payout recorded as sent (or confirmed) in a
 // transaction that does not pay it, after checking that it does not: the
 // transaction is another payout's, the wallet does not know it, or it pays
@@ -511,15 +521,9 @@ func (b *Backend) ReconcilePayout(ctx context.Context, c commands.ReconcilePayou
 // balances and a later payout pays them.
 func (b *Backend) CorrectPayout(ctx context.Context, c commands.CorrectPayout) error {
 	net, _ := b.network(c.Network)
-	mu := b.payMu[c.Network]
-	mu.Lock()
-	defer mu.Unlock()
-	unlock, ok, err := b.locker.TryLock(ctx, "payouts-"+c.Network)
+	unlock, err := b.holdPayer(ctx, c.Network)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return fmt.Errorf("backend: the %s payer is busy; retry", c.Network)
 	}
 	defer unlock()
 	if strings.TrimSpace(c.Reason) == "" {
