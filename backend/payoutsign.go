@@ -195,6 +195,7 @@ func (b *Backend) broadcast(ctx context.Context, net *NetworkConfig, p aggregate
 	code := rpcclient.ErrorCode(err)
 	switch {
 	case err == nil, code == rpcclient.CodeTransactionAlreadyInChain:
+		b.forgetConflict(p.ID) // a spend seen earlier did not last
 		err := b.recordPayout(ctx, p.ID, func(p aggregates.Payout) ([]events.Event, error) {
 			return aggregates.DecidePayoutSent(p, txid, p.FeeSat, code != 0, b.now())
 		})
