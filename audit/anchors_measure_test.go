@@ -248,3 +248,54 @@ func TestAnchorFigures(t *testing.T) {
 		}
 	}
 }
+
+// TestAnchorOverheadInMemory isolates what checking the anchors costs the
+// audit from the store's speed: the same 1,000,000-event history in
+// memory, as generated and with every payout anchored (anchortest.Anchored),
+// audited alternately five times each.
+//
+//	PUREPOOL_STRESS=1 go test ./audit -run TestAnchorOverheadInMemory -v -timeout 30m
+func TestAnchorOverheadInMemory(t *testing.T) {
+	if os.Getenv("PUREPOOL_STRESS") == "" {
+		t.Skip("PUREPOOL_STRESS=1 measures issue 14's figures (minutes)")
+	}
+	n := 1_000_000
+	if s := os.Getenv("PUREPOOL_ANCHOR_EVENTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = v
+	}
+	ctx := context.Background()
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	h := ledgergen.Generate(ledgergen.Config{Seed: 99, Events: n, Miners: 50, SharesPerBlock: 40})
+	anchored, err := anchortest.Anchored(h.Envelopes, testPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := map[string]*ledgergen.History{"plain": {Envelopes: h.Envelopes}, "anchored": {Envelopes: anchored}}
+	h.Ledger, h.Appends = nil, nil
+	rates := map[string][]float64{}
+	for round := 1; round <= 5; round++ {
+		for _, name := range []string{"plain", "anchored"} {
+			runtime.GC()
+			t0 := time.Now()
+			rep, err := audit.Run(ctx, logs[name], audit.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := time.Since(t0)
+			rates[name] = append(rates[name], float64(rep.Events)/d.Seconds())
+			anch := 0
+			if rep.Anchors != nil {
+				anch = rep.Anchors.Anchored
+			}
+			t.Logf("round %d %-8s %d events in %v (%.0f/s), %d anchors checked, %d anchor violations", round, name, rep.Events, d.Round(time.Millisecond),
+				rates[name][len(rates[name])-1], anch, func() int { a, _ := anchorKinds(rep); return len(a) }())
+		}
+	}
+	med := func(xs []float64) float64 { s := append([]float64(nil), xs...); sort.Float64s(s); return s[len(s)/2] }
+	t.Logf("median: plain %.0f events/s, anchored %.0f events/s: anchored = %.3f × plain", med(rates["plain"]), med(rates["anchored"]),
+		med(rates["anchored"])/med(rates["plain"]))
+}

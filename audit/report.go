@@ -194,8 +194,8 @@ type KnownState struct {
 
 // Runbook sections the findings point to.
 const (
-	runbookDebt     = `backend/PAYOUTS.md "A pool block left the chain after its credits were paid"; docs/operations.md §5.2 "Orphaned pool blocks"`
-	runbookOldEmpty = `docs/operations.md §5.3 "Upgrading from a release before the rounds by height"; backend/PAYOUTS.md "What a matured block credits", item 7`
+	runbookDebt      = `backend/PAYOUTS.md "A pool block left the chain after its credits were paid"; docs/operations.md §5.2 "Orphaned pool blocks"`
+	runbookOldEmpty  = `docs/operations.md §5.3 "Upgrading from a release before the rounds by height"; backend/PAYOUTS.md "What a matured block credits", item 7`
 	runbookCorrected = `backend/PAYOUTS.md "A payout was recorded in the wrong transaction (correction)"; docs/operations.md §5.1`
 )
 
@@ -360,7 +360,7 @@ type Totals struct {
 	// PayoutsCorrected: recorded as sent in a transaction that did not pay
 	// them, corrected by an admin (repaid later).
 	PayoutsCorrected int `json:"payouts_corrected"`
-	PayoutsUnsettled  int `json:"payouts_unsettled"` // planned or halted
+	PayoutsUnsettled int `json:"payouts_unsettled"` // planned or halted
 }
 
 // Report is the outcome of an audit.

@@ -252,14 +252,14 @@ type Backend struct {
 	walletChecked sync.Map
 	// markers caches the payout marker of wallet transactions (txid →
 	// anchor.Data, or false for a transaction without one).
-	markers sync.Map
+	markers       sync.Map
 	futurePayouts sync.Map
 
 	// orphanSeen is when
 	// it first saw an unsettled payout of an earlier process (monotonic
 	// wall time: waits, not facts of the ledger).
-	payoutsMu   sync.Mutex
-	orphanSeen  map[uuid.UUID]time.Time
+	payoutsMu  sync.Mutex
+	orphanSeen map[uuid.UUID]time.Time
 	// conflictSeen is the chain height at which this process first saw a
 	// sent payout's transaction conflicted, for conflicts whose depth the
 	// wallet does not tell (-1 confirmations, no conflicting transaction).

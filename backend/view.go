@@ -26,8 +26,8 @@ type View struct {
 	tree     *anchor.Tree
 	lastHash []byte
 	noChain  bool
-	moved  chan struct{} // closed and replaced whenever the position moves
-	err    error
+	moved    chan struct{} // closed and replaced whenever the position moves
+	err      error
 }
 
 // NewView returns an empty view.

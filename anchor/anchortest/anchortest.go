@@ -393,3 +393,46 @@ func nonNil(b []byte) []byte {
 	}
 	return b
 }
+
+// Anchored returns a copy of a history (events in log order, positions
+// from 1, as ledgergen generates them) in which every PayoutPlanned
+// carries pool and the log's head just before it, the chain hashes
+// recomputed and everything else (positions, times) kept: the anchored
+// log in memory, without a store (measurements).
+func Anchored(envs []events.Envelope, pool uuid.UUID) ([]events.Envelope, error) {
+	out := make([]events.Envelope, len(envs))
+	tree := anchor.NewTree()
+	var prev []byte
+	for i, env := range envs {
+		if env.Type == events.TypePayoutPlanned {
+			e, err := events.Decode(env)
+			if err != nil {
+				return nil, err
+			}
+			p := e.(events.PayoutPlanned)
+			root := tree.Root()
+			p.PoolID = pool
+			p.Anchor = &events.LogAnchor{Size: tree.Size(), Root: hex.EncodeToString(root[:]), Hash: hex.EncodeToString(prev)}
+			if env.Data, err = json.Marshal(p); err != nil {
+				return nil, err
+			}
+		}
+		if env.Type == events.TypePoolInstalled {
+			e, err := events.Decode(env)
+			if err != nil {
+				return nil, err
+			}
+			pi := e.(events.PoolInstalled)
+			pi.PoolID = pool
+			if env.Data, err = json.Marshal(pi); err != nil {
+				return nil, err
+			}
+		}
+		env.PrevHash = prev
+		env.Hash = events.ChainHash(prev, env)
+		prev = env.Hash
+		tree.Append(env.Hash)
+		out[i] = env
+	}
+	return out, nil
+}
