@@ -538,7 +538,8 @@ func (p *Pool) buildFrontend() error {
 	for _, n := range p.cfg.Networks {
 		hc.Networks[n.Name] = pphttp.NetworkConfig{PoolAddress: n.PoolAddress, DefaultTarget: n.DefaultTarget}
 		wc.Networks[n.Name] = web.Network{PoolURL: p.cfg.PoolURL, PoolPort: poolPort, MinPayoutSat: n.MinPayout.Sat(),
-			FeeBps: n.FeeBps, PayoutSchedule: "every " + n.PayoutInterval.Duration.String()}
+			FeeBps: n.FeeBps, PayoutSchedule: "every " + n.PayoutInterval.Duration.String(), PayoutInterval: n.PayoutInterval.Duration,
+			Maturity: n.Maturity, ExplorerTxURL: n.ExplorerTxURL, ExplorerBlockURL: n.ExplorerBlockURL}
 	}
 	// A stuck node (or chain follower) shows as a chain tip that stops
 	// moving: wallets then mine solo (HEALTH_DOWN) instead of wasting work.

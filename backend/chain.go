@@ -125,7 +125,11 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 		if old == hash {
 			return // recorded already (by an earlier pass that failed later)
 		}
-		evs = append(evs, events.ChainBlockRecorded{Network: net.Name, Height: h, Hash: hash, Time: blockTime, SeenAt: now})
+		rec := events.ChainBlockRecorded{Network: net.Name, Height: h, Hash: hash, Time: blockTime, SeenAt: now}
+		if cb.Bits != 0 {
+			rec.Bits = fmt.Sprintf("%08x", cb.Bits)
+		}
+		evs = append(evs, rec)
 		if old != "" {
 			if pb := n.Block(old); pb.Discovered && !pb.Orphaned {
 				orphan, err2 := aggregates.DecideOrphan(pb, hash, now)

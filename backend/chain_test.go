@@ -97,6 +97,18 @@ func TestChainFollowerCreditsExactly(t *testing.T) {
 	if int64(len(chain)) != h.srv.Node.Height() {
 		t.Fatalf("%d chain records for height %d", len(chain), h.srv.Node.Height())
 	}
+	// Each record carries the block's nBits as getblock prints it: the
+	// website's network difficulty, effort and luck come from it.
+	for _, e := range h.decoded(events.StreamChain(network)) {
+		rec := e.(events.ChainBlockRecorded)
+		blk, err := h.node.GetBlock(context.Background(), rec.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Bits == "" || rec.Bits != blk.Bits {
+			t.Fatalf("height %d recorded bits %q, getblock says %q", rec.Height, rec.Bits, blk.Bits)
+		}
+	}
 }
 
 // A pool block orphaned before maturity never had a round: the shares mined

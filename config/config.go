@@ -120,6 +120,11 @@ type Network struct {
 	StaleTolerance   int64    `toml:"stale_tolerance"`
 	SharesPerMinute  int64    `toml:"vardiff_shares_per_minute"`
 	MinConfirmations int64    `toml:"payout_confirmations"`
+	// ExplorerTxURL and ExplorerBlockURL make the website's transaction
+	// ids and block hashes links: "{txid}" and "{hash}" are replaced (the
+	// id is appended when the URL has no placeholder). Empty: no links.
+	ExplorerTxURL    string `toml:"explorer_tx_url"`
+	ExplorerBlockURL string `toml:"explorer_block_url"`
 }
 
 // Duration is a time.Duration written as "90s", "5m", "1h".
@@ -366,6 +371,11 @@ func (c Config) Validate() error {
 		}
 		if n.StaleTolerance < 0 {
 			return &KeyError{Key: key("stale_tolerance"), Err: errors.New("must not be negative")}
+		}
+		for k, v := range map[string]string{"explorer_tx_url": n.ExplorerTxURL, "explorer_block_url": n.ExplorerBlockURL} {
+			if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+				return &KeyError{Key: key(k), Err: errors.New(`must be an http:// or https:// URL, e.g. "https://explorer.example.org/tx/{txid}"`)}
+			}
 		}
 	}
 	return nil

@@ -72,6 +72,8 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"fee too high", minimal + "fee_bps = 10001\n", "network[0].fee_bps"},
 		{"bad scheme", minimal + `scheme = "PPS"` + "\n", "network[0].scheme"},
 		{"bad target", minimal + `default_target = "1111"` + "\n", "network[0].default_target"},
+		{"explorer without scheme", minimal + `explorer_tx_url = "explorer.example.org/tx/{txid}"` + "\n", "network[0].explorer_tx_url"},
+		{"explorer not http", minimal + `explorer_block_url = "javascript:alert(1)"` + "\n", "network[0].explorer_block_url"},
 		{"pool url with port", `pool_url = "http://pool.example.org:8080"` + "\n" + minimal, "pool_url"},
 		{"pool url with slash", `pool_url = "http://pool.example.org/"` + "\n" + minimal, "pool_url"},
 		{"pool url no scheme", `pool_url = "pool.example.org"` + "\n" + minimal, "pool_url"},

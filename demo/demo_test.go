@@ -33,7 +33,7 @@ func fast(dir string, out io.Writer) demo.Options {
 }
 
 // pool is what the website shows, read from the demo's read model.
-type pool struct{ shares, found, matured, credited, paid int64 }
+type pool struct{ shares, found, matured, credited, paid, sent int64 }
 
 // runUntil runs the demo until the website shows what done wants (so a
 // slow machine takes longer instead of failing), then stops it as Ctrl-C
@@ -53,6 +53,10 @@ func runUntil(t *testing.T, opt demo.Options, done func(pool) bool) *demo.Summar
 			var p pool
 			err := db.QueryRowContext(ctx, "SELECT shares, blocks_found, blocks_matured, credited_sat, paid_sat FROM pool WHERE network = 'test'").
 				Scan(&p.shares, &p.found, &p.matured, &p.credited, &p.paid)
+			if err == nil {
+				// paid_sat counts planned payouts; sent ones are settled.
+				err = db.QueryRowContext(ctx, "SELECT count(*) FROM payouts WHERE network = 'test' AND status IN ('sent', 'confirmed')").Scan(&p.sent)
+			}
 			if err == nil && done(p) {
 				cancel()
 			}
@@ -72,7 +76,7 @@ func runUntil(t *testing.T, opt demo.Options, done func(pool) bool) *demo.Summar
 func TestDemoRunsAndContinues(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	first := runUntil(t, fast(dir, &out), func(p pool) bool { return p.paid > 0 })
+	first := runUntil(t, fast(dir, &out), func(p pool) bool { return p.paid > 0 && p.sent > 0 })
 	t.Logf("first run:\n%s", out.String())
 	logRejections(t, dir)
 	checkSummary(t, first)

@@ -233,6 +233,10 @@ type ChainBlockRecorded struct {
 	// SeenAt is when the follower first recorded the block (absent in
 	// events of releases before the rounds by height).
 	SeenAt time.Time `json:"seen_at,omitzero"`
+	// Bits is the block's compact target (nBits) as getblock prints it
+	// ("1e0ffff0"): the network difficulty the website's effort and luck
+	// figures need. Absent in events of earlier releases.
+	Bits string `json:"bits,omitempty"`
 }
 
 // Round rules: how a pool block's round is made. A block's rule is fixed

@@ -1,15 +1,19 @@
 package projections
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/uuid"
 
+	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/events"
 )
 
@@ -129,6 +133,45 @@ func (c *Changes) FoldDecoded(ctx context.Context, env *events.Envelope, ev even
 	return nil
 }
 
+// Hour is the UTC hour of t as Unix seconds / 3600, the key of the
+// per-hour tables.
+func Hour(t time.Time) int64 { return t.Unix() / 3600 }
+
+// HourTime is the start of an hour of the per-hour tables.
+func HourTime(hour int64) time.Time { return time.Unix(hour*3600, 0).UTC() }
+
+// chainDifficulty is the network difficulty of a ChainBlockRecorded's block
+// (expected hashes, like a share's difficulty) from its header's nBits when
+// the event carries them: "bits" as getblock reports them ("1e0ffff0") or
+// as a number. 0 when absent or unusable.
+func chainDifficulty(data []byte) int64 {
+	var v struct {
+		Bits json.RawMessage `json:"bits"`
+	}
+	if !bytes.Contains(data, []byte(`"bits"`)) || json.Unmarshal(data, &v) != nil || len(v.Bits) == 0 {
+		return 0
+	}
+	var bits uint64
+	var err error
+	if s := string(v.Bits); strings.HasPrefix(s, `"`) {
+		bits, err = strconv.ParseUint(strings.Trim(s, `"`), 16, 32)
+	} else {
+		bits, err = strconv.ParseUint(s, 10, 32)
+	}
+	if err != nil || bits == 0 {
+		return 0
+	}
+	t := biblepay.CompactToTarget(uint32(bits))
+	if t.Sign() <= 0 || t.BitLen() > 256 {
+		return 0
+	}
+	d, err := biblepay.Difficulty(biblepay.FormatHash(t))
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
 // Day is the UTC calendar day of t, the key of the per-day tables.
 func Day(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
@@ -231,6 +274,20 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		pr := touchPool(e.Network, t)
 		pool.put(pr, "shares", int64(1))
 		pool.put(pr, "difficulty", e.Difficulty)
+		hour := Hour(t)
+		ph := c.sets[TPoolHours].get(e.Network, hour)
+		c.sets[TPoolHours].put(ph, "shares", int64(1))
+		c.sets[TPoolHours].put(ph, "difficulty", e.Difficulty)
+		mh := c.sets[TMinerHours].get(e.Network, e.MinerID, hour)
+		c.sets[TMinerHours].put(mh, "shares", int64(1))
+		c.sets[TMinerHours].put(mh, "difficulty", e.Difficulty)
+		mined := e.PrevHeight + 1
+		pt := c.sets[TPoolHeights].get(e.Network, mined)
+		c.sets[TPoolHeights].put(pt, "shares", int64(1))
+		c.sets[TPoolHeights].put(pt, "difficulty", e.Difficulty)
+		mt := c.sets[TMinerHeights].get(e.Network, e.MinerID, mined)
+		c.sets[TMinerHeights].put(mt, "shares", int64(1))
+		c.sets[TMinerHeights].put(mt, "difficulty", e.Difficulty)
 
 	case events.SolutionRejected:
 		t := at(e.At, env)
@@ -253,6 +310,12 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		c.sets[TRejections].put(rj, "last_at", t)
 		c.sets[TRejections].put(rj, "last_detail", e.Detail)
 		pool.put(touchPool(e.Network, t), "rejected", int64(1))
+		ph := c.sets[TPoolHours].get(e.Network, Hour(t))
+		c.sets[TPoolHours].put(ph, "rejected", int64(1))
+		mh := c.sets[TMinerHours].get(e.Network, e.MinerID, Hour(t))
+		c.sets[TMinerHours].put(mh, "rejected", int64(1))
+		pc := c.sets[TPoolCounters].get(e.Network, "rejected", e.Reason)
+		c.sets[TPoolCounters].put(pc, "total", int64(1))
 
 	case events.BibleHashReserved:
 		// Nothing to show: the reservation exists for uniqueness only.
@@ -261,6 +324,7 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		r := c.sets[TChain].get(e.Network, e.Height)
 		c.sets[TChain].put(r, "hash", e.Hash)
 		c.sets[TChain].put(r, "block_time", e.Time.UTC().Truncate(time.Microsecond))
+		c.sets[TChain].put(r, "difficulty", chainDifficulty(env.Data))
 
 	case events.BlockDiscovered:
 		t := at(e.At, env)

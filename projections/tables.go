@@ -99,6 +99,13 @@ const (
 	TPayoutTxs    = "payout_txs"
 	TPayoutSends  = "payout_sends"
 	TInstallation = "installation"
+	// Shape 4 (pool counters for /metrics).
+	TPoolCounters = "pool_counters"
+	// Shape 4 (the website: hourly charts, effort, immature balances).
+	TPoolHours    = "pool_hours"
+	TMinerHours   = "miner_hours"
+	TPoolHeights  = "pool_heights"
+	TMinerHeights = "miner_heights"
 )
 
 // Shapes of the read model. Each later shape adds columns at the end of
@@ -109,7 +116,11 @@ const (
 //	2  rounds by height, empty rounds, the carry account, the policy
 //	3  signed payouts: signed and dead transactions, on-chain amounts,
 //	   corrections, the log head each payout anchors, the pool's id
-const Shape = 3
+//	4  pool counters by label (rejected solutions by reason), for /metrics
+//	   and, for the website, accepted shares per hour (pool and miner) and
+//	   per height mined (pool and miner: effort, immature balances), and
+//	   the network difficulty of chain blocks
+const Shape = 4
 
 var tables = []*table{
 	{name: TMiners, cols: []column{
@@ -212,6 +223,10 @@ var tables = []*table{
 		{name: "network", kind: kText}, {name: "height", kind: kInt},
 		{name: "hash", kind: kText, merge: mSet},
 		{name: "block_time", kind: kTime, merge: mSet},
+		// Shape 4: the network difficulty of the block (expected hashes,
+		// as share difficulties), from its header's nBits when
+		// ChainBlockRecorded carries it ("bits"); 0 unknown.
+		{name: "difficulty", kind: kInt, merge: mNonZero, added: 4},
 	}, indexes: []index{{"time", []string{"network", "block_time"}}}},
 	{name: TLedger, insertOnly: true, cols: []column{
 		{name: "event_id", kind: kUUID}, {name: "account_id", kind: kUUID},
@@ -310,6 +325,43 @@ var tables = []*table{
 		{name: "empty_finder_sat", kind: kInt, merge: mAdd, added: 2}, // given to finders (also in credited_sat)
 		{name: "carried_sat", kind: kInt, merge: mAdd, added: 2},      // the carry account's balance
 		{name: "late_shares", kind: kInt, merge: mAdd, added: 2},
+	}},
+	// Shape 4: the pool's counters that have a label, folded like the
+	// pool row's: counter 'rejected' by label = the rejection reason
+	// (events.Reject…). The website's /metrics reads them with one indexed
+	// query per network; a read model migrated from an earlier shape
+	// counts from the migration on, until a rebuild fills it from the log.
+	{name: TPoolCounters, added: 4, cols: []column{
+		{name: "network", kind: kText}, {name: "counter", kind: kText}, {name: "label", kind: kText},
+		{name: "total", kind: kInt, merge: mAdd},
+	}},
+	// Shape 4: accepted shares per UTC hour (hour: Unix seconds / 3600),
+	// of the pool and of each miner: hash rates and their charts.
+	{name: TPoolHours, added: 4, cols: []column{
+		{name: "network", kind: kText}, {name: "hour", kind: kInt},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
+		{name: "rejected", kind: kInt, merge: mAdd},
+	}},
+	{name: TMinerHours, added: 4, cols: []column{
+		{name: "network", kind: kText}, {name: "miner_id", kind: kUUID}, {name: "hour", kind: kInt},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
+		{name: "rejected", kind: kInt, merge: mAdd},
+	}},
+	// Shape 4: accepted shares by the height they were mined on
+	// (PrevHeight + 1), of the pool and of each miner: a block's effort
+	// (the work of the heights after the previous pool block), and the
+	// estimate of a pending block's credits (its round by height).
+	{name: TPoolHeights, added: 4, cols: []column{
+		{name: "network", kind: kText}, {name: "height", kind: kInt},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
+	}},
+	{name: TMinerHeights, added: 4, cols: []column{
+		{name: "network", kind: kText}, {name: "miner_id", kind: kUUID}, {name: "height", kind: kInt},
+		{name: "shares", kind: kInt, merge: mAdd},
+		{name: "difficulty", kind: kInt, merge: mAdd},
 	}},
 	// Shape 3: the installation's id (PoolInstalled, written once by
 	// migrate; the first one is the pool's). Not per network.

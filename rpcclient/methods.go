@@ -208,6 +208,7 @@ func (c *Client) BlockCoinbase(ctx context.Context, height int64) (*Coinbase, er
 		Height:    height,
 		BlockHash: hash,
 		Time:      int64(bl.Header.Time),
+		Bits:      bl.Header.Bits,
 		TxID:      cb.TxID(),
 		ValueSat:  cb.Outputs[0].Value,
 		MinerGUID: biblepay.ExtractXML(msg, "<MINERGUID>", "</MINERGUID>"),

@@ -238,6 +238,7 @@ type Coinbase struct {
 	Height    int64
 	BlockHash string
 	Time      int64
+	Bits      uint32 // the block header's compact target (nBits)
 	TxID      string
 	Recipient string // vout[0]'s address, "" if not a standard script
 	ValueSat  int64  // vout[0]'s value in satoshis

@@ -21,9 +21,13 @@ import (
 var pageNames = []string{"home", "howtojoin", "statistics", "blocks", "block", "payouts", "payout", "miner", "statement", "error"}
 
 var funcs = template.FuncMap{
-	"bbp":   projections.FormatBBP,
+	"bbp":   formatAmount,   // in full: "1,234.56789012 BBP"
+	"bbps":  amountHTML,     // overviews: "1,234.57 BBP", in full as its title
+	"num":   formatNum,      // "1,234,567"
+	"bps":   formatBps,      // hundredths of a percent: "123.45 %"
+	"dur":   formatDuration, // "3 h 5 min"
 	"pct":   projections.Percent,
-	"when":  formatTime,
+	"when":  timeHTML,
 	"day":   func(t time.Time) string { return t.UTC().Format("Mon 01-02") },
 	"short": func(s string) string { return shortHash(s) },
 	"hps":   formatHashrate,
@@ -58,13 +62,6 @@ func parsePages() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return "–"
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}
-
 func shortHash(s string) string {
 	if len(s) > 16 {
 		return s[:8] + "…" + s[len(s)-8:]
@@ -88,16 +85,55 @@ func formatHashrate(h int64) string {
 // view is what every page template gets.
 type view struct {
 	PoolName string
+	// Network is the page's network; pages outside one (an unknown
+	// network's 404) get the default network, so their navigation works.
 	Network  string
 	Networks []string
 	Title    string
 	Now      time.Time
 	Data     any
+	// Miner is the address of a miner page (the live script refreshes
+	// its balance).
+	Miner string
+	net   Network
 }
+
+// TxLink is a transaction id in full, linked to the explorer if set.
+func (v view) TxLink(txid string) template.HTML {
+	return idLink(explorerURL(v.net.ExplorerTxURL, "{txid}", txid), txid)
+}
+
+// TxShort is TxLink shortened, for tables.
+func (v view) TxShort(txid string) template.HTML {
+	return shortIDLink(explorerURL(v.net.ExplorerTxURL, "{txid}", txid), txid)
+}
+
+// BlockLink is a block hash in full, linked to the explorer if set.
+func (v view) BlockLink(hash string) template.HTML {
+	return idLink(explorerURL(v.net.ExplorerBlockURL, "{hash}", hash), hash)
+}
+
+// ExplorerBlock is the explorer's URL of a block ("" without one).
+func (v view) ExplorerBlock(hash string) string {
+	return explorerURL(v.net.ExplorerBlockURL, "{hash}", hash)
+}
+
+// TxURL is the explorer's URL of a transaction ("" without one).
+func (v view) TxURL(txid string) string { return explorerURL(v.net.ExplorerTxURL, "{txid}", txid) }
+
+// Ago is how long before the page's time t was.
+func (v view) Ago(t time.Time) string { return formatAgo(t, v.Now) }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	network, _ := r.Context().Value(ctxKey{}).(string)
-	v := view{PoolName: h.cfg.PoolName, Network: network, Networks: networkNames(h.cfg.Networks), Title: name, Now: h.cfg.Now().UTC(), Data: data}
+	if network == "" {
+		network = h.cfg.DefaultNetwork
+	}
+	v := view{PoolName: h.cfg.PoolName, Network: network, Networks: networkNames(h.cfg.Networks), Title: name, Now: h.cfg.Now().UTC(), Data: data,
+		net: h.cfg.Networks[network]}
+	if md, ok := data.(minerData); ok {
+		v.Miner = md.Miner.Address
+	}
 	var buf bytes.Buffer
 	if err := h.pages[name].ExecuteTemplate(&buf, "base", v); err != nil {
 		h.log.ErrorContext(r.Context(), "web: render", "page", name, "err", err)
@@ -123,18 +159,21 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 		if err := nw.ValidateAddress(addr); err != nil {
 			data["Query"] = q
 			data["Error"] = fmt.Sprintf("%q is not a %s address.", q, network)
+			if o, err := h.overview(r.Context(), network); err == nil {
+				data["O"] = o
+			}
 			h.render(w, r, http.StatusBadRequest, "home", data)
 			return
 		}
 		http.Redirect(w, r, "/"+network+"/miner/"+url.PathEscape(addr), http.StatusSeeOther)
 		return
 	}
-	pool, err := h.reader.Pool(r.Context(), network)
+	o, err := h.overview(r.Context(), network)
 	if err != nil {
 		h.serverError(w, r, false, err)
 		return
 	}
-	data["Pool"] = pool
+	data["O"] = o
 	h.render(w, r, http.StatusOK, "home", data)
 }
 
@@ -154,10 +193,11 @@ func (h *Handler) howToJoin(w http.ResponseWriter, r *http.Request) {
 		h.log.WarnContext(r.Context(), "web: read model", "path", r.URL.Path, "err", err)
 	}
 	h.render(w, r, http.StatusOK, "howtojoin", map[string]any{
-		"Conf":    confLines(n, "<your-biblepay-address>", ""),
-		"Example": confLines(n, example, "rig01"),
-		"Net":     n,
-		"Policy":  policyOf(n, pool),
+		"Conf":     confLines(n, "<your-biblepay-address>", ""),
+		"Example":  confLines(n, example, "rig01"),
+		"Net":      n,
+		"Schedule": n.scheduleText(),
+		"Policy":   policyOf(n, pool),
 	})
 }
 
@@ -234,6 +274,19 @@ type statsData struct {
 	// Anchor is the latest public anchor of the ledger on this network
 	// (nil before the first payout transaction carrying one was sent).
 	Anchor *projections.Anchor
+	// The last blocks with their effort, the pool's luck over them, the
+	// current round's effort.
+	Rows       []blockRow
+	Luck       luck
+	Round      projections.Work
+	RoundBP    int64
+	RoundKnown bool
+	// Today: pool blocks found since 00:00 UTC, and how many more the
+	// last 24 hours' pace gives by 24:00 UTC.
+	FoundToday   int64
+	ExpectedRest int64
+	HoursLeft    int64
+	SharesHPS    int64 // the pool's hash rate from the shares of the last hour
 }
 
 func (h *Handler) statsData(r *http.Request) (statsData, error) {
@@ -276,8 +329,40 @@ func (h *Handler) statsData(r *http.Request) (statsData, error) {
 	return d, nil
 }
 
+// siteStats adds to statsData what the statistics page shows beyond the API.
+func (h *Handler) siteStats(r *http.Request, d *statsData) error {
+	ctx, network := r.Context(), networkOf(r)
+	now := h.cfg.Now().UTC()
+	var err error
+	if d.Rows, err = h.blockRows(ctx, network, d.LastBlocks, d.Pool.Height); err != nil {
+		return err
+	}
+	d.Luck = luckOf(d.Rows)
+	d.FoundToday = d.Chart.Bars[len(d.Chart.Bars)-1].Blocks
+	end := projections.Day(now).AddDate(0, 0, 1)
+	left := end.Sub(now)
+	d.HoursLeft = int64(left / time.Hour)
+	// blocks per second over the last day × seconds left, rounded.
+	d.ExpectedRest = (d.Window.PoolBlocks*int64(left/time.Second)*2 + 86400) / (2 * 86400)
+	if sr, ok := h.reader.(siteReader); ok {
+		if d.Round, err = sr.RoundWork(ctx, network); err != nil {
+			return err
+		}
+		d.RoundBP, d.RoundKnown = d.Round.Effort()
+		hours, err := sr.PoolHours(ctx, network, now.Add(-2*time.Hour), now)
+		if err != nil {
+			return err
+		}
+		d.SharesHPS = rateOver(hours, now)
+	}
+	return nil
+}
+
 func (h *Handler) statistics(w http.ResponseWriter, r *http.Request) {
 	d, err := h.statsData(r)
+	if err == nil {
+		err = h.siteStats(r, &d)
+	}
 	if err != nil {
 		h.serverError(w, r, false, err)
 		return
@@ -314,12 +399,23 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, false, http.StatusBadRequest, err.Error())
 		return
 	}
-	bs, err := h.reader.Blocks(r.Context(), networkOf(r), offset, limit)
+	ctx, network := r.Context(), networkOf(r)
+	bs, err := h.reader.Blocks(ctx, network, offset, limit)
 	if err != nil {
 		h.serverError(w, r, false, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "blocks", pager(p, limit, len(bs), bs))
+	pool, err := h.reader.Pool(ctx, network)
+	if err != nil {
+		h.serverError(w, r, false, err)
+		return
+	}
+	rows, err := h.blockRows(ctx, network, bs, pool.Height)
+	if err != nil {
+		h.serverError(w, r, false, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "blocks", pager(p, limit, len(bs), rows))
 }
 
 // block shows one pool block with its round: how it is made, whether it
@@ -331,11 +427,18 @@ func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, false, http.StatusNotFound, "no pool block with this hash on "+network)
 		return
 	}
+	var rows []blockRow
+	if err == nil {
+		var pool projections.Pool
+		if pool, err = h.reader.Pool(r.Context(), network); err == nil {
+			rows, err = h.blockRows(r.Context(), network, []projections.Block{b}, pool.Height)
+		}
+	}
 	if err != nil {
 		h.serverError(w, r, false, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "block", b)
+	h.render(w, r, http.StatusOK, "block", rows[0])
 }
 
 func pager(p, limit, n int, items any) listData {
@@ -393,6 +496,7 @@ type minerData struct {
 	Ledger     []projections.LedgerEntry
 	Rejections []projections.Rejection
 	Payouts    []projections.Payout
+	Extras     minerExtras
 }
 
 func (h *Handler) miner(w http.ResponseWriter, r *http.Request) {
@@ -418,6 +522,9 @@ func (h *Handler) miner(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		d.Payouts, err = h.reader.MinerPayouts(ctx, network, m.MinerID, 0, 20)
+	}
+	if err == nil {
+		err = h.minerExtras(ctx, network, &d)
 	}
 	if err != nil {
 		h.serverError(w, r, false, err)

@@ -207,10 +207,10 @@ func testSignedPayouts(t *testing.T, f *fixture, s *signedPayouts) {
 		id   uuid.UUID
 		want []string
 	}{
-		{s.a, []string{`id="status" class="status-confirmed">confirmed`, `id="txid">` + s.tx2, `<table id="transactions">`, `class="status-dead">dead</span>`,
-			s.tx1, "input spent by another transaction", projections.FormatBBP(s.sends2[0].AmountSat), "events 1 to 3"}},
+		{s.a, []string{`id="status" class="status-confirmed">confirmed`, `id="txid"><span class="hash">` + s.tx2, `<table id="transactions"`, `class="status-dead">dead</span>`,
+			s.tx1, "input spent by another transaction", bbpText(s.sends2[0].AmountSat), "events 1 to 3"}},
 		{s.b, []string{`class="status-corrected">corrected`, "does not pay it", "reconciled with another payout&#39;s transaction", "Amounts returned"}},
-		{s.c, []string{`class="status-signed">signed`, `id="txid">` + s.tx3, projections.FormatBBP(3001) + " BBP", projections.FormatBBP(s.sends3[1].AmountSat)}},
+		{s.c, []string{`class="status-signed">signed`, `id="txid"><span class="hash">` + s.tx3, bbpText(3001), bbpText(s.sends3[1].AmountSat)}},
 	} {
 		status, body, _ := f.get(t, "/main/payout/"+pg.id.String())
 		if status != 200 {

@@ -11,7 +11,6 @@ import (
 	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/http/web"
-	"github.com/purepool/purepool/projections"
 )
 
 // blockRewards derives, from the log alone, the rewards of the pool's
@@ -167,7 +166,7 @@ func TestAPIPool_TotalsAddUp(t *testing.T) {
 				_, body, _ := f.get(t, "/main/statistics")
 				for id, v := range map[string]int64{"reward-found": found, "reward-pending": pending, "reward-matured": matured,
 					"reward-orphaned": orphaned, "owed-miners": p.MinersBalanceSat, "owed-carried": p.CarriedSat, "fee-balance": p.FeeBalanceSat} {
-					if want := `id="` + id + `">` + projections.FormatBBP(v) + " BBP<"; !strings.Contains(body, want) {
+					if want := `id="` + id + `">` + bbpText(v) + "<"; !strings.Contains(body, want) {
 						t.Errorf("statistics page lacks %s", want)
 					}
 				}

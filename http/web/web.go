@@ -20,8 +20,9 @@
 //	/{network}/api/block_subsidysum/{days}    Purepool's fields
 //	/{network}/api/pool, /api/blocks[/{hash}], /api/payouts[/{id}], /api/miner/{address}[/statement]
 //	/{network}/api/events                     server-sent events: block, payout (?since=RFC 3339)
+//	/api/openapi.json, /api/                  the API's OpenAPI 3 document and its page (openapi.go)
 //	/static/…                                 embedded stylesheet
-//	/metrics                                  Prometheus (Handler.Registry)
+//	/metrics                                  Prometheus (Handler.Registry), with the pool counters (poolmetrics.go)
 //
 // It only reads: every page comes from the projected read model through the
 // Reader interface (implemented by projections.Reader), so the frontend runs
@@ -40,6 +41,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -91,6 +93,17 @@ type Network struct {
 	FeeBps int64
 	// PayoutSchedule describes when payouts run, e.g. "daily at 18:00 UTC".
 	PayoutSchedule string
+	// PayoutInterval is how often payouts run (0: unknown); with the last
+	// payout's time it dates the next run for the miner page's estimate.
+	PayoutInterval time.Duration
+	// Maturity is the confirmations a pool block needs before it is
+	// credited (0: the network's coinbase maturity).
+	Maturity int64
+	// ExplorerTxURL and ExplorerBlockURL make transaction ids and block
+	// hashes links to a block explorer: "{txid}" and "{hash}" are replaced
+	// by the id (appended when there is no placeholder). Empty: no links.
+	ExplorerTxURL    string
+	ExplorerBlockURL string
 }
 
 // Config configures the website.
@@ -143,6 +156,11 @@ func NewHandler(cfg Config, reader Reader) (*Handler, error) {
 		if err := validPoolURL(n.PoolURL); err != nil {
 			return nil, fmt.Errorf("web: network %s: %w", name, err)
 		}
+		for _, u := range []string{n.ExplorerTxURL, n.ExplorerBlockURL} {
+			if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+				return nil, fmt.Errorf("web: network %s: explorer URL %q is not http:// or https://", name, u)
+			}
+		}
 	}
 	if cfg.DefaultNetwork == "" {
 		if _, ok := cfg.Networks["main"]; ok {
@@ -177,6 +195,9 @@ func NewHandler(cfg Config, reader Reader) (*Handler, error) {
 	if h.metrics, err = newMetrics(cfg.Registry); err != nil {
 		return nil, err
 	}
+	if err := h.registerPoolMetrics(); err != nil {
+		return nil, fmt.Errorf("web: register pool metrics: %w", err)
+	}
 	if h.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -204,6 +225,7 @@ func (h *Handler) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServer(http.FS(static)))))
 	r.Handle("/metrics", promhttp.HandlerFor(h.cfg.Registry, promhttp.HandlerOpts{Registry: h.cfg.Registry}))
+	h.apiDocRoutes(r) // /api/openapi.json and its page /api/
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/"+h.cfg.DefaultNetwork+"/", http.StatusFound)
 	})

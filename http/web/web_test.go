@@ -274,18 +274,18 @@ func testPagesRender(t *testing.T, f *fixture) {
 		status int
 		want   []string
 	}{
-		{"/main/", 200, []string{"Purepool", `name="address"`, strconv.FormatInt(f.h.Expected.ChainHeight, 10)}},
+		{"/main/", 200, []string{"Purepool", `name="address"`, commas(strconv.FormatInt(f.h.Expected.ChainHeight, 10)), "Last pool blocks", "Pool hash rate", `<svg class="chart rate"`}},
 		{"/main/howtojoin", 200, []string{"pool=https://pool.example.org\n", "workerid=&lt;your-biblepay-address&gt;", "gen=1", "genproclimit=1", "workerid=B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTH/rig01", "10.00000000 BBP", "1.00%"}},
 		{"/test/howtojoin", 200, []string{"pool=http://testpool.example.org\n", "poolport=8080"}},
 		{"/main/statistics", 200, []string{"<svg", "Top miners", "Last 50 pool blocks", block.Hash[:8], `id="forecast"`,
 			"Latest public anchor of the ledger", `<p class="muted" id="anchor">No payout transaction has carried`, `id="pool-id">` + f.h.Ledger.PoolID.String()}},
-		{"/main/blocks", 200, []string{block.Hash[:8], "status-" + block.Status, projections.FormatBBP(block.RewardSat)}},
+		{"/main/blocks", 200, []string{block.Hash[:8], "status-" + block.Status, bbpText(block.RewardSat), `data-label="Effort"`}},
 		{"/main/payouts", 200, []string{txid, `class="status-corrected">corrected<`, `href="/main/payout/` + corrected.String() + `"`}},
 		{"/main/payout/" + corrected.String(), 200, []string{`class="status-corrected">corrected`, "reconciled with another payout&#39;s transaction"}},
-		{"/main/payout/" + redone.String(), 200, []string{`<table id="transactions">`, dead, `class="status-dead">dead</span>`}},
+		{"/main/payout/" + redone.String(), 200, []string{`<table id="transactions"`, dead, `class="status-dead">dead</span>`}},
 		{"/main/payout/" + uuid.NewString(), 404, []string{"no payout"}},
-		{"/main/miner/" + m.Address, 200, []string{m.Address, projections.FormatBBP(m.BalanceSat), projections.FormatBBP(m.CreditedSat), m.Workers[0], "<svg", "block ", "of the round&#39;s work"}},
-		{"/main/miner/" + m.Address + "/statement", 200, []string{projections.FormatBBP(m.BalanceSat) + " BBP", "statement.csv", "Round shares"}},
+		{"/main/miner/" + m.Address, 200, []string{m.Address, `id="balance">` + bbpText(m.BalanceSat) + "<", `id="immature">`, `id="next-payout-text"`, m.Workers[0], "<svg", "block ", "of the round&#39;s work"}},
+		{"/main/miner/" + m.Address + "/statement", 200, []string{bbpText(m.BalanceSat), "statement.csv", "Round shares"}},
 		{"/", 302, nil},
 		{"/nosuchnet/", 404, []string{"does not serve network"}},
 		{"/main/miner/notanaddress", 404, []string{"is not a main address"}},
