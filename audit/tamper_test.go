@@ -16,10 +16,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" for editing rows directly
 	_ "modernc.org/sqlite"             // "sqlite" for editing rows directly
 
+	"github.com/purepool/purepool/anchor/anchortest"
 	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/events"
-	"github.com/purepool/purepool/events/postgres"
-	"github.com/purepool/purepool/events/sqlite"
 	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/internal/testenv"
 )
@@ -233,41 +232,15 @@ func openStore(t *testing.T, kind string) storeUnderTest {
 // openPostgres opens (and migrates) the PostgreSQL event store at url.
 func openPostgres(t *testing.T, url string) storeUnderTest {
 	t.Helper()
-	ctx := context.Background()
-	s, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return storeUnderTest{s, sqlLog{db: db, table: "eventstore.events", pg: true}, url}
+	o := anchortest.OpenPostgres(t, url)
+	return storeUnderTest{o.Store, sqlLog{db: o.Tamper.DB, table: o.Tamper.Table, pg: true}, o.URL}
 }
 
 // openSQLite opens (and migrates) the SQLite event store at path.
 func openSQLite(t *testing.T, path string) storeUnderTest {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", sqlite.DSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return storeUnderTest{s, sqlLog{db: db, table: "events"}, "sqlite:" + path}
+	o := anchortest.OpenSQLite(t, path)
+	return storeUnderTest{o.Store, sqlLog{db: o.Tamper.DB, table: o.Tamper.Table}, o.URL}
 }
 
 // The tampering tests run against the real adapters: the log is written by

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -19,8 +18,6 @@ import (
 	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/events"
-	"github.com/purepool/purepool/events/postgres"
-	"github.com/purepool/purepool/events/sqlite"
 	"github.com/purepool/purepool/internal/ledgergen"
 	"github.com/purepool/purepool/internal/testenv"
 	"github.com/purepool/purepool/rpcclient"
@@ -68,37 +65,11 @@ func newAnchoredLog(t *testing.T, kind string, seed uint64) *anchoredLog {
 	l := &anchoredLog{node: srv.URL, history: h}
 	switch kind {
 	case "sqlite":
-		path := filepath.Join(t.TempDir(), "events.db")
-		s, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		db, err := sql.Open("sqlite", sqlite.DSN(path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		l.url, l.store, l.tamper = "sqlite:"+path, s, anchortest.Tamper{DB: db, Table: "events"}
+		o := anchortest.OpenSQLite(t, filepath.Join(t.TempDir(), "events.db"))
+		l.url, l.store, l.tamper = o.URL, o.Store, o.Tamper
 	case "postgres":
-		url := testenv.NewPostgresDB(t)
-		s, err := postgres.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		db, err := sql.Open("pgx", url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		l.url, l.store, l.tamper = url, s, anchortest.Tamper{DB: db, PG: true, Table: "eventstore.events"}
+		o := anchortest.OpenPostgres(t, testenv.NewPostgresDB(t))
+		l.url, l.store, l.tamper = o.URL, o.Store, o.Tamper
 	}
 	mine := func() error { _, err := srv.Node.Generate(1); return err }
 	if _, err := anchortest.Load(ctx, l.store, h.Envelopes, uuid.NewSHA1(events.Namespace, fmt.Appendf(nil, "pool %d", seed)),
