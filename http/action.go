@@ -113,10 +113,16 @@ func (h *ActionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *ActionHandler) logRequest(r *http.Request, req request, err error, start time.Time) {
 	level := slog.LevelDebug
 	var msg string
+	gone := false
 	if err != nil {
 		level = slog.LevelInfo
 		msg = errorMessage(err)
-		if msg == MsgInternal || msg == MsgHealthDown {
+		switch {
+		case errors.Is(r.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled):
+			// The wallet hung up while the pool was answering: nobody's
+			// fault, and no health failure of the pool.
+			level, gone = slog.LevelDebug, true
+		case msg == MsgInternal || msg == MsgHealthDown:
 			level = slog.LevelWarn // the pool is at fault, not the miner
 		}
 	}
@@ -136,10 +142,13 @@ func (h *ActionHandler) logRequest(r *http.Request, req request, err error, star
 	if peer := remoteIP(r); peer != req.remoteIP {
 		attrs = append(attrs, slog.String("proxy", peer)) // the trusted proxy it came through
 	}
-	if err != nil {
+	switch {
+	case gone:
+		attrs = append(attrs, slog.String("answer", "none: the client went away"))
+	case err != nil:
 		// The cause may quote the miner's input: bounded like an answer.
 		attrs = append(attrs, slog.String("answer", msg), slog.String("error", sanitize(err.Error(), maxLoggedError)))
-	} else {
+	default:
 		attrs = append(attrs, slog.String("answer", "ok"))
 	}
 	h.log.LogAttrs(r.Context(), level, "pool request", attrs...)
