@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -327,5 +328,65 @@ func TestDemoSubcommand(t *testing.T) {
 	}
 	if code := Main(context.Background(), []string{"demo", "--miners", "0"}, &out, &errOut); code != 2 {
 		t.Errorf("--miners 0: exit %d, want 2", code)
+	}
+}
+
+// documentedVariables are the environment variables docs/operations.md
+// §4.3 names.
+func documentedVariables(t *testing.T) []string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "### 4.3 ")
+	end := strings.Index(text, "### 4.4 ")
+	if start < 0 || end < start {
+		t.Fatal("docs/operations.md has no §4.3")
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, m := range regexp.MustCompile(`PUREPOOL_[A-Z0-9_]+`).FindAllString(text[start:end], -1) {
+		if !seen[m] {
+			seen[m] = true
+			names = append(names, m)
+		}
+	}
+	return names
+}
+
+// Issue 17: the example passes `config check` with exactly the variables
+// the operations guide lists, and the guide's MariaDB read model is a URL
+// the configuration takes.
+func TestConfigExampleChecksWithTheDocumentedVariables(t *testing.T) {
+	ctx := context.Background()
+	names := documentedVariables(t)
+	for _, env := range os.Environ() {
+		if k, _, _ := strings.Cut(env, "="); strings.HasPrefix(k, "PUREPOOL_") && !slices.Contains(names, k) {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	for _, n := range names {
+		t.Setenv(n, "x"+strings.ToLower(n))
+	}
+	var out, errOut lockedBuffer
+	if code := Main(ctx, []string{"config", "example"}, &out, &errOut); code != 0 {
+		t.Fatalf("config example: exit %d", code)
+	}
+	example := writeFile(t, "purepool.toml", out.String())
+	out, errOut = lockedBuffer{}, lockedBuffer{}
+	if code := Main(ctx, []string{"config", "check", example}, &out, &errOut); code != 0 {
+		t.Fatalf("config check of the example with the variables of §4.3 %v: exit %d: %s %s", names, code, out.String(), errOut.String())
+	}
+	mariadb := strings.Replace(config.Example, `readmodel = ""`,
+		`readmodel = "mysql://${PUREPOOL_MARIADB_USER}:${PUREPOOL_MARIADB_PASSWORD}@tcp(data.internal:3306)/purepool_readmodel?tls=true"`, 1)
+	if mariadb == config.Example {
+		t.Fatal(`the example has no readmodel = "" line to put the guide's MariaDB read model on`)
+	}
+	out, errOut = lockedBuffer{}, lockedBuffer{}
+	if code := Main(ctx, []string{"config", "check", writeFile(t, "mariadb.toml", mariadb)}, &out, &errOut); code != 0 {
+		t.Fatalf("config check with the guide's MariaDB read model: exit %d: %s %s", code, out.String(), errOut.String())
 	}
 }
