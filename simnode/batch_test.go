@@ -34,12 +34,27 @@ func postRaw(t *testing.T, url, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// postBatch posts a batch and reads its replies, which come with HTTP 200
+// whatever each outcome.
+func postBatch(t *testing.T, url, body string) []reply {
+	t.Helper()
+	code, b := postRaw(t, url, body)
+	if code != http.StatusOK {
+		t.Fatalf("HTTP %d: %s", code, b)
+	}
+	var got []reply
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return got
+}
+
 // TestBatchIsBitcoindsJSONRPCExecBatch: an array of requests is answered by
 // an array of replies in order, with HTTP 200 whatever each outcome; each
 // element is parsed on its own, as bitcoind's JSONRequest::parse does.
 func TestBatchIsBitcoindsJSONRPCExecBatch(t *testing.T) {
 	srv, _ := start(t, simnode.Config{User: "u", Password: "p"})
-	code, body := postRaw(t, srv.URL, `[
+	got := postBatch(t, srv.URL, `[
 		{"id":1,"method":"getblockcount"},
 		{"id":"two","method":"getblockhash","params":[7]},
 		{"id":3,"method":"nosuchmethod","params":[]},
@@ -51,13 +66,6 @@ func TestBatchIsBitcoindsJSONRPCExecBatch(t *testing.T) {
 		{"id":9,"method":"exec","params":["hexblocktocoinbase","00ff",""]},
 		{"method":"getblockhash","params":[0]}
 	]`)
-	if code != http.StatusOK {
-		t.Fatalf("HTTP %d: %s", code, body)
-	}
-	var got []reply
-	if err := json.Unmarshal(body, &got); err != nil {
-		t.Fatalf("%v: %s", err, body)
-	}
 	want := []struct {
 		id   string
 		code int
@@ -75,7 +83,7 @@ func TestBatchIsBitcoindsJSONRPCExecBatch(t *testing.T) {
 		{"null", 0, ""},
 	}
 	if len(got) != len(want) {
-		t.Fatalf("%d replies to %d requests: %s", len(got), len(want), body)
+		t.Fatalf("%d replies to %d requests: %s", len(got), len(want), mustJSON(got))
 	}
 	for i, w := range want {
 		g := got[i]
@@ -177,5 +185,41 @@ func TestExecArgumentsWithEscapes(t *testing.T) {
 	json.Unmarshal(got[1].Result, &escaped)
 	if plain.BibleHash == "" || plain.BibleHash != escaped.BibleHash {
 		t.Errorf("plain %s, escaped %s", got[0].Result, got[1].Result)
+	}
+}
+
+// TestParameterErrors pins the replies of the shared parameter readers: a
+// hex transaction that does not decode, and a mode word outside its two
+// choices.
+func TestParameterErrors(t *testing.T) {
+	srv, _ := start(t, simnode.Config{User: "u", Password: "p"})
+	got := postBatch(t, srv.URL, `[
+		{"id":1,"method":"decoderawtransaction","params":["zz"]},
+		{"id":2,"method":"decoderawtransaction","params":[5]},
+		{"id":3,"method":"fundrawtransaction","params":["zz"]},
+		{"id":4,"method":"signrawtransaction","params":["zz"]},
+		{"id":5,"method":"sendrawtransaction","params":["zz"]},
+		{"id":6,"method":"sim_sendthenerror","params":["x"]},
+		{"id":7,"method":"sim_restart","params":["x"]}
+	]`)
+	want := []struct {
+		code int
+		msg  string
+	}{
+		{-22, "TX decode failed"},
+		{-1, "JSON value is not a string as expected"},
+		{-22, "TX decode failed"},
+		{-22, "TX decode failed"},
+		{-22, "TX decode failed"},
+		{-8, `mode must be "rpc" or "drop"`},
+		{-8, `mode must be "rebroadcast" or "norebroadcast"`},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d replies to %d requests: %s", len(got), len(want), mustJSON(got))
+	}
+	for i, w := range want {
+		if g := got[i]; g.Error == nil || g.Error.Code != w.code || g.Error.Message != w.msg {
+			t.Errorf("reply %d: %s, want error %d %q", i, mustJSON(g), w.code, w.msg)
+		}
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +27,15 @@ func start(t testing.TB, cfg simnode.Config) (*simnode.Server, *rpcclient.Client
 	t.Cleanup(func() { srv.Close() })
 	c, _ := rpcclient.New(rpcclient.Config{URL: srv.URL, User: cfg.User, Password: cfg.Password, Network: srv.Node.Network()})
 	return srv, c
+}
+
+// matureCoinbase gives the wallet a mature pool coinbase to spend.
+func matureCoinbase(t *testing.T, n *simnode.Node) {
+	t.Helper()
+	if _, err := n.MinePoolBlock(context.Background(), n.WalletAddress(), "g"); err != nil {
+		t.Fatal(err)
+	}
+	n.Generate(int(n.Maturity()))
 }
 
 // candidate builds a block on the tip paying payTo, mined to the network
@@ -159,10 +166,7 @@ func rpcCode(err error) int {
 func TestChainedSendsSurviveReorg(t *testing.T) {
 	srv, c := start(t, simnode.Config{})
 	ctx := context.Background()
-	if _, err := srv.Node.MinePoolBlock(ctx, srv.Node.WalletAddress(), "g"); err != nil {
-		t.Fatal(err)
-	}
-	srv.Node.Generate(int(srv.Node.Maturity()))
+	matureCoinbase(t, srv.Node)
 	to := srv.Node.Network().Address([20]byte{3})
 	var ids []string
 	for i := range 3 { // each spends the previous one's change
@@ -235,14 +239,7 @@ func TestBlockProductionPauseResume(t *testing.T) {
 func TestHTTPEnvelope(t *testing.T) {
 	srv, _ := start(t, simnode.Config{User: "u", Password: "p"})
 	post := func(body string) (int, map[string]any, []any) {
-		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
-		req.SetBasicAuth("u", "p")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		code, b := postRaw(t, srv.URL, body)
 		var m map[string]any
 		var l []any
 		if bytes.HasPrefix(b, []byte("[")) {
@@ -250,7 +247,7 @@ func TestHTTPEnvelope(t *testing.T) {
 		} else {
 			json.Unmarshal(b, &m)
 		}
-		return resp.StatusCode, m, l
+		return code, m, l
 	}
 	code, m, _ := post(`{"jsonrpc":"1.0","id":"a","method":"getblockcount","params":[]}`)
 	if code != 200 || m["id"] != "a" || m["error"] != nil || m["result"] != float64(0) {
@@ -283,10 +280,7 @@ func TestHTTPEnvelope(t *testing.T) {
 func TestDoubleSpendConflictsASend(t *testing.T) {
 	srv, c := start(t, simnode.Config{})
 	ctx := context.Background()
-	if _, err := srv.Node.MinePoolBlock(ctx, srv.Node.WalletAddress(), "g"); err != nil {
-		t.Fatal(err)
-	}
-	srv.Node.Generate(int(srv.Node.Maturity()))
+	matureCoinbase(t, srv.Node)
 	to := srv.Node.Network().Address([20]byte{3})
 	first, err := c.SendToAddress(ctx, to, biblepay.Coin, "first", "", false)
 	if err != nil {

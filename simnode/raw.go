@@ -283,9 +283,9 @@ func rpcFundRawTransaction(c *call) (any, error) {
 	if _, err := c.optBool(1, false); err != nil {
 		return nil, err
 	}
-	tx, err := biblepay.ParseTxHex(s)
+	tx, err := decodeTx(s)
 	if err != nil {
-		return nil, &rpcError{CodeDeserialization, "TX decode failed"}
+		return nil, err
 	}
 	if len(tx.Outputs) == 0 {
 		return nil, &rpcError{CodeInvalidParameter, "TX must have at least one output"}
@@ -412,13 +412,9 @@ func rpcSignRawTransaction(c *call) (any, error) {
 	if err := c.typeCheck("string", "array", "array", "string"); err != nil {
 		return nil, err
 	}
-	s, err := c.str(0)
+	tx, err := c.txHex(0)
 	if err != nil {
 		return nil, err
-	}
-	tx, err := biblepay.ParseTxHex(s)
-	if err != nil {
-		return nil, &rpcError{CodeDeserialization, "TX decode failed"}
 	}
 	n := c.n
 	n.mu.Lock()
@@ -525,13 +521,9 @@ func rpcSendRawTransaction(c *call) (any, error) {
 	if err := c.typeCheck("string", "bool", "bool"); err != nil {
 		return nil, err
 	}
-	s, err := c.str(0)
+	tx, err := c.txHex(0)
 	if err != nil {
 		return nil, err
-	}
-	tx, err := biblepay.ParseTxHex(s)
-	if err != nil {
-		return nil, &rpcError{CodeDeserialization, "TX decode failed"}
 	}
 	allowHigh, err := c.optBool(1, false)
 	if err != nil {
@@ -1091,12 +1083,9 @@ func rpcSimDelayNextSend(c *call) (any, error) {
 }
 
 func rpcSimRestart(c *call) (any, error) {
-	mode, err := c.optStr(0, "rebroadcast")
+	mode, err := c.optMode(0, "rebroadcast", "norebroadcast")
 	if err != nil {
 		return nil, err
-	}
-	if mode != "rebroadcast" && mode != "norebroadcast" {
-		return nil, &rpcError{CodeInvalidParameter, `mode must be "rebroadcast" or "norebroadcast"`}
 	}
 	if err := c.n.Restart(mode == "rebroadcast"); err != nil {
 		return nil, &rpcError{CodeMisc, err.Error()}
