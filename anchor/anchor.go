@@ -19,6 +19,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/events"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -127,3 +128,22 @@ func (t *Tree) Root() [32]byte {
 
 // LeafHash is RFC 6962's leaf hash of an event's chain hash.
 func LeafHash(chainHash []byte) []byte { return rfc6962.DefaultHasher.HashLeaf(chainHash) }
+
+// OfTransaction reads the payout data output of a raw transaction (hex, as
+// getrawtransaction or the wallet's gettransaction give it), parsed here
+// rather than by another RPC; ok is false for a transaction without one.
+// txid is the transaction's id computed from the hex.
+func OfTransaction(txHex string) (d Data, txid string, ok bool, err error) {
+	tx, err := biblepay.ParseTxHex(txHex)
+	if err != nil {
+		return Data{}, "", false, fmt.Errorf("anchor: %w", err)
+	}
+	for _, o := range tx.Outputs {
+		if raw, isData := biblepay.NullData(o.ScriptPubKey); isData {
+			if d, err := Decode(raw); err == nil {
+				return d, tx.TxID(), true, nil
+			}
+		}
+	}
+	return Data{}, tx.TxID(), false, nil
+}

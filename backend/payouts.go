@@ -653,17 +653,13 @@ func (b *Backend) payoutMarker(ctx context.Context, net *NetworkConfig, txid str
 	if err != nil {
 		return anchor.Data{}, false, err
 	}
-	dec, err := net.Node.DecodeRawTransaction(ctx, tx.Hex)
+	d, _, ok, err := anchor.OfTransaction(tx.Hex)
 	if err != nil {
 		return anchor.Data{}, false, err
 	}
-	for _, v := range dec.Vout {
-		if raw, ok := v.Data(); ok {
-			if d, err := anchor.Decode(raw); err == nil {
-				b.markers.Store(txid, d)
-				return d, true, nil
-			}
-		}
+	if ok {
+		b.markers.Store(txid, d)
+		return d, true, nil
 	}
 	b.markers.Store(txid, false)
 	return anchor.Data{}, false, nil

@@ -190,6 +190,16 @@ func (b *Backend) broadcast(ctx context.Context, net *NetworkConfig, p aggregate
 		return fmt.Errorf("backend: payout %s has no signed transaction", p.ID)
 	}
 	txid := p.Signed.TxID
+	// The hex is what goes out, the txid what is recorded as paid: they
+	// must be one transaction, of this payout. A row edited behind the
+	// backend's back (another payout's signed hex put in) would otherwise
+	// be broadcast — "already in the chain" — and this payout recorded as
+	// sent while its miners are never paid.
+	if d, got, ok, err := anchor.OfTransaction(p.Signed.Hex); err != nil || got != txid || !ok || d.PayoutID != p.ID {
+		b.log.Error("PAYOUT RECORD DOES NOT MATCH ITS TRANSACTION: not broadcast; the event store was edited, audit it",
+			"network", net.Name, "payout", p.ID, "txid", txid, "hex_txid", got, "marker", d.PayoutID, "err", err)
+		return fmt.Errorf("backend: payout %s: its recorded hex is not transaction %s of this payout", p.ID, txid)
+	}
 	_, err := net.Node.SendRawTransaction(ctx, p.Signed.Hex, false, false)
 	crashpoint.Hit(crashpoint.PayoutAfterSend)
 	code := rpcclient.ErrorCode(err)

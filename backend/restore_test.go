@@ -2,6 +2,8 @@ package backend_test
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/events/sqlite"
+	"github.com/purepool/purepool/rpcclient"
 	"github.com/purepool/purepool/simnode"
 )
 
@@ -217,5 +221,58 @@ func TestReconcileRefusesAWrongTxID(t *testing.T) {
 	h.mustHandle(commands.ReconcilePayout{ID: uuid.New(), Network: network, PayoutID: halted.ID, At: time.Now().UTC()})
 	if p := h.payouts()[1]; p.Status != aggregates.PayoutFailed {
 		t.Fatalf("reconciled %+v", p)
+	}
+}
+
+// A row edited behind the backend's back: the signed payout's hex replaced
+// by the previous payout's (signed by the same wallet, so the node takes
+// it as "already known"). Broadcasting it would record this payout as
+// sent in its own txid while its miners are never paid. The backend
+// refuses to broadcast a hex that is not the recorded transaction of the
+// payout, and nothing is recorded.
+func TestTamperedSignedHexIsNotBroadcast(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, store, nil)
+	h.startView()
+	a, _ := h.credited()
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	first := h.payouts()[0]
+	h.creditAgain(a)
+	h.srv.Node.FailNextSend(rpcclient.CodeTransactionRejected, "66: insufficient priority")
+	if err := h.cycle(); err != nil {
+		t.Fatal(err)
+	}
+	second := h.payouts()[1]
+	if second.Status != aggregates.PayoutSignedStatus {
+		t.Fatalf("payout %+v, want signed and not broadcast", second)
+	}
+	db, err := sql.Open("sqlite", sqlite.DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec(`UPDATE events SET data = replace(data, ?, ?) WHERE type = 'PayoutSigned' AND stream = ?`,
+		second.Signed.Hex, first.Signed.Hex, events.StreamPayout(second.ID))
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("tamper: %v, %d rows", err, n)
+	}
+	if err := h.cycle(); err == nil || !strings.Contains(err.Error(), "recorded hex is not transaction") {
+		t.Fatalf("a tampered signed payout: %v", err)
+	}
+	for _, e := range h.decoded(events.StreamPayout(second.ID)) {
+		if sent, ok := e.(events.PayoutSent); ok {
+			t.Fatalf("the tampered payout was recorded as sent in %s: its miners would never be paid", sent.TxID)
+		}
 	}
 }
