@@ -1,41 +1,48 @@
 package provision
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
+	"log/slog"
+	"net"
+	"net/url"
 	"regexp"
-	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/purepool/purepool/commands/rabbitmq"
 )
 
-// RabbitMQConfig names the vhost, users and topology.
+// RabbitMQConfig names the broker, the administrator, the vhost, the users
+// and the topology.
 //
-// Setup runs on the data server, next to the broker: vhost, users and
-// permissions are imported with one `rabbitmqctl import_definitions` (no
-// management plugin needed; the definitions, with salted password hashes,
-// go through its standard input, never its command line); the topology is
-// then declared over AMQP by the admin user, which setup grants full
-// permissions on the vhost.
+// Setup works from any host: vhost, users and permissions go through the
+// management plugin's HTTP API with the administrator's credentials (the
+// user of AdminURL, which needs the administrator tag); the topology is
+// then declared over AMQP by the same administrator, which setup grants
+// full permissions on the vhost. Only when the management API cannot be
+// reached at all does setup fall back to a local `rabbitmqctl
+// import_definitions`, which needs root (or the rabbitmq user) on the
+// broker's host.
 type RabbitMQConfig struct {
-	// Ctl is the rabbitmqctl program (default "rabbitmqctl"; as root it
-	// re-executes itself as the rabbitmq user).
-	Ctl string
 	// AdminURL is an AMQP URL of an administrator; its vhost is ignored.
-	AdminURL                       string
+	// Its user and password are also those of the management API.
+	AdminURL string
+	// ManagementURL is the base of the management HTTP API, without
+	// credentials (default: http://<AdminURL host>:15672, or
+	// https://<host>:15671 for amqps).
+	ManagementURL string
+	// Ctl is the rabbitmqctl program of the fallback (DefaultRabbitMQ:
+	// "rabbitmqctl"; as root it re-executes itself as the rabbitmq user).
+	// Empty: no fallback, an unreachable management API is an error.
+	Ctl                            string
 	VHost                          string // "purepool"
 	FrontendUser, FrontendPassword string // "purepool-frontend"
 	BackendUser, BackendPassword   string // "purepool-backend"
 	Topology                       rabbitmq.Topology
+	// Logger says which path setup took (nil: slog.Default()).
+	Logger *slog.Logger
 }
 
 // DefaultRabbitMQ returns the production names (no passwords).
@@ -59,9 +66,17 @@ func (c RabbitMQConfig) Permissions() (frontend, backend [3]string) {
 	return frontend, backend
 }
 
+// adminPermissions are the administrator's on the vhost: it declares the
+// topology over AMQP, where RabbitMQ checks vhost permissions whatever the
+// user's tags. Narrower ones would buy nothing: an administrator may grant
+// itself any permission through the management API.
+var adminPermissions = [3]string{".*", ".*", ".*"}
+
 // RabbitMQ creates the vhost and the two users, sets their permissions and
 // declares the topology. Idempotent: existing users get the given password
-// (an empty one leaves it unchanged).
+// (an empty one leaves it unchanged) and exactly the pool's permissions;
+// nothing else of the broker is touched. Bad input or refused credentials
+// fail before anything is changed.
 func RabbitMQ(ctx context.Context, cfg RabbitMQConfig) error {
 	for what, n := range map[string]string{"vhost": cfg.VHost, "frontend user": cfg.FrontendUser, "backend user": cfg.BackendUser} {
 		if !rabbitName.MatchString(n) {
@@ -75,22 +90,33 @@ func RabbitMQ(ctx context.Context, cfg RabbitMQConfig) error {
 	if err != nil {
 		return fmt.Errorf("provision: RabbitMQ admin URL: %w", err)
 	}
-	if cfg.Ctl == "" {
-		cfg.Ctl = "rabbitmqctl"
+	if uri.Username == cfg.FrontendUser || uri.Username == cfg.BackendUser {
+		return fmt.Errorf("provision: the RabbitMQ administrator %s cannot be one of the pool's users", uri.Username)
 	}
-	defs, err := cfg.definitions(uri.Username, func(user string) (bool, error) {
-		out, err := runCtl(ctx, cfg.Ctl, "", "list_users", "--quiet", "--no-table-headers")
-		return hasUser(out, user), err
-	})
+	mgmt, err := managementURL(cfg.ManagementURL, uri)
 	if err != nil {
 		return err
 	}
-	// One rabbitmqctl call (each boots an Erlang VM: about a second on a
-	// busy machine): vhost, users and permissions as definitions, read from
-	// standard input. Import adds or updates what it lists and leaves
-	// everything else alone.
-	if _, err := runCtl(ctx, cfg.Ctl, string(defs), "import_definitions"); err != nil {
-		return err
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+
+	mgmtErr := cfg.overHTTP(ctx, mgmt, uri.Username, uri.Password)
+	switch {
+	case mgmtErr == nil:
+		log.Info("RabbitMQ: vhost, users and permissions set over the management API", "url", mgmt, "admin", uri.Username)
+	case !isUnreachable(mgmtErr):
+		return mgmtErr
+	case cfg.Ctl == "":
+		return fmt.Errorf("%w; no rabbitmqctl fallback: enable the plugin (rabbitmq-plugins enable rabbitmq_management)", mgmtErr)
+	default:
+		log.Warn("RabbitMQ: management API unreachable, falling back to the local rabbitmqctl (root on the broker's host)",
+			"url", mgmt, "error", mgmtErr, "rabbitmqctl", cfg.Ctl)
+		if err := cfg.overCtl(ctx, uri); err != nil {
+			return fmt.Errorf("%w (rabbitmqctl fallback, because %v)", err, mgmtErr)
+		}
+		log.Info("RabbitMQ: vhost, users and permissions set with the local rabbitmqctl", "rabbitmqctl", cfg.Ctl)
 	}
 
 	uri.Vhost = cfg.VHost
@@ -109,73 +135,50 @@ func RabbitMQ(ctx context.Context, cfg RabbitMQConfig) error {
 	return nil
 }
 
-// definitions is the JSON the broker imports. Passwords are stored as
-// the broker's default hash (rabbit_password_hashing_sha256: base64 of a
-// 4-byte salt followed by SHA-256(salt ‖ password)); an empty password
-// leaves an existing user untouched.
-func (c RabbitMQConfig) definitions(admin string, exists func(user string) (bool, error)) ([]byte, error) {
-	type user struct {
-		Name      string   `json:"name"`
-		Hash      string   `json:"password_hash"`
-		Algorithm string   `json:"hashing_algorithm"`
-		Tags      []string `json:"tags"`
-	}
-	type permission struct {
-		User      string `json:"user"`
-		VHost     string `json:"vhost"`
-		Configure string `json:"configure"`
-		Write     string `json:"write"`
-		Read      string `json:"read"`
-	}
-	var users []user
-	for _, u := range []struct{ name, password string }{{c.FrontendUser, c.FrontendPassword}, {c.BackendUser, c.BackendPassword}} {
-		if u.password == "" {
-			ok, err := exists(u.name)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				return nil, fmt.Errorf("provision: RabbitMQ user %s does not exist yet: a password is required", u.name)
-			}
-			continue
+// managementURL is the management API's base URL: given, or derived from
+// the AMQP URL's host with the plugin's default ports.
+func managementURL(given string, amqpURI amqp.URI) (string, error) {
+	if given == "" {
+		u := url.URL{Scheme: "http", Host: net.JoinHostPort(amqpURI.Host, "15672")}
+		if amqpURI.Scheme == "amqps" {
+			u.Scheme, u.Host = "https", net.JoinHostPort(amqpURI.Host, "15671")
 		}
-		var salt [4]byte
-		if _, err := rand.Read(salt[:]); err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(append(salt[:], u.password...))
-		users = append(users, user{Name: u.name, Hash: base64.StdEncoding.EncodeToString(append(salt[:], sum[:]...)),
-			Algorithm: "rabbit_password_hashing_sha256", Tags: []string{}})
+		return u.String(), nil
 	}
-	fe, be := c.Permissions()
-	return json.Marshal(map[string]any{
-		"users":  users,
-		"vhosts": []map[string]string{{"name": c.VHost}},
-		"permissions": []permission{
-			{c.FrontendUser, c.VHost, fe[0], fe[1], fe[2]},
-			{c.BackendUser, c.VHost, be[0], be[1], be[2]},
-			// The admin declares the topology in the new vhost.
-			{admin, c.VHost, ".*", ".*", ".*"},
-		},
-	})
+	u, err := url.Parse(given)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("provision: RabbitMQ management URL: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return "", fmt.Errorf("provision: RabbitMQ management URL %q: want http(s)://host:port", given)
+	case u.User != nil:
+		// One administrator for both APIs: its credentials are checked
+		// before anything changes, and it is the user granted the vhost.
+		return "", fmt.Errorf("provision: RabbitMQ management URL %s: no credentials here, the administrator is the user of the AMQP URL", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", fmt.Errorf("provision: RabbitMQ management URL %s: no query or fragment", given)
+	}
+	u.Path = trimSlash(u.Path)
+	return u.String(), nil
 }
 
-func runCtl(ctx context.Context, ctl, stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, ctl, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("provision: rabbitmqctl %s: %w: %s", args[0], err, strings.TrimSpace(out.String()))
+func trimSlash(p string) string {
+	for len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
 	}
-	return out.String(), nil
+	return p
 }
 
-func hasUser(listing, name string) bool {
-	for _, line := range strings.Split(listing, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
-			return true
-		}
-	}
-	return false
+// errUnreachable marks a management API that could not be connected to:
+// the plugin is off, the port closed or filtered, the name unknown. Any
+// answer, even a refusal, is not that and never leads to the fallback:
+// refused credentials must not turn into a rabbitmqctl run as root.
+type errUnreachable struct{ err error }
+
+func (e errUnreachable) Error() string { return e.err.Error() }
+func (e errUnreachable) Unwrap() error { return e.err }
+
+func isUnreachable(err error) bool {
+	var u errUnreachable
+	return errors.As(err, &u)
 }

@@ -1,15 +1,20 @@
 package provision_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"net"
+	"net/http"
 	"net/url"
 	"os/exec"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	rabbithole "github.com/michaelklishin/rabbit-hole/v2"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/purepool/purepool/commands"
@@ -30,29 +35,90 @@ func vhostURL(t *testing.T, user, password, vhost string) string {
 	return u.String()
 }
 
-func TestRabbitMQLeastPrivilege(t *testing.T) {
-	t.Parallel()
-	adminURL := testenv.RequireAMQP(t)
-	ctl, err := exec.LookPath("rabbitmqctl")
+// managementAPI is a client of the local broker's management API as the
+// test broker's administrator (skips, or fails in CI, when it is off).
+func managementAPI(t *testing.T) *rabbithole.Client {
+	t.Helper()
+	u, err := amqp.ParseURI(testenv.RequireAMQP(t))
 	if err != nil {
-		testenv.Unavailable(t, "rabbitmqctl", err)
+		t.Fatal(err)
 	}
+	api, err := rabbithole.NewClient("http://"+net.JoinHostPort(u.Host, "15672"), u.Username, u.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.SetTimeout(30 * time.Second)
+	if _, err := api.Whoami(); err != nil {
+		testenv.Unavailable(t, "RabbitMQ management API (rabbitmq-plugins enable rabbitmq_management)", err)
+	}
+	return api
+}
+
+// closedPort is a management URL nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
+}
+
+// newConfig names a fresh vhost and users, removed when the test ends.
+func newConfig(t *testing.T, api *rabbithole.Client) provision.RabbitMQConfig {
+	t.Helper()
 	p := testenv.UniqueName("pp_t")
 	cfg := provision.DefaultRabbitMQ()
-	cfg.Ctl, cfg.AdminURL = ctl, adminURL
+	cfg.AdminURL = testenv.RequireAMQP(t)
 	cfg.VHost, cfg.FrontendUser, cfg.BackendUser = p, p+"-frontend", p+"-backend"
 	cfg.FrontendPassword, cfg.BackendPassword = "fe pw", "be pw"
 	t.Cleanup(func() {
-		var wg sync.WaitGroup
-		for _, args := range [][]string{{"delete_vhost", cfg.VHost}, {"delete_user", cfg.FrontendUser}, {"delete_user", cfg.BackendUser}} {
-			wg.Go(func() {
-				if out, err := exec.Command(ctl, args...).CombinedOutput(); err != nil {
-					t.Logf("rabbitmqctl %v: %v %s", args, err, out)
-				}
-			})
+		for _, del := range []func() (*http.Response, error){
+			func() (*http.Response, error) { return api.DeleteVhost(cfg.VHost) },
+			func() (*http.Response, error) { return api.DeleteUser(cfg.FrontendUser) },
+			func() (*http.Response, error) { return api.DeleteUser(cfg.BackendUser) },
+		} {
+			if res, err := del(); err != nil {
+				t.Logf("cleanup: %v", err)
+			} else {
+				res.Body.Close()
+			}
 		}
-		wg.Wait()
 	})
+	return cfg
+}
+
+func isStatus(err error, code int) bool {
+	var e rabbithole.ErrorResponse
+	return errors.As(err, &e) && e.StatusCode == code
+}
+
+// TestRabbitMQ_ManagementAPI provisions over HTTP only (no fallback):
+// pre-existing users get exactly the pool's tags and permissions, an
+// existing vhost keeps its settings, a second run changes the password
+// and an empty one keeps it.
+func TestRabbitMQ_ManagementAPI(t *testing.T) {
+	t.Parallel()
+	api := managementAPI(t)
+	cfg := newConfig(t, api)
+	cfg.Ctl = "" // no fallback: the management API or an error
+	var logs bytes.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+
+	// Drift to correct, and the operator's vhost settings to keep.
+	must := func(res *http.Response, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	must(api.PutVhost(cfg.VHost, rabbithole.VhostSettings{Description: "the operator's", Tracing: true}))
+	must(api.PutUser(cfg.FrontendUser, rabbithole.UserSettings{Password: "old", Tags: rabbithole.UserTags{"management"}}))
+	must(api.UpdatePermissionsIn(cfg.VHost, cfg.FrontendUser, rabbithole.Permissions{Configure: ".*", Write: ".*", Read: ".*"}))
+
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	first := cfg
@@ -63,14 +129,199 @@ func TestRabbitMQLeastPrivilege(t *testing.T) {
 	if err := provision.RabbitMQ(ctx, cfg); err != nil { // idempotent; updates the password
 		t.Fatal(err)
 	}
+	kept := cfg
+	kept.FrontendPassword, kept.BackendPassword = "", ""
+	if err := provision.RabbitMQ(ctx, kept); err != nil { // keeps both passwords
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "over the management API") || strings.Contains(logs.String(), "rabbitmqctl") {
+		t.Errorf("log does not say the management API was used:\n%s", logs.String())
+	}
 
-	feURL := vhostURL(t, cfg.FrontendUser, cfg.FrontendPassword, cfg.VHost)
-	beURL := vhostURL(t, cfg.BackendUser, cfg.BackendPassword, cfg.VHost)
+	vh, err := api.GetVhost(cfg.VHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vh.Description != "the operator's" || !vh.Tracing {
+		t.Errorf("vhost changed: description %q, tracing %v", vh.Description, vh.Tracing)
+	}
+	fe, be := cfg.Permissions()
+	au, _ := amqp.ParseURI(cfg.AdminURL)
+	for user, want := range map[string][3]string{cfg.FrontendUser: fe, cfg.BackendUser: be, au.Username: {".*", ".*", ".*"}} {
+		p, err := api.GetPermissionsIn(cfg.VHost, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [3]string{p.Configure, p.Write, p.Read}; got != want {
+			t.Errorf("%s's permissions %q, want %q", user, got, want)
+		}
+		if user == au.Username {
+			continue
+		}
+		u, err := api.GetUser(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.Tags) != 0 && !(len(u.Tags) == 1 && u.Tags[0] == "") {
+			t.Errorf("%s has tags %q, want none", user, u.Tags)
+		}
+	}
+	// The frontend's first password no longer works; the current one
+	// survived the run without passwords.
+	if c, err := amqp.Dial(vhostURL(t, cfg.FrontendUser, first.FrontendPassword, cfg.VHost)); err == nil {
+		c.Close()
+		t.Error("the frontend's old password still logs in")
+	}
+	checkLeastPrivilege(ctx, t, cfg)
+}
+
+// TestRabbitMQ_Fallback: with the management API unreachable, setup uses
+// the local rabbitmqctl (root on the broker's host) and says so.
+func TestRabbitMQ_Fallback(t *testing.T) {
+	t.Parallel()
+	api := managementAPI(t) // for the cleanup only
+	ctl, err := exec.LookPath("rabbitmqctl")
+	if err != nil {
+		testenv.Unavailable(t, "rabbitmqctl", err)
+	}
+	cfg := newConfig(t, api)
+	cfg.Ctl, cfg.ManagementURL = ctl, closedPort(t)
+	var logs bytes.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	first := cfg
+	first.FrontendPassword = "to be changed"
+	if err := provision.RabbitMQ(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := provision.RabbitMQ(ctx, cfg); err != nil { // idempotent; updates the password
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "falling back to the local rabbitmqctl") {
+		t.Errorf("log does not say rabbitmqctl was used:\n%s", logs.String())
+	}
 	// The old password no longer works (rabbitmqctl: a failed AMQP login
 	// is answered only after the broker's 3 s close delay).
 	if out, err := exec.CommandContext(ctx, ctl, "authenticate_user", cfg.FrontendUser, first.FrontendPassword).CombinedOutput(); err == nil {
 		t.Errorf("the frontend's old password still authenticates: %s", out)
 	}
+	checkLeastPrivilege(ctx, t, cfg)
+}
+
+// TestRabbitMQ_Refused: refused administrators and an unusable fallback
+// are clear errors, and nothing is created. A refusal over HTTP never
+// falls back to rabbitmqctl.
+func TestRabbitMQ_Refused(t *testing.T) {
+	t.Parallel()
+	api := managementAPI(t)
+	ctl, ctlErr := exec.LookPath("rabbitmqctl")
+	admin, err := url.Parse(testenv.RequireAMQP(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A user with every permission on "/" and the management tag, but
+	// not the administrator tag.
+	mgmtUser := testenv.UniqueName("pp_t") + "-mgmt"
+	if res, err := api.PutUser(mgmtUser, rabbithole.UserSettings{Password: "pw", Tags: rabbithole.UserTags{"management"}}); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Body.Close()
+	}
+	t.Cleanup(func() {
+		if res, err := api.DeleteUser(mgmtUser); err == nil {
+			res.Body.Close()
+		}
+	})
+	if res, err := api.UpdatePermissionsIn("/", mgmtUser, rabbithole.Permissions{Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Body.Close()
+	}
+	withUser := func(user, password string) string {
+		u := *admin
+		u.User = url.UserPassword(user, password)
+		return u.String()
+	}
+	for _, tc := range []struct {
+		name, adminURL, mgmtURL, ctl string
+		needCtl                      bool
+		want                         []string
+	}{
+		{"wrong password", withUser(admin.User.Username(), "wrong"), "", ctl, false, []string{"401"}},
+		{"management tag only", withUser(mgmtUser, "pw"), "", ctl, false, []string{"administrator tag"}},
+		{"wrong password, fallback", withUser(admin.User.Username(), "wrong"), closedPort(t), ctl, true, []string{"username or password not allowed", "connection refused"}},
+		{"no rabbitmqctl", admin.String(), closedPort(t), "/nonexistent/rabbitmqctl", false, []string{"rabbitmq_management", "/nonexistent/rabbitmqctl", "connection refused"}},
+		{"no fallback", admin.String(), closedPort(t), "", false, []string{"rabbitmq_management", "connection refused"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.needCtl && ctlErr != nil {
+				testenv.Unavailable(t, "rabbitmqctl", ctlErr)
+			}
+			cfg := newConfig(t, api)
+			cfg.AdminURL, cfg.ManagementURL, cfg.Ctl = tc.adminURL, tc.mgmtURL, tc.ctl
+			cfg.Logger = slog.New(slog.DiscardHandler)
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			err := provision.RabbitMQ(ctx, cfg)
+			if err == nil {
+				t.Fatal("setup succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if _, err := api.GetVhost(cfg.VHost); !isStatus(err, http.StatusNotFound) {
+				t.Errorf("vhost %s: %v, want 404", cfg.VHost, err)
+			}
+			for _, u := range []string{cfg.FrontendUser, cfg.BackendUser} {
+				if _, err := api.GetUser(u); !isStatus(err, http.StatusNotFound) {
+					t.Errorf("user %s: %v, want 404", u, err)
+				}
+			}
+		})
+	}
+}
+
+// TestRabbitMQ_BadInput is refused before any connection.
+func TestRabbitMQ_BadInput(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		edit func(*provision.RabbitMQConfig)
+		want string
+	}{
+		{"vhost", func(c *provision.RabbitMQConfig) { c.VHost = "a/b" }, "vhost"},
+		{"same users", func(c *provision.RabbitMQConfig) { c.BackendUser = c.FrontendUser }, "must differ"},
+		{"admin is a pool user", func(c *provision.RabbitMQConfig) { c.AdminURL = "amqp://purepool-frontend:x@127.0.0.1:1/" }, "administrator"},
+		{"admin URL", func(c *provision.RabbitMQConfig) { c.AdminURL = "http://x" }, "admin URL"},
+		{"management scheme", func(c *provision.RabbitMQConfig) { c.ManagementURL = "amqp://127.0.0.1:1" }, "http(s)"},
+		{"management credentials", func(c *provision.RabbitMQConfig) { c.ManagementURL = "http://a:secret@127.0.0.1:1" }, "no credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := provision.DefaultRabbitMQ()
+			cfg.AdminURL = "amqp://admin:pw@127.0.0.1:1/"
+			cfg.FrontendPassword, cfg.BackendPassword = "a", "b"
+			cfg.Ctl = "/nonexistent/rabbitmqctl"
+			tc.edit(&cfg)
+			err := provision.RabbitMQ(t.Context(), cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one about %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+// checkLeastPrivilege proves over AMQP what each user can and cannot do.
+func checkLeastPrivilege(ctx context.Context, t *testing.T, cfg provision.RabbitMQConfig) {
+	t.Helper()
+	p := cfg.VHost
+	feURL := vhostURL(t, cfg.FrontendUser, cfg.FrontendPassword, cfg.VHost)
+	beURL := vhostURL(t, cfg.BackendUser, cfg.BackendPassword, cfg.VHost)
 	// The frontend publishes commands (confirmed and routed) ...
 	pub, err := rabbitmq.NewPublisher(rabbitmq.Config{URL: feURL, Topology: cfg.Topology, Channels: 1})
 	if err != nil {
@@ -127,7 +378,7 @@ func TestRabbitMQLeastPrivilege(t *testing.T) {
 	}
 
 	// The backend consumes the command and may dead-letter it; it may not
-	// publish commands.
+	// publish commands, declare or bind.
 	con, err := rabbitmq.NewConsumer(rabbitmq.Config{URL: beURL, Topology: cfg.Topology})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +402,7 @@ func TestRabbitMQLeastPrivilege(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("backend never received the command")
 	}
-	au, err := amqp.ParseURI(adminURL)
+	au, err := amqp.ParseURI(cfg.AdminURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +444,57 @@ func TestRabbitMQLeastPrivilege(t *testing.T) {
 	}
 	if err := bePub.Publish(ctx, msg); !isAccessRefused(err) {
 		t.Errorf("backend publishing a command: %v, want 403", err)
+	}
+	be, err := amqp.Dial(beURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	for name, op := range map[string]func(*amqp.Channel) error{
+		"queue.declare": func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclare(p+".mine", false, true, false, false, nil)
+			return err
+		},
+		"basic.get on the dead-letter queue": func(ch *amqp.Channel) error {
+			_, _, err := ch.Get(cfg.Topology.DeadLetterQueue, false)
+			return err
+		},
+		"queue.bind": func(ch *amqp.Channel) error { return ch.QueueBind(q, "x", cfg.Topology.DeadLetterExchange, false, nil) },
+		"queue.delete": func(ch *amqp.Channel) error {
+			_, err := ch.QueueDelete(q, false, false, false)
+			return err
+		},
+		"queue.purge of the dead-letter queue": func(ch *amqp.Channel) error {
+			_, err := ch.QueuePurge(cfg.Topology.DeadLetterQueue, false)
+			return err
+		},
+	} {
+		ch, err := be.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := op(ch); !isAccessRefused(err) {
+			t.Errorf("backend %s: %v, want ACCESS_REFUSED (403)", name, err)
+		}
+	}
+	checkBackendCanPurge(t, beURL, q)
+}
+
+// The limit docs/operations.md states: RabbitMQ grants queue.purge with
+// read, so the consumer can empty its queue; nothing narrower exists.
+func checkBackendCanPurge(t *testing.T, beURL, queue string) {
+	t.Helper()
+	be, err := amqp.Dial(beURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ch, err := be.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueuePurge(queue, false); err != nil {
+		t.Errorf("backend queue.purge of %s: %v; docs/operations.md says it is allowed", queue, err)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/url"
 	"os"
 
 	"github.com/purepool/purepool/provision"
@@ -18,6 +20,7 @@ const (
 	envMySQLProjectorPassword = "PUREPOOL_MYSQL_PROJECTOR_PASSWORD"
 	envAMQPFrontendPassword   = "PUREPOOL_AMQP_FRONTEND_PASSWORD"
 	envAMQPBackendPassword    = "PUREPOOL_AMQP_BACKEND_PASSWORD"
+	envAMQPAdminPassword      = "PUREPOOL_AMQP_ADMIN_PASSWORD"
 )
 
 func init() {
@@ -37,9 +40,11 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&my.Frontend, "mysql-frontend-user", my.Frontend, "MariaDB read-only user")
 	fs.StringVar(&my.Projector, "mysql-projector-user", my.Projector, "MariaDB user of the projector")
 	fs.StringVar(&my.Host, "mysql-host", my.Host, "host part of the MariaDB users")
-	amqpURL := fs.String("amqp", "", "RabbitMQ admin URL, e.g. amqp://admin:pw@127.0.0.1:5672/; empty skips RabbitMQ")
+	amqpURL := fs.String("amqp", "", "RabbitMQ administrator's AMQP URL, e.g. amqp://admin@broker:5672/ (password here or in "+
+		envAMQPAdminPassword+"; the user needs the administrator tag); empty skips RabbitMQ")
 	rb := provision.DefaultRabbitMQ()
-	fs.StringVar(&rb.Ctl, "rabbitmqctl", rb.Ctl, "rabbitmqctl program (setup runs on the broker's host)")
+	fs.StringVar(&rb.ManagementURL, "amqp-management", "", "RabbitMQ management API, e.g. https://broker:15671 (default http://<-amqp host>:15672, https://<host>:15671 for amqps)")
+	fs.StringVar(&rb.Ctl, "rabbitmqctl", rb.Ctl, "local rabbitmqctl, used only if the management API is unreachable (root on the broker's host); empty: no fallback")
 	fs.StringVar(&rb.VHost, "amqp-vhost", rb.VHost, "RabbitMQ vhost")
 	fs.StringVar(&rb.FrontendUser, "amqp-frontend-user", rb.FrontendUser, "RabbitMQ publish-only user")
 	fs.StringVar(&rb.BackendUser, "amqp-backend-user", rb.BackendUser, "RabbitMQ consumer user")
@@ -49,7 +54,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "usage: purepool setup [-pg URL] [-mysql DSN] [-amqp URL] [flags]")
 		fmt.Fprintln(stderr, "\nPasswords are read from the environment:")
 		for _, e := range []string{envPGBackendPassword, envPGProjectorPassword, envPGFrontendPassword,
-			envMySQLFrontendPassword, envMySQLProjectorPassword, envAMQPFrontendPassword, envAMQPBackendPassword} {
+			envMySQLFrontendPassword, envMySQLProjectorPassword, envAMQPFrontendPassword, envAMQPBackendPassword, envAMQPAdminPassword} {
 			fmt.Fprintln(stderr, "  "+e)
 		}
 		fmt.Fprintln(stderr, "(empty: an existing role keeps its password; a new MariaDB or RabbitMQ user needs one)")
@@ -80,7 +85,12 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "MariaDB: database %s, users %s (SELECT) and %s (ALL) provisioned\n", my.Database, my.Frontend, my.Projector)
 	}
 	if *amqpURL != "" {
-		rb.AdminURL = *amqpURL
+		admin, err := adminAMQPURL(*amqpURL, os.Getenv(envAMQPAdminPassword))
+		if err != nil {
+			return usageError{err}
+		}
+		rb.AdminURL = admin
+		rb.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 		rb.FrontendPassword = os.Getenv(envAMQPFrontendPassword)
 		rb.BackendPassword = os.Getenv(envAMQPBackendPassword)
 		if err := provision.RabbitMQ(ctx, rb); err != nil {
@@ -90,4 +100,25 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			rb.VHost, rb.FrontendUser, rb.BackendUser, rb.Topology.Exchange, rb.Topology.Queue)
 	}
 	return nil
+}
+
+// adminAMQPURL puts the administrator's password from the environment into
+// the URL, so that it need not show in ps. The password is given once:
+// in the URL or in the environment.
+func adminAMQPURL(raw, envPassword string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("-amqp: %w", err)
+	}
+	if envPassword == "" {
+		return raw, nil
+	}
+	if u.User == nil || u.User.Username() == "" {
+		return "", fmt.Errorf("-amqp %s: name the administrator (amqp://admin@host:5672/) whose password is in %s", u.Redacted(), envAMQPAdminPassword)
+	}
+	if _, set := u.User.Password(); set {
+		return "", fmt.Errorf("-amqp %s: the administrator's password is both in the URL and in %s; give it once", u.Redacted(), envAMQPAdminPassword)
+	}
+	u.User = url.UserPassword(u.User.Username(), envPassword)
+	return u.String(), nil
 }
