@@ -30,6 +30,15 @@ type Publisher interface {
 	Publish(ctx context.Context, msg Message) error
 }
 
+// BatchPublisher publishes several commands at once. Each is delivered as
+// its own message (own id, own handling, own dead letter); nil means every
+// one is safely accepted, as for Publish, and an error that some may be.
+// commands/rabbitmq sends them in as few broker messages as its batch size
+// allows (its Publish batches concurrent calls by itself too).
+type BatchPublisher interface {
+	PublishBatch(ctx context.Context, msgs []Message) error
+}
+
 // Handler handles one delivered command. Returning nil acknowledges the
 // message, and must only happen once the handler's events are stored. Any
 // other error leads to redelivery, except a Permanent one, which sends the

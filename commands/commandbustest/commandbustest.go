@@ -31,6 +31,10 @@ type Bus struct {
 	DeliveryLimit int
 	// DeadLetters lists the dead-lettered messages with their reasons.
 	DeadLetters func(ctx context.Context) ([]DeadLetter, error)
+	// Restart, when set, stops the broker under the bus and starts it
+	// again; Publisher and Consumer must reconnect by themselves. Without
+	// it the BatchAcrossBrokerRestart case is skipped.
+	Restart func(ctx context.Context) error
 }
 
 // DeadLetter is a message the bus gave up on.
@@ -51,6 +55,11 @@ func Run(t *testing.T, newBus func(t *testing.T) Bus) {
 	t.Run("StopBeforeHandlerReturnsKeepsMessage", func(t *testing.T) { testStop(t, newBus(t)) })
 	t.Run("ConcurrentPublishers", func(t *testing.T) { testConcurrent(t, newBus(t)) })
 	t.Run("DeliveryLimitDeadLetters", func(t *testing.T) { testDeliveryLimit(t, newBus(t)) })
+	t.Run("BatchPoisonedCommandDeadLettersAlone", func(t *testing.T) { testBatchPoisoned(t, newBus(t)) })
+	t.Run("BatchRedeliveredHandlesEachCommand", func(t *testing.T) { testBatchRedelivered(t, newBus(t)) })
+	t.Run("BatchStopBeforeHandlersReturnKeepsCommands", func(t *testing.T) { testBatchStop(t, newBus(t)) })
+	t.Run("BatchDeliveryLimitPerCommand", func(t *testing.T) { testBatchDeliveryLimit(t, newBus(t)) })
+	t.Run("BatchAcrossBrokerRestart", func(t *testing.T) { RunRestart(t, newBus(t)) })
 }
 
 func testContext(t *testing.T) context.Context {

@@ -104,6 +104,38 @@ func (b *Bus) Publish(ctx context.Context, msg commands.Message) error {
 	return nil
 }
 
+// PublishBatch queues msgs at once: all of them, or none (a full queue or a
+// nameless message fails the whole call). In memory there is no confirm to
+// share, so a batch is simply its commands, each delivered, redelivered and
+// dead-lettered on its own, which is what commands/rabbitmq's consumer
+// makes of a batch.
+func (b *Bus) PublishBatch(ctx context.Context, msgs []commands.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if m.Name == "" {
+			return errors.New("inproc: publish batch: a message has no command name")
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	if b.maxLength > 0 && len(b.queue)+len(msgs) > b.maxLength {
+		return fmt.Errorf("inproc: publish a batch of %d: %w", len(msgs), ErrFull)
+	}
+	for _, m := range msgs {
+		m.Body = slices.Clone(m.Body)
+		m.Redelivered = 0
+		b.queue = append(b.queue, m)
+	}
+	close(b.wake)
+	b.wake = make(chan struct{})
+	return nil
+}
+
 // push appends and wakes consumers; b.mu is held.
 func (b *Bus) push(msg commands.Message) {
 	b.queue = append(b.queue, msg)
@@ -207,6 +239,7 @@ func (b *Bus) sleep(ctx context.Context, earlier int) {
 }
 
 var (
-	_ commands.Publisher = (*Bus)(nil)
-	_ commands.Consumer  = (*Bus)(nil)
+	_ commands.Publisher      = (*Bus)(nil)
+	_ commands.BatchPublisher = (*Bus)(nil)
+	_ commands.Consumer       = (*Bus)(nil)
 )

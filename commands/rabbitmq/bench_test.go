@@ -3,6 +3,9 @@ package rabbitmq_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,4 +96,125 @@ func BenchmarkPublish(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPublishBatch measures group-commit publishing: many concurrent
+// publishers (64 goroutines, as many HTTP handlers of a busy frontend) each
+// waiting for its own command's confirm, at BatchSize 1 (one broker message
+// and one confirm per command, as before batching) and with batching (the
+// defaults and variants), and one publisher alone. It reports commands/s
+// and the latency of a Publish call (p50, p99, max) as metrics:
+//
+//	go test -run '^$' -bench PublishBatch -benchtime 20000x ./commands/rabbitmq
+func BenchmarkPublishBatch(b *testing.B) {
+	url := testenv.RequireAMQP(b)
+	for _, c := range []struct {
+		name       string
+		size       int
+		delay      time.Duration
+		channels   int
+		publishers int
+	}{
+		{"publishers=64/batch=1", 1, 0, 0, 64},
+		{"publishers=64/batch=default", 0, 0, 0, 64},
+		{"publishers=64/batch=default/channels=1", 0, 0, 1, 64},
+		{"publishers=64/batch=16", 16, 0, 0, 64},
+		{"publishers=64/batch=default/delay=1ms", 0, time.Millisecond, 0, 64},
+		// One publisher: the latency of an idle pool's command, which
+		// batching must not raise.
+		{"publishers=1/batch=1", 1, 0, 0, 1},
+		{"publishers=1/batch=default", 0, 0, 0, 1},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			top := newTopology(b, url, 3)
+			p := newPublisher(b, rabbitmq.Config{URL: url, Topology: top, BatchSize: c.size, BatchDelay: c.delay, Channels: c.channels})
+			publishers := c.publishers
+			lat := make([][]time.Duration, publishers)
+			var next atomic.Int64
+			b.ResetTimer()
+			began := time.Now()
+			var wg sync.WaitGroup
+			for g := range publishers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						t0 := time.Now()
+						if err := p.Publish(context.Background(), commands.Message{ID: uuid.New(), Name: commands.NameSubmitSolution, Body: benchBody}); err != nil {
+							b.Error(err)
+							return
+						}
+						lat[g] = append(lat[g], time.Since(t0))
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(began)
+			b.StopTimer()
+			var all []time.Duration
+			for _, l := range lat {
+				all = append(all, l...)
+			}
+			if len(all) == 0 {
+				return
+			}
+			slices.Sort(all)
+			q := func(f float64) float64 { return float64(all[int(f*float64(len(all)-1))].Microseconds()) / 1000 }
+			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "cmds/s")
+			// Commands per broker message: the batch size reached.
+			if q, err := adminChannel(b, url).QueueDeclarePassive(top.Queue, true, false, false, false, top.QueueArgs()); err == nil && q.Messages > 0 {
+				b.ReportMetric(float64(len(all))/float64(q.Messages), "cmds/msg")
+			}
+			b.ReportMetric(q(0.5), "p50-ms")
+			b.ReportMetric(q(0.99), "p99-ms")
+			b.ReportMetric(q(1), "max-ms")
+		})
+	}
+}
+
+// BenchmarkConsumeBatch measures the consumer on a queue filled by 64
+// concurrent publishers, at BatchSize 1 and the default: commands handled
+// per second by 4 workers with a handler that does nothing (the broker's
+// and the consumer's own cost: deliveries, acks).
+//
+//	go test -run '^$' -bench ConsumeBatch -benchtime 20000x ./commands/rabbitmq
+func BenchmarkConsumeBatch(b *testing.B) {
+	url := testenv.RequireAMQP(b)
+	for _, size := range []int{1, 0} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			top := newTopology(b, url, 3)
+			cfg := rabbitmq.Config{URL: url, Topology: top, BatchSize: size, Workers: 4}
+			p := newPublisher(b, cfg)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if err := p.Publish(context.Background(), commands.Message{ID: uuid.New(), Name: commands.NameSubmitSolution, Body: benchBody}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			c := newConsumer(b, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var handled atomic.Int64
+			b.ResetTimer()
+			began := time.Now()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_ = c.Consume(ctx, func(context.Context, commands.Message) error {
+					if handled.Add(1) == int64(b.N) {
+						cancel()
+					}
+					return nil
+				})
+			}()
+			<-done
+			b.StopTimer()
+			b.ReportMetric(float64(handled.Load())/time.Since(began).Seconds(), "cmds/s")
+		})
+	}
 }

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -14,7 +17,14 @@ import (
 
 // Config says how to reach the broker and which topology to use.
 type Config struct {
-	URL      string // amqp://user:password@host:port/vhost
+	// URL is amqp://user:password@host:port/vhost, or several such URLs
+	// separated by commas, one per node of a RabbitMQ cluster
+	// (amqp://u:p@h1:5672/v,amqp://u:p@h2:5672/v). Every connection, first
+	// or again after a loss, tries the nodes in turn until one answers: the
+	// first connection in the listed order, a reconnection starting at the
+	// node after the one it lost. A comma inside a password must be written
+	// %2C.
+	URL      string
 	Topology Topology
 	// Name is shown by the broker as the connection name (rabbitmqctl
 	// list_connections client_properties), e.g. "purepool-frontend".
@@ -27,6 +37,12 @@ type Config struct {
 	// MaxInFlight bounds unconfirmed publishes per channel (default 1024);
 	// a Publish beyond it waits for a slot.
 	MaxInFlight int
+	// BatchSize and BatchDelay: group-commit publishing (see batch.go).
+	// BatchSize caps the commands per broker message (0: default; 1: no
+	// batching, one message per command). BatchDelay is how long a batch
+	// may wait for more commands (0: default; negative: none).
+	BatchSize  int
+	BatchDelay time.Duration
 	// Prefetch is the consumer's per-consumer QoS (default 32).
 	Prefetch int
 	// Workers is how many handlers a Consumer runs at once (default 1).
@@ -50,6 +66,11 @@ type Config struct {
 	// Dial overrides how TCP connections are made (tests cut them with it).
 	Dial   func(network, addr string) (net.Conn, error)
 	Logger *slog.Logger
+
+	// nodes is URL parsed, shared by the copies of one Publisher's or
+	// Consumer's Config so that its reconnections rotate; set by
+	// withDefaults.
+	nodes *nodeList
 }
 
 func (c Config) withDefaults() Config {
@@ -86,26 +107,111 @@ func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = "purepool"
 	}
+	if nodes, err := parseURLs(c.URL); err == nil {
+		// Each Publisher or Consumer gets its own list, hence its own
+		// rotation. A bad URL is reported by NewPublisher and NewConsumer
+		// (parseURLs); dial reports it again should it get that far.
+		c.nodes = nodes
+	}
 	return c
 }
 
+// dial connects to the first node of the list that answers, starting at
+// the node the rotation points to; it fails only if every node failed, with
+// every node's error (for the Consumer's 403 check, errors.As sees them all).
 func (c Config) dial() (*amqp.Connection, error) {
+	nodes := c.nodes
+	if nodes == nil {
+		var err error
+		if nodes, err = parseURLs(c.URL); err != nil {
+			return nil, fmt.Errorf("rabbitmq: %w", err)
+		}
+	}
+	n := len(nodes.urls)
+	start := int(nodes.next.Load()) % n
+	var errs []error
+	for i := range n {
+		k := (start + i) % n
+		conn, err := c.dialNode(nodes.urls[k])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// The next connection, after this one is lost, starts at the next
+		// node: the one that was lost is the likeliest to be down.
+		nodes.next.Store(int64(k + 1))
+		if i > 0 && c.Logger != nil {
+			c.Logger.Info("rabbitmq: connected to another broker node", "conn", c.Name,
+				"node", nodes.urls[k].safe, "unreachable", i)
+		}
+		return conn, nil
+	}
+	if n == 1 {
+		return nil, errs[0]
+	}
+	// The next attempt starts one node further, so that a node slow to
+	// fail (a dial timeout) is not always the first one tried.
+	nodes.next.Store(int64(start + 1))
+	return nil, fmt.Errorf("rabbitmq: none of the %d broker nodes answered: %w", n, errors.Join(errs...))
+}
+
+func (c Config) dialNode(node nodeURL) (*amqp.Connection, error) {
 	dial := c.Dial
 	if dial == nil {
 		dial = amqp.DefaultDial(5 * time.Second)
 	}
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(c.Name)
-	conn, err := amqp.DialConfig(c.URL, amqp.Config{
+	conn, err := amqp.DialConfig(node.url, amqp.Config{
 		Heartbeat:  10 * time.Second,
 		Locale:     "en_US",
 		Dial:       dial,
 		Properties: props,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rabbitmq: dial %s: %w", redact(c.URL), err)
+		return nil, fmt.Errorf("rabbitmq: dial %s: %w", node.safe, err)
 	}
 	return conn, nil
+}
+
+// nodeList is the parsed Config.URL: one URL per broker node, and where the
+// next connection attempt starts.
+type nodeList struct {
+	urls []nodeURL
+	next atomic.Int64
+}
+
+// nodeURL is one node's URL, and the same without the password for
+// messages and logs.
+type nodeURL struct{ url, safe string }
+
+// parseURLs splits a comma-separated list of AMQP URLs and checks each.
+// Its errors never quote a URL: the password would be in them.
+func parseURLs(list string) (*nodeList, error) {
+	items := strings.Split(list, ",")
+	nodes := &nodeList{urls: make([]nodeURL, 0, len(items))}
+	for i, item := range items {
+		item = strings.TrimSpace(item)
+		which := "broker URL"
+		if len(items) > 1 {
+			which = fmt.Sprintf("broker URL %d of %d", i+1, len(items))
+		}
+		if item == "" {
+			return nil, fmt.Errorf("%s is empty (a list separates amqp:// URLs with single commas)", which)
+		}
+		if _, err := amqp.ParseURI(item); err != nil {
+			// url.Parse's error quotes the URL, and even its reason may
+			// quote a piece of the password ("invalid port" when the
+			// password holds a slash): say only that it is not a URL.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = errors.New("not a valid URL (a reserved character such as , @ : / ? # in a user name or password must be percent-encoded)")
+			}
+			return nil, fmt.Errorf("%s: %w", which, err)
+		}
+		nodes.urls = append(nodes.urls, nodeURL{url: item, safe: redact(item)})
+	}
+	return nodes, nil
 }
 
 // redact drops the password from an AMQP URL for messages and logs.

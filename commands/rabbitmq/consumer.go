@@ -36,8 +36,12 @@ const (
 //     x-delivery-count incremented.
 //   - Consume's ctx ends before the handler returns: the message is left
 //     unacked and returns to the queue when the channel closes.
+//
+// A batch (batch.go) is settled as one delivery once each of its commands
+// has an outcome; see handleInBatch and settleBatch.
 type Consumer struct {
-	cfg Config
+	cfg     Config
+	settled *settledMemo
 }
 
 // NewConsumer makes a consumer; nothing connects until Consume.
@@ -46,10 +50,10 @@ func NewConsumer(cfg Config) (*Consumer, error) {
 	if err := cfg.Topology.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := amqp.ParseURI(cfg.URL); err != nil {
+	if _, err := parseURLs(cfg.URL); err != nil {
 		return nil, fmt.Errorf("rabbitmq: %w", err)
 	}
-	return &Consumer{cfg: cfg}, nil
+	return &Consumer{cfg: cfg, settled: newSettledMemo()}, nil
 }
 
 // Consume delivers commands to h until ctx ends (it then returns
@@ -120,24 +124,40 @@ func (c *Consumer) session(ctx context.Context, h commands.Handler, consumed *bo
 	*consumed = true
 	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
+	// A reader unpacks deliveries into jobs (a single message is one job, a
+	// batch one per command) and the workers take jobs, so the commands of
+	// a batch are handled concurrently as separate messages would be.
 	var wg sync.WaitGroup
-	errs := make(chan error, c.cfg.Workers)
+	errs := make(chan error, 1)
+	jobs := make(chan job)
+	wg.Go(func() {
+		defer close(jobs)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case d, ok := <-deliveries:
+				if !ok {
+					errs <- errors.New("delivery channel closed (channel or connection lost)")
+					return
+				}
+				for _, j := range c.unpack(d) {
+					select {
+					case jobs <- j:
+					case <-ctx.Done():
+						return // unhandled commands: the delivery stays unacked
+					}
+				}
+			}
+		}
+	})
 	for range c.cfg.Workers {
 		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case d, ok := <-deliveries:
-					if !ok {
-						errs <- errors.New("delivery channel closed (channel or connection lost)")
-						return
-					}
-					if ctx.Err() != nil {
-						return // leave it unacked: it goes back to the queue
-					}
-					c.handle(ctx, h, dl, d)
+			for j := range jobs {
+				if ctx.Err() != nil {
+					continue // leave it unacked: it goes back to the queue
 				}
+				c.run(ctx, h, dl, j)
 			}
 		})
 	}
@@ -292,8 +312,37 @@ func newDeadLetterer(conn *amqp.Connection, t Topology) (*deadLetterer, error) {
 }
 
 func (dl *deadLetterer) publish(ctx context.Context, d amqp.Delivery, deliveries int, queue, reason string) error {
-	dl.mu.Lock()
-	defer dl.mu.Unlock()
+	return dl.send(ctx, d.RoutingKey, amqp.Publishing{
+		Headers:      dl.headers(d, deliveries, queue, reason),
+		ContentType:  d.ContentType,
+		DeliveryMode: amqp.Persistent,
+		MessageId:    d.MessageId,
+		Type:         d.Type,
+		Timestamp:    d.Timestamp,
+		AppId:        d.AppId,
+		Body:         d.Body,
+	})
+}
+
+// publishCommand dead-letters one command of batch d on its own, as the
+// single message it would have been, naming the batch in HeaderBatchID.
+func (dl *deadLetterer) publishCommand(ctx context.Context, d amqp.Delivery, e *batchEntry, deliveries int, queue, reason string) error {
+	headers := dl.headers(d, deliveries, queue, reason)
+	delete(headers, HeaderBatch)
+	headers[HeaderBatchID] = d.MessageId
+	return dl.send(ctx, d.RoutingKey, amqp.Publishing{
+		Headers:      headers,
+		ContentType:  "application/json",
+		DeliveryMode: amqp.Persistent,
+		MessageId:    e.RawID,
+		Type:         e.Name,
+		Timestamp:    d.Timestamp,
+		AppId:        d.AppId,
+		Body:         e.body(),
+	})
+}
+
+func (dl *deadLetterer) headers(d amqp.Delivery, deliveries int, queue, reason string) amqp.Table {
 	headers := amqp.Table{}
 	for k, v := range d.Headers {
 		headers[k] = v
@@ -303,19 +352,16 @@ func (dl *deadLetterer) publish(ctx context.Context, d amqp.Delivery, deliveries
 	headers[HeaderDeliveries] = int64(deliveries)
 	headers[HeaderDeadAt] = time.Now().UTC().Format(time.RFC3339Nano)
 	delete(headers, headerDelivCount)
+	return headers
+}
+
+// send publishes one dead letter and waits for the broker's confirm.
+func (dl *deadLetterer) send(ctx context.Context, key string, pub amqp.Publishing) error {
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	dc, err := dl.ch.PublishWithDeferredConfirmWithContext(ctx, dl.exch, d.RoutingKey, true, false, amqp.Publishing{
-		Headers:      headers,
-		ContentType:  d.ContentType,
-		DeliveryMode: amqp.Persistent,
-		MessageId:    d.MessageId,
-		Type:         d.Type,
-		Timestamp:    d.Timestamp,
-		AppId:        d.AppId,
-		UserId:       "",
-		Body:         d.Body,
-	})
+	dc, err := dl.ch.PublishWithDeferredConfirmWithContext(ctx, dl.exch, key, true, false, pub)
 	if err != nil {
 		return err
 	}

@@ -122,11 +122,11 @@ func DeadLetters(url string, top rabbitmq.Topology) func(context.Context) ([]com
 
 func TestContract(t *testing.T) {
 	url := testenv.RequireAMQP(t)
-	for _, workers := range []int{1, 4} {
-		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+	for _, c := range []struct{ workers, batchSize int }{{1, 0}, {4, 0}, {4, 1}} {
+		t.Run(fmt.Sprintf("workers=%d/batch=%d", c.workers, c.batchSize), func(t *testing.T) {
 			commandbustest.Run(t, func(t *testing.T) commandbustest.Bus {
 				top := newTopology(t, url, 3)
-				cfg := rabbitmq.Config{URL: url, Topology: top, Name: t.Name(), Workers: workers,
+				cfg := rabbitmq.Config{URL: url, Topology: top, Name: t.Name(), Workers: c.workers, BatchSize: c.batchSize,
 					ReconnectMin: 20 * time.Millisecond, RedeliveryDelay: 5 * time.Millisecond}
 				return commandbustest.Bus{
 					Publisher:     newPublisher(t, cfg),

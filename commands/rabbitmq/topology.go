@@ -13,6 +13,19 @@
 // bindings, without touching the frontend or its permissions. Dead letters
 // go to the fanout exchange purepool.commands.dlx, bound to the quorum queue
 // purepool.commands.dead.
+//
+// Under load the Publisher gathers concurrent commands of one name into one
+// broker message (group commit, batch.go): one confirm then answers many
+// Publish calls. The Consumer handles each command of a batch on its own;
+// a bad command is dead-lettered alone, as the single message it would
+// have been. Consumers read both batches and single messages, so upgrade
+// the backends before the frontends (or keep BatchSize 1 until they are).
+//
+// Cluster: Config.URL may list the nodes of a RabbitMQ cluster,
+// comma-separated (amqp://u:p@h1:5672/v,amqp://u:p@h2:5672/v); the Publisher
+// and the Consumer connect to the first that answers and, after losing a
+// connection, try the next ones (conn.go). The quorum queue is replicated on
+// the nodes, so a node's death loses nothing confirmed.
 package rabbitmq
 
 import (

@@ -496,6 +496,22 @@ type PrivateRabbitMQ struct {
 // when RabbitMQ is not installed.
 func NewPrivateRabbitMQ(tb testing.TB) *PrivateRabbitMQ {
 	tb.Helper()
+	r := newPrivateRabbitMQ(tb, "")
+	began := time.Now()
+	if err := r.boot(); err != nil {
+		tb.Fatalf("private rabbitmq: %v", err)
+	}
+	tb.Logf("private RabbitMQ node %s on 127.0.0.1:%d: start %s",
+		r.node, r.port, time.Since(began).Round(time.Millisecond))
+	return r
+}
+
+// newPrivateRabbitMQ prepares a node's directory (removed when the test
+// ends, with the node killed) without starting it. A non-empty cookie is
+// written as the node's (and its CLI's) Erlang cookie: nodes of one cluster
+// must share it; otherwise the node makes one of its own on first start.
+func newPrivateRabbitMQ(tb testing.TB, cookie string) *PrivateRabbitMQ {
+	tb.Helper()
 	bin, err := rabbitmqBin()
 	if err != nil {
 		Unavailable(tb, "RabbitMQ server", err)
@@ -513,41 +529,56 @@ func NewPrivateRabbitMQ(tb testing.TB) *PrivateRabbitMQ {
 			r.proc = nil
 		}
 		if tb.Failed() {
-			tb.Logf("private RabbitMQ log (tail):\n%s", tail(r.logFile(), 4000))
+			tb.Logf("private RabbitMQ %s log (tail):\n%s", r.node, tail(r.logFile(), 4000))
 		}
 		if err := os.RemoveAll(r.dir); err != nil {
 			tb.Logf("private rabbitmq: remove %s: %v", r.dir, err)
 		}
 	})
-	for _, f := range []struct{ name, text string }{
-		{"enabled_plugins", "[].\n"}, // not the machine's: no management listener on 15672
-		{"rabbitmq-env.conf", ""},    // not /etc/rabbitmq's, which names the shared node
-	} {
-		if err := os.WriteFile(filepath.Join(r.dir, f.name), []byte(f.text), 0o644); err != nil {
+	files := []struct {
+		name, text string
+		mode       os.FileMode
+	}{
+		{"enabled_plugins", "[].\n", 0o644}, // not the machine's: no management listener on 15672
+		{"rabbitmq-env.conf", "", 0o644},    // not /etc/rabbitmq's, which names the shared node
+	}
+	if cookie != "" {
+		// Erlang refuses a cookie file others may read.
+		files = append(files, struct {
+			name, text string
+			mode       os.FileMode
+		}{".erlang.cookie", cookie, 0o400})
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(r.dir, f.name), []byte(f.text), f.mode); err != nil {
 			tb.Fatalf("private rabbitmq: %v", err)
 		}
 	}
+	return r
+}
 
+// boot starts the node for the first time on free ports, trying other
+// ports if another process took one meanwhile. It does not touch tb, so
+// several nodes may boot at once.
+func (r *PrivateRabbitMQ) boot() error {
 	for attempt := 1; ; attempt++ {
+		var err error
 		if r.port, err = freePort(); err != nil {
-			tb.Fatalf("private rabbitmq: %v", err)
+			return err
 		}
 		if r.distPort, err = freePort(); err != nil {
-			tb.Fatalf("private rabbitmq: %v", err)
+			return err
 		}
 		conf := fmt.Sprintf("listeners.tcp.default = 127.0.0.1:%d\nloopback_users.guest = true\n", r.port)
 		if err := os.WriteFile(filepath.Join(r.dir, "rabbitmq.conf"), []byte(conf), 0o644); err != nil {
-			tb.Fatalf("private rabbitmq: %v", err)
+			return err
 		}
-		began := time.Now()
 		err = r.Start()
 		if err == nil {
-			tb.Logf("private RabbitMQ node %s on 127.0.0.1:%d: start %s",
-				r.node, r.port, time.Since(began).Round(time.Millisecond))
-			return r
+			return nil
 		}
 		if attempt == 3 {
-			tb.Fatalf("private rabbitmq: %v", err)
+			return err
 		}
 		// A retry needs a clean node: the failed one may have half-booted.
 		_ = os.RemoveAll(filepath.Join(r.dir, "mnesia"))
@@ -697,12 +728,5 @@ func (r *PrivateRabbitMQ) Restart() error {
 // "messages") and returns its output. Each call costs about a second: the
 // CLI boots an Erlang VM of its own.
 func (r *PrivateRabbitMQ) Ctl(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(r.bin, "rabbitmqctl"), append([]string{"-n", r.node}, args...)...)
-	cmd.Dir = r.dir
-	cmd.Env = r.environ()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-	return string(out), nil
+	return r.cli(ctx, "rabbitmqctl", args...)
 }
