@@ -121,6 +121,8 @@ func StreamFor(e events.Event) string {
 		return events.StreamBlock(e.Network, e.BlockHash)
 	case events.RoundEmpty:
 		return events.StreamBlock(e.Network, e.BlockHash)
+	case events.LeaseTaken:
+		return events.StreamLease(e.Name)
 	}
 	return ""
 }

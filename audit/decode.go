@@ -68,4 +68,5 @@ var fastDecoders = map[string]func([]byte) (events.Event, error){
 	events.TypePoolPolicySet:      fast[events.PoolPolicySet],
 	events.TypeLateSharesCounted:  fast[events.LateSharesCounted],
 	events.TypeRoundEmpty:         fast[events.RoundEmpty],
+	events.TypeLeaseTaken:         fast[events.LeaseTaken],
 }

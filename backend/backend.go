@@ -213,8 +213,14 @@ type Config struct {
 	BatchAppends int
 	// Locker serialises singleton jobs across backends (default: in-process only).
 	Locker Locker
-	Now    func() time.Time
-	Logger *slog.Logger
+	// StepWrites stores every decision one stream at a time (see
+	// Backend.storeWrites) even on a store that writes several streams
+	// atomically. It is what a store without atomic multi-stream writes
+	// (EventStoreDB) gets anyway, found out from its first ErrNotAtomic;
+	// tests set it to prove the stepwise path on every store.
+	StepWrites bool
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Backend handles commands and runs the periodic jobs.
@@ -236,6 +242,9 @@ type Backend struct {
 
 	group        *groupAppender
 	groupRunning atomic.Bool
+	// stepwise: store decisions one stream at a time (Config.StepWrites,
+	// or the store answered ErrNotAtomic).
+	stepwise atomic.Bool
 
 	checks map[string]*shareCheckGroup // by network, for nodes that are ShareCheckers
 
@@ -341,6 +350,7 @@ func New(store events.Store, cfg Config) (*Backend, error) {
 	b.works = newWorkCache(cfg.WorkCacheAge, cfg.WorkCacheMax)
 	b.view = NewView(lc)
 	b.group = newGroupAppender(store, cfg.BatchAppends)
+	b.stepwise.Store(cfg.StepWrites)
 	b.Handlers = newHandlers(b)
 	return b, nil
 }

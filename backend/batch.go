@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/purepool/purepool/events"
 )
@@ -19,6 +20,8 @@ type groupAppender struct {
 	store events.Store
 	max   int
 	reqs  chan *groupReq
+	// notAtomic: the store answered ErrNotAtomic to a combined append.
+	notAtomic atomic.Bool
 }
 
 type groupReq struct {
@@ -110,6 +113,15 @@ func (g *groupAppender) flush(ctx context.Context, batch []*groupReq) {
 		live[0].done <- err
 		return
 	}
+	if g.notAtomic.Load() {
+		// A store without atomic multi-stream writes (EventStoreDB) takes
+		// every member on its own: combining would only be refused.
+		for _, r := range live {
+			_, err := g.store.Append(r.ctx, r.writes...)
+			r.done <- err
+		}
+		return
+	}
 	var all []events.StreamWrite
 	for _, r := range live {
 		all = append(all, r.writes...)
@@ -120,6 +132,9 @@ func (g *groupAppender) flush(ctx context.Context, batch []*groupReq) {
 			r.done <- nil
 		}
 		return
+	}
+	if errors.Is(err, events.ErrNotAtomic) {
+		g.notAtomic.Store(true)
 	}
 	if errors.Is(err, events.ErrWrongExpectedVersion) || errors.Is(err, events.ErrDuplicateMismatch) || errors.Is(err, events.ErrNotAtomic) {
 		for _, r := range live {

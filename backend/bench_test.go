@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,7 +85,10 @@ func (p perShare) CheckShares(ctx context.Context, sols []biblepay.Solution, wit
 }
 
 func benchSubmit(b *testing.B, pinfoTTL time.Duration, rpc string) {
-	h := newHarness(b, newPostgresStore(b), func(n *backendNetworkConfig, _ *backendConfig) {
+	h := newHarness(b, newPostgresStore(b), func(n *backendNetworkConfig, c *backendConfig) {
+		// PUREPOOL_BENCH_STEP_WRITES=1 measures the stepwise writes a store
+		// without atomic multi-stream appends gets (Config.StepWrites).
+		c.StepWrites = os.Getenv("PUREPOOL_BENCH_STEP_WRITES") == "1"
 		n.PinfoTTL = pinfoTTL
 		switch rpc {
 		case "3calls":
@@ -135,6 +139,32 @@ func BenchmarkAppendBaseline(b *testing.B) {
 				events.StreamWrite{Stream: events.StreamSolution(id), Expected: events.NoStream, Events: []events.NewEvent{acc}},
 				events.StreamWrite{Stream: events.StreamBibleHash(network, fmt.Sprint(i)), Expected: events.NoStream, Events: []events.NewEvent{res}})
 			if err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// BenchmarkAppendBaselineStepwise stores the same share as two
+// single-stream appends, the reservation then the solution: the raw commit
+// cost of the stepwise path (Config.StepWrites) without the group commit.
+func BenchmarkAppendBaselineStepwise(b *testing.B) {
+	store := newPostgresStore(b)
+	var next atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			id := uuid.New()
+			acc, _ := events.New(uuid.New(), events.SolutionAccepted{Network: network, SolutionID: id, BibleHash: fmt.Sprint(i), Difficulty: 4}, events.Metadata{CommandID: id.String()})
+			res, _ := events.New(uuid.New(), events.BibleHashReserved{Network: network, BibleHash: fmt.Sprint(i), SolutionID: id}, events.Metadata{})
+			if _, err := events.Append(context.Background(), store, events.StreamBibleHash(network, fmt.Sprint(i)), events.NoStream, res); err != nil {
+				b.Error(err)
+			}
+			if _, err := events.Append(context.Background(), store, events.StreamSolution(id), events.NoStream, acc); err != nil {
 				b.Error(err)
 			}
 		}

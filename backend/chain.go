@@ -130,8 +130,8 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 			rec.Bits = fmt.Sprintf("%08x", cb.Bits)
 		}
 		evs = append(evs, rec)
-		if old != "" {
-			if pb := n.Block(old); pb.Discovered && !pb.Orphaned {
+		for _, gone := range replacedAt(n, h, old, hash) {
+			if pb := n.Block(gone); pb.Discovered && !pb.Orphaned {
 				orphan, err2 := aggregates.DecideOrphan(pb, hash, now)
 				if err2 != nil {
 					err = err2
@@ -183,7 +183,17 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 			"network", net.Name, "height", h, "replaced_by", hash, "accounts", paidAlready)
 	}
 	key := "chain:" + net.Name + ":" + strconv.FormatInt(h, 10) + ":" + hash
-	res, err := appendDecided(ctx, b.store, key, events.Metadata{CorrelationID: key, CausationID: key}, evs, expect)
+	writes, err := plan(key, events.Metadata{CorrelationID: key, CausationID: key}, evs, expect)
+	if err != nil {
+		return err
+	}
+	if err := b.holds("chain-" + net.Name); err != nil {
+		return fmt.Errorf("backend: %s height %d: %w", net.Name, h, err)
+	}
+	// Stepwise, the chain height goes last: until it is stored the next
+	// pass records this height again, and decides only what is missing
+	// (a block already discovered or orphaned is not decided again).
+	res, err := b.storeWrites(ctx, b.viaStore, writes, lastStream(chainStream), crashpoint.ChainBetweenWrites)
 	if err != nil {
 		if errors.Is(err, events.ErrWrongExpectedVersion) {
 			return fmt.Errorf("backend: %s height %d: another writer moved the chain; next pass: %w", net.Name, h, err)
@@ -199,6 +209,30 @@ func (b *Backend) recordHeight(ctx context.Context, net *NetworkConfig, h int64)
 		}
 	}
 	return b.view.WaitForAppend(ctx, res)
+}
+
+// replacedAt lists the pool blocks at height h that recording hash there
+// replaces: the block recorded there (old), then, sorted, any other block
+// discovered at h that the chain never recorded. Those exist only after a
+// stepwise write (Backend.storeWrites) stored a discovery and stopped before
+// its height, and the node had moved to another block by the next pass.
+func replacedAt(n *aggregates.NetworkLedger, h int64, old, hash string) []string {
+	var out, others []string
+	if old != "" && old != hash {
+		out = append(out, old)
+	}
+	for bh, pb := range n.Blocks {
+		if pb.Height == h && bh != hash && bh != old && pb.Discovered && !pb.Orphaned {
+			others = append(others, bh)
+		}
+	}
+	sort.Strings(others)
+	return append(out, others...)
+}
+
+// viaStore is the store's Append as an appendFunc.
+func (b *Backend) viaStore(ctx context.Context, writes []events.StreamWrite) (events.AppendResult, error) {
+	return b.store.Append(ctx, writes...)
 }
 
 // ripen confirms and matures the pending pool blocks still on the chain,
@@ -218,6 +252,9 @@ func (b *Backend) ripen(ctx context.Context, net *NetworkConfig, tip int64) erro
 			return errs
 		}
 		done[s.hash] = true
+		if err := b.holds("chain-" + net.Name); err != nil {
+			return errors.Join(errs, err)
+		}
 		res, aerr := appendDecided(ctx, b.store, s.key, events.Metadata{CorrelationID: s.key, CausationID: s.key}, s.evs,
 			func(string) events.ExpectedVersion { return s.exp })
 		if aerr != nil {

@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/commands/inproc"
 	"github.com/purepool/purepool/commands/rabbitmq"
@@ -78,16 +79,31 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestEndToEnd runs the whole backend on PostgreSQL with a command bus:
-// miners' work and shares arrive as commands, each published twice; the
-// chain follower finds the pool block, matures and credits it exactly; the
-// payer pays the miners through the simulated wallet, once.
+// TestEndToEnd runs the whole backend on each event store with a command
+// bus: miners' work and shares arrive as commands, each published twice;
+// the chain follower finds a pool block, sees it orphaned by a
+// reorganisation, finds the next one, matures and credits it exactly (the
+// orphaned round carried into it); the payer pays the miners through the
+// simulated wallet, once. On EventStoreDB (its protocol fake, and a live
+// server when PUREPOOL_TEST_ESDB_URL names one) every multi-stream decision
+// is stored one stream at a time.
 func TestEndToEnd(t *testing.T) {
 	buses := map[string]func(*testing.T) bus{"inproc": inprocBus, "rabbitmq": rabbitBus}
-	for _, name := range []string{"inproc", "rabbitmq"} {
-		t.Run(name, func(t *testing.T) {
-			bs := buses[name](t)
-			h := newHarness(t, newPostgresStore(t), func(n *backendNetworkConfig, _ *backendConfig) {
+	cases := []struct {
+		store string
+		open  func(testing.TB) events.Store
+		bus   string
+	}{
+		{"postgres", newPostgresStore, "inproc"},
+		{"postgres", newPostgresStore, "rabbitmq"},
+		{"esdbfake", newESDBFakeStore, "inproc"},
+		{"esdblive", newESDBLiveStore, "inproc"},
+	}
+	for _, c := range cases {
+		t.Run(c.store+"/"+c.bus, func(t *testing.T) {
+			store := c.open(t)
+			bs := buses[c.bus](t)
+			h := newHarness(t, store, func(n *backendNetworkConfig, _ *backendConfig) {
 				n.PayoutInterval = 100 * time.Millisecond
 			})
 			h.startAll(bs.cons)
@@ -132,6 +148,12 @@ func TestEndToEnd(t *testing.T) {
 					t.Fatalf("miner %s stream %v", a, got)
 				}
 			}
+			orphan := h.minePoolBlock(miners[1])
+			eventually(t, "the first pool block discovered", func() bool { return h.block(orphan).Discovered })
+			if _, err := h.srv.Node.Reorg(1); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the first pool block orphaned", func() bool { return h.block(orphan).Orphaned })
 			hash := h.minePoolBlock(miners[0])
 			eventually(t, "the pool block discovered", func() bool { return h.block(hash).Discovered })
 			if _, err := h.srv.Node.Generate(5); err != nil {
@@ -184,6 +206,13 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("received %d + network fees %d != credited", received, fees)
 			}
 			h.checkNeverTwice()
+			rep, err := audit.Run(ctx, h.store, audit.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() {
+				t.Fatalf("audit: %v", rep.Violations)
+			}
 		})
 	}
 }

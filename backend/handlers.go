@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/backend/crashpoint"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
 )
@@ -154,6 +155,19 @@ func (b *Backend) noteMinerWrite(id uuid.UUID, before minerEntry, evs []events.E
 	b.miners.put(id.String(), m)
 }
 
+// minerFirst orders a miner decision's streams when they are written one
+// at a time: the miner's (a registration), then the command's own (the
+// work), which marks it done: a redelivery after a crash between the two
+// finds the miner registered and writes the work.
+func minerFirst(miner string) func(string) int {
+	return func(s string) int {
+		if s == miner {
+			return 0
+		}
+		return 1
+	}
+}
+
 // decideMiner runs a miner decision with reload-and-retry on conflicts.
 // The write goes through the group commit (IssueWork is as hot as shares).
 func (b *Backend) decideMiner(ctx context.Context, cmdID, minerID uuid.UUID, decide func(aggregates.Miner) ([]events.Event, error), otherStreams events.ExpectedVersion) ([]events.Event, error) {
@@ -172,7 +186,7 @@ func (b *Backend) decideMiner(ctx context.Context, cmdID, minerID uuid.UUID, dec
 				return expectedFor(m.version)
 			}
 			return otherStreams
-		})
+		}, minerFirst(stream), crashpoint.WorkBetweenWrites)
 		if errors.Is(err, events.ErrWrongExpectedVersion) || errors.Is(err, events.ErrDuplicateMismatch) {
 			b.miners.drop(minerID.String())
 			continue

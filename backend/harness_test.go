@@ -18,6 +18,8 @@ import (
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/events/esdb"
+	"github.com/purepool/purepool/events/esdb/esdbfake"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/events/sqlite"
 	"github.com/purepool/purepool/internal/testenv"
@@ -65,6 +67,42 @@ func newPostgresStoreURL(t testing.TB) (events.Store, string) {
 	s.PollInterval = 20 * time.Millisecond
 	t.Cleanup(func() { s.Close() })
 	return s, url
+}
+
+// newESDBFakeStore is the EventStoreDB adapter, through the real v4
+// client, on the in-process fake of the server's gRPC protocol.
+func newESDBFakeStore(t testing.TB) events.Store {
+	t.Helper()
+	fake, err := esdbfake.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := esdb.Open(fake.URL(), quietLogger())
+	if err != nil {
+		fake.Stop()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); fake.Stop() })
+	return s
+}
+
+// newESDBLiveStore is the EventStoreDB adapter on the server named by
+// PUREPOOL_TEST_ESDB_URL; the test is skipped without one. Stream names are
+// unique per test (command and solution ids are random; chain and block
+// streams are per network and hash), but the chain streams of network
+// "test" are shared by every run: give each run a fresh server.
+func newESDBLiveStore(t testing.TB) events.Store {
+	t.Helper()
+	url := os.Getenv("PUREPOOL_TEST_ESDB_URL")
+	if url == "" {
+		t.Skip("PUREPOOL_TEST_ESDB_URL is not set: no live EventStoreDB server to run the backend against")
+	}
+	s, err := esdb.Open(url, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // harness is a backend over a real store and a simulated node served over

@@ -35,3 +35,22 @@ func (l *LocalLocker) TryLock(_ context.Context, name string) (func(), bool, err
 		l.mu.Unlock()
 	}, true, nil
 }
+
+// Fence is implemented by Lockers whose locks can end while held (a lease
+// its holder could not renew in time, backend/lease): Holds reports an
+// error once this process may no longer act under name. The jobs ask right
+// before each step that matters (recording a chain height, crediting,
+// planning, signing and broadcasting a payout) and stop the pass when it
+// fails. A Locker without it (advisory locks, LocalLocker) holds its locks
+// until unlock.
+type Fence interface {
+	Holds(name string) error
+}
+
+// holds is the Fence check of the Backend's Locker, nil for one without it.
+func (b *Backend) holds(name string) error {
+	if f, ok := b.locker.(Fence); ok {
+		return f.Holds(name)
+	}
+	return nil
+}

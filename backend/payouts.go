@@ -95,6 +95,9 @@ func (b *Backend) PayoutCycle(ctx context.Context, network string) error {
 		return err
 	}
 	planned := evs[0].(events.PayoutPlanned)
+	if err := b.holds("payouts-" + network); err != nil {
+		return fmt.Errorf("backend: plan payout %s: %w", planned.PayoutID, err)
+	}
 	key := "payout:" + planned.PayoutID.String()
 	res, err := appendDecided(ctx, b.store, key, events.Metadata{CorrelationID: key, CausationID: key}, evs,
 		func(string) events.ExpectedVersion { return events.NoStream })

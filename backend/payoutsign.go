@@ -49,6 +49,9 @@ type RawWallet interface {
 // the recipients by aggregates.SplitFee: the funded transaction's change
 // gets the fee back, so the wallet spends exactly the payout's total.
 func (b *Backend) signPayout(ctx context.Context, net *NetworkConfig, p aggregates.Payout) error {
+	if err := b.holds("payouts-" + net.Name); err != nil {
+		return fmt.Errorf("backend: sign payout %s: %w", p.ID, err)
+	}
 	if p.PoolID == uuid.Nil {
 		// Planned by an earlier release: the marker names the installation
 		// that signs it.
@@ -199,6 +202,11 @@ func (b *Backend) broadcast(ctx context.Context, net *NetworkConfig, p aggregate
 		b.log.Error("PAYOUT RECORD DOES NOT MATCH ITS TRANSACTION: not broadcast; the event store was edited, audit it",
 			"network", net.Name, "payout", p.ID, "txid", txid, "hex_txid", got, "marker", d.PayoutID, "err", err)
 		return fmt.Errorf("backend: payout %s: its recorded hex is not transaction %s of this payout", p.ID, txid)
+	}
+	// The last moment to find the payer's lease lost before the money
+	// moves (see backend/lease for what the lease does and does not fence).
+	if err := b.holds("payouts-" + net.Name); err != nil {
+		return fmt.Errorf("backend: broadcast payout %s: %w", p.ID, err)
 	}
 	_, err := net.Node.SendRawTransaction(ctx, p.Signed.Hex, false, false)
 	crashpoint.Hit(crashpoint.PayoutAfterSend)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +24,12 @@ type SubmitSolutionHandler struct{ b *Backend }
 
 // Handle implements the SubmitSolution command. The acceptance, the bible
 // hash reservation (expected NoStream: a hash is accepted once) and a new
-// worker's registration are one atomic append. A redelivered command finds
-// its solution stream written and stops there.
+// worker's registration are one atomic append where the store can, else
+// three writes in that order: the reservation, the worker, the solution
+// (Backend.storeWrites). A redelivered command finds its solution stream
+// written and stops there; one that finds only its own reservation (a crash
+// between the writes) decides again and completes it; a reservation of
+// another solution makes the share a duplicate.
 func (h SubmitSolutionHandler) Handle(ctx context.Context, c commands.SubmitSolution) error {
 	err := h.handle(ctx, c)
 	if err == nil || commands.IsPermanent(err) || errors.Is(err, aggregates.ErrInvalid) {
@@ -61,6 +66,12 @@ func (h SubmitSolutionHandler) handle(ctx context.Context, c commands.SubmitSolu
 			}
 			if done {
 				return nil
+			}
+			if takenBy == c.ID {
+				// Reserved by this very command, its solution not stored:
+				// a stepwise write stopped between the two. Deciding again
+				// writes the same reservation (a duplicate) and the rest.
+				takenBy = uuid.Nil
 			}
 			check.BibleHashTakenBy = takenBy
 		}
@@ -106,7 +117,7 @@ func (h SubmitSolutionHandler) handle(ctx context.Context, c commands.SubmitSolu
 		if err != nil {
 			return err
 		}
-		err = b.appendShare(ctx, writes)
+		_, err = b.storeWrites(ctx, b.viaShare, writes, shareStep, crashpoint.SolutionBetweenWrites)
 		if errors.Is(err, events.ErrWrongExpectedVersion) || errors.Is(err, events.ErrDuplicateMismatch) {
 			b.miners.drop(c.MinerID.String())
 			continue
@@ -294,9 +305,22 @@ func coinbaseFact(f *aggregates.SolutionFacts, cb *rpcclient.HexBlockCoinbase, e
 	return nil
 }
 
-// appendGrouped stores a command's decided events atomically, through the
-// group commit when it runs, with event ids derived from key.
-func (b *Backend) appendGrouped(ctx context.Context, key string, meta events.Metadata, evs []events.Event, expect func(string) events.ExpectedVersion) error {
+// shareStep orders a share's streams when they are written one at a time:
+// the bible hash reservation, the miner (a new worker), the solution.
+func shareStep(stream string) int {
+	switch {
+	case strings.HasPrefix(stream, "biblehash-"):
+		return 0
+	case strings.HasPrefix(stream, "solution-"):
+		return 2
+	}
+	return 1
+}
+
+// appendGrouped stores a command's decided events, through the group commit
+// when it runs, with event ids derived from key; stepwise in rank's order
+// (storeWrites).
+func (b *Backend) appendGrouped(ctx context.Context, key string, meta events.Metadata, evs []events.Event, expect func(string) events.ExpectedVersion, rank func(string) int, crash string) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -304,7 +328,13 @@ func (b *Backend) appendGrouped(ctx context.Context, key string, meta events.Met
 	if err != nil {
 		return err
 	}
-	return b.appendShare(ctx, writes)
+	_, err = b.storeWrites(ctx, b.viaShare, writes, rank, crash)
+	return err
+}
+
+// viaShare is appendShare as an appendFunc.
+func (b *Backend) viaShare(ctx context.Context, writes []events.StreamWrite) (events.AppendResult, error) {
+	return events.AppendResult{}, b.appendShare(ctx, writes)
 }
 
 // appendShare stores a command's write through the group commit when it

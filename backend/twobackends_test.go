@@ -2,34 +2,61 @@ package backend_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/purepool/purepool/aggregates"
+	"github.com/purepool/purepool/audit"
 	"github.com/purepool/purepool/backend"
+	"github.com/purepool/purepool/backend/lease"
 	"github.com/purepool/purepool/backend/pglock"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
 	"github.com/purepool/purepool/simnode"
 )
 
-// TestTwoBackends runs two backends on one PostgreSQL store and one node,
-// competing for the same commands and running the same jobs, and checks
-// the ledger stays whole: every height recorded once, every pool block
-// discovered and credited once and exactly, no payout sent twice.
+// TestTwoBackends runs two backends on one store and one node, competing
+// for the same commands and running the same jobs, and checks the ledger
+// stays whole: every height recorded once, every pool block discovered and
+// credited once and exactly, no payout sent twice. On PostgreSQL the jobs'
+// locks are advisory locks (pglock); on EventStoreDB (its protocol fake)
+// and SQLite they are leases in the store itself (backend/lease).
 func TestTwoBackends(t *testing.T) {
-	store, url := newPostgresStoreURL(t)
+	for _, name := range []string{"postgres/pglock", "esdbfake/lease", "sqlite/lease"} {
+		t.Run(name, func(t *testing.T) { twoBackends(t, name) })
+	}
+}
+
+func twoBackends(t *testing.T, name string) {
 	ctx := context.Background()
-	lockers := make([]*pglock.Locker, 2)
-	for i := range lockers {
-		l, err := pglock.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
+	var store events.Store
+	lockers := make([]backend.Locker, 2)
+	switch name {
+	case "postgres/pglock":
+		var url string
+		store, url = newPostgresStoreURL(t)
+		for i := range lockers {
+			l, err := pglock.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(l.Close)
+			lockers[i] = l
 		}
-		t.Cleanup(l.Close)
-		lockers[i] = l
+	default:
+		if name == "sqlite/lease" {
+			store = newSQLiteStore(t)
+		} else {
+			store = newESDBFakeStore(t)
+		}
+		for i := range lockers {
+			l := lease.New(store, lease.Config{Owner: fmt.Sprint("backend-", i), Logger: quietLogger()})
+			t.Cleanup(func() { l.Close() })
+			lockers[i] = l
+		}
 	}
 	var nc backendNetworkConfig
 	var cfg backendConfig
@@ -131,4 +158,12 @@ func TestTwoBackends(t *testing.T) {
 		}
 	}
 	h.checkNeverTwice()
+	// The leases' events sit in the same log: the auditor passes them by.
+	rep, err := audit.Run(ctx, store, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("audit: %v", rep.Violations)
+	}
 }

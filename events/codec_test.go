@@ -46,6 +46,7 @@ func every() []Event {
 		PayoutTxDead{Network: "main", PayoutID: id, TxID: "tx", SpentInput: "in:1", Reason: "spent by the chain", At: at},
 		PayoutCorrected{Network: "main", PayoutID: id, TxID: "tx", Reason: "pays another payout", At: at},
 		PoolInstalled{PoolID: id, At: at},
+		LeaseTaken{Name: "chain-main", Owner: "host:1:ab", Until: at.Add(30 * time.Second), At: at},
 		PayoutsPaused{Network: "main", Reason: "maintenance", At: at},
 		PayoutsResumed{Network: "main", At: at},
 		PoolPolicySet{Network: "main", FeeBps: 100, Scheme: SchemePPLNS, PPLNSWindow: 5000, At: at},

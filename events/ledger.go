@@ -67,6 +67,7 @@ const (
 	TypePayoutTxDead       = "PayoutTxDead"
 	TypePayoutCorrected    = "PayoutCorrected"
 	TypePoolInstalled      = "PoolInstalled"
+	TypeLeaseTaken         = "LeaseTaken"
 )
 
 // Stream names.
@@ -84,6 +85,9 @@ func StreamPolicy(network string) string           { return "policy-" + network 
 
 // StreamPool holds the installation's identity (PoolInstalled).
 const StreamPool = "pool"
+
+// StreamLease is the stream of a named lease (backend/lease).
+func StreamLease(name string) string { return "lease-" + name }
 
 // Namespace is the UUIDv5 namespace of Purepool's deterministic ids.
 var Namespace = uuid.MustParse("6f1d3c52-7a0e-5b8e-9f43-2c1d9a7e4b10")
@@ -535,6 +539,17 @@ type PayoutCorrected struct {
 	At       time.Time `json:"at"`
 }
 
+// LeaseTaken: Owner holds the lease Name (a singleton job's lock, see
+// backend/lease) until Until, by the writer's clock; a renewal is another
+// LeaseTaken by the same owner. It is not a fact of the ledger: no balance,
+// share, block or payout depends on it, and the folds ignore it.
+type LeaseTaken struct {
+	Name  string    `json:"name"`
+	Owner string    `json:"owner"`
+	Until time.Time `json:"until"`
+	At    time.Time `json:"at"`
+}
+
 // PoolInstalled names an installation: migrate writes it once, into a
 // fresh store or one of an earlier release. Payout ids derive from it, so
 // two installations never share one.
@@ -647,6 +662,7 @@ func (PayoutSigned) EventType() string       { return TypePayoutSigned }
 func (PayoutTxDead) EventType() string       { return TypePayoutTxDead }
 func (PayoutCorrected) EventType() string    { return TypePayoutCorrected }
 func (PoolInstalled) EventType() string      { return TypePoolInstalled }
+func (LeaseTaken) EventType() string         { return TypeLeaseTaken }
 
 // decoders maps each stored type (at schema version 1) to a fresh value.
 var decoders = map[string]func() Event{
@@ -683,4 +699,5 @@ var decoders = map[string]func() Event{
 	TypePayoutTxDead:       func() Event { return &PayoutTxDead{} },
 	TypePayoutCorrected:    func() Event { return &PayoutCorrected{} },
 	TypePoolInstalled:      func() Event { return &PoolInstalled{} },
+	TypeLeaseTaken:         func() Event { return &LeaseTaken{} },
 }

@@ -27,6 +27,12 @@ const (
 	PayoutAfterRecord    = "payout.after_record"    // PayoutSent stored
 	ChainAfterRPC        = "chain.after_rpc"        // a block read from the node, not recorded
 	SolutionBeforeAppend = "solution.before_append" // decided, not stored
+	// Between the writes of a decision stored one stream at a time
+	// (backend.Config.StepWrites, or a store without atomic multi-stream
+	// writes): hit before every write but the first.
+	SolutionBetweenWrites = "solution.between_writes" // bible hash reserved (and a new worker), solution not stored
+	WorkBetweenWrites     = "work.between_writes"     // a new miner or worker registered, work not stored
+	ChainBetweenWrites    = "chain.between_writes"    // a pool block discovered or orphaned, chain height not stored
 )
 
 var (

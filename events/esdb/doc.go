@@ -36,14 +36,15 @@
 //
 //   - Atomic multi-stream writes: the v4 protocol appends to one stream per
 //     call, so an Append naming more than one StreamWrite returns
-//     events.ErrNotAtomic and writes nothing. The backend's share and
-//     pool-block writes span two streams (a solution with its bible-hash
-//     reservation; a block with the chain height), so the backend refuses
-//     an EventStoreDB store at start (app.Open); the projector, the auditor
-//     and readers can use one. A two-step reservation (reserve, then write
-//     the entity, relying on deterministic event ids to close the gap on
-//     redelivery) is what a backend on EventStoreDB would need; it is not
-//     built.
+//     events.ErrNotAtomic and writes nothing. The backend then stores each
+//     multi-stream decision one stream at a time (backend.Backend's
+//     storeWrites): a share's bible-hash reservation first (NoStream, an id
+//     derived from the command), then a new worker, then the solution; a
+//     pool block's discovery or orphaning, then the chain height. A crash
+//     between two writes is closed by the redelivery (or the follower's next
+//     pass), which finds its own reservation or its earlier writes by their
+//     ids and writes the rest. The jobs' locks are leases in the store
+//     (backend/lease), as EventStoreDB has no advisory locks.
 //   - The tamper-evidence hash chain: EventStoreDB assigns positions itself,
 //     so the adapter cannot compute ChainHash at append time. PrevHash and
 //     Hash are always empty, and Store.KeepsChain (events.ChainKeeper) says

@@ -238,6 +238,20 @@ const (
 )
 
 // checkCommit follows the server's IndexWriter.CheckCommit. Callers hold mu.
+//
+// The documented contract it reproduces (EventStoreDB docs, "Appending
+// events" → "Idempotence", and "Handling concurrency"; server source
+// src/EventStore.Core/Services/Storage/ReaderIndex/IndexWriter.cs): a write
+// is idempotent when it is retried with the same event ids at the same
+// expected revision: the server answers success with the revisions the
+// events were first written at and stores nothing again. For an exact
+// revision or NoStream this is checked against the stream itself, event
+// by event from the expected revision on; for Any (and StreamExists)
+// against the server's cache of recent ids. A write whose first id is not
+// the stored one is a concurrency conflict (wrong expected version); a
+// write whose ids match only in part ("corrupted idempotency") is refused,
+// and the v4 client receives that too as wrong expected version: never a
+// success, never a second copy.
 func (s *Server) checkCommit(stream string, expected int64, ids []uuid.UUID) (d decision, cur int64, end uint64) {
 	recs := s.byStream[stream]
 	cur = int64(len(recs)) - 1

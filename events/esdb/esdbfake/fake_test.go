@@ -113,3 +113,39 @@ func TestReadsAndPositions(t *testing.T) {
 		t.Fatalf("mid-record position accepted: %v", err)
 	}
 }
+
+// TestReservationByNoStream is the pattern the backend's stepwise writes
+// rest on: a reservation stream written with NoStream and an id derived
+// from its owner. The owner's retry is idempotent (the original revision,
+// nothing stored), even after the stream moved on; another owner's
+// reservation is a wrong expected version; a retry at an exact revision is
+// idempotent too.
+func TestReservationByNoStream(t *testing.T) {
+	fake, c := client(t)
+	ctx := context.Background()
+	mine, theirs, next := ev(), ev(), ev()
+	if _, err := c.AppendToStream(ctx, "r", esdbclient.AppendToStreamOptions{ExpectedRevision: esdbclient.NoStream{}}, mine); err != nil {
+		t.Fatal(err)
+	}
+	var e *esdbclient.Error
+	if _, err := c.AppendToStream(ctx, "r", esdbclient.AppendToStreamOptions{ExpectedRevision: esdbclient.NoStream{}}, theirs); !errors.As(err, &e) || e.Code() != esdbclient.ErrorCodeWrongExpectedVersion {
+		t.Fatalf("another owner's reservation: %v", err)
+	}
+	if _, err := c.AppendToStream(ctx, "r", esdbclient.AppendToStreamOptions{ExpectedRevision: esdbclient.Revision(0)}, next); err != nil {
+		t.Fatal(err)
+	}
+	n := fake.Len()
+	for _, retry := range []struct {
+		exp esdbclient.ExpectedRevision
+		ev  esdbclient.EventData
+		rev uint64
+	}{{esdbclient.NoStream{}, mine, 0}, {esdbclient.Revision(0), next, 1}} {
+		got, err := c.AppendToStream(ctx, "r", esdbclient.AppendToStreamOptions{ExpectedRevision: retry.exp}, retry.ev)
+		if err != nil || got.NextExpectedVersion != retry.rev {
+			t.Fatalf("%T retry: %+v, %v", retry.exp, got, err)
+		}
+	}
+	if fake.Len() != n {
+		t.Fatal("a retry was stored")
+	}
+}
