@@ -16,6 +16,7 @@ import (
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/config"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/events/esdb/esdbfake"
 	"github.com/purepool/purepool/simnode"
 )
 
@@ -123,26 +124,52 @@ func TestAdminSocketPathTooLong(t *testing.T) {
 // The backend's writes are atomic across two streams, which EventStoreDB
 // cannot do: a backend on it is refused at start, not left to dead-letter
 // every share.
-func TestBackendRefusesEventStoreDB(t *testing.T) {
+// A backend on EventStoreDB (the project's faithful fake server) opens,
+// runs its jobs under a lease stream, and writes its ledger there: the
+// writes that took several streams at once are stepwise on that store.
+func TestBackendOpensOnEventStoreDB(t *testing.T) {
+	srv, err := esdbfake.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	node, err := simnode.Start(simnode.Config{Network: biblepay.Networks["test"], Seed: 5, NetworkHashRate: 0.5}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
 	cfg, err := config.Parse(`data_dir = "` + filepath.ToSlash(t.TempDir()) + `"
 [store]
-events = "esdb://127.0.0.1:1?tls=false"
-[broker]
-url = "amqp://guest:guest@127.0.0.1:1/"
+events = "` + srv.URL() + `"
+[backend]
+jobs_only = true
+chain_poll = "50ms"
 [[network]]
 name = "test"
-pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
-node_url = "http://u:p@127.0.0.1:1"
+pool_address = "` + node.Node.WalletAddress() + `"
+node_url = "` + node.URL + `"
 `)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ke *config.KeyError
 	p, err := app.Open(context.Background(), cfg, app.Options{Roles: app.Roles{Backend: true}})
-	if p != nil {
-		p.Close()
-	}
-	if !errors.As(err, &ke) || ke.Key != "store.events" || !strings.Contains(err.Error(), "EventStoreDB") {
+	if err != nil {
 		t.Fatalf("backend on EventStoreDB: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	// The chain follower records the node's tip, under the lease.
+	deadline := time.Now().Add(time.Minute)
+	for srv.Appends() < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("backend on EventStoreDB stopped: %v", err)
+	}
+	p.Close()
+	if srv.Appends() < 2 {
+		t.Fatalf("the backend wrote %d appends to EventStoreDB, want the lease and the chain", srv.Appends())
 	}
 }

@@ -90,12 +90,20 @@ type Pool struct {
 // Addrs is known before Run). On error everything opened is closed.
 func Open(ctx context.Context, cfg config.Config, opt Options) (_ *Pool, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		// The projector copies whatever the event store holds: it alone
+		// needs no network.
+		if opt.Roles != (Roles{Projector: true}) || !errors.Is(err, config.ErrNoNetwork) {
+			return nil, err
+		}
 	}
 	if opt.Roles == (Roles{}) {
 		return nil, errors.New("app: no role to run")
 	}
-	if cfg.Broker.URL == "" && opt.Roles.Frontend != opt.Roles.Backend {
+	jobsOnly := opt.Roles.Backend && cfg.Backend.JobsOnly
+	if jobsOnly && opt.Roles.Frontend {
+		return nil, &config.KeyError{Key: "backend.jobs_only", Err: errors.New("the frontend in this process would publish commands no backend consumes")}
+	}
+	if cfg.Broker.URL == "" && opt.Roles.Frontend != opt.Roles.Backend && !jobsOnly {
 		// The in-process bus cannot cross processes: a lone frontend
 		// would answer miners with work no backend ever records.
 		return nil, &config.KeyError{Key: "broker.url", Err: errors.New("the frontend and the backend in separate processes need RabbitMQ (the in-process bus only works in `purepool run`)")}
@@ -110,7 +118,10 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (_ *Pool, err err
 			pool.Close()
 		}
 	}()
-	embedded := cfg.Store.Events == "" || cfg.Store.ReadModel == ""
+	// Only the stores the roles open: a backend given its event store
+	// makes no data_dir for a read model it never reads.
+	embedded := ((opt.Roles.Backend || opt.Roles.Projector) && cfg.Store.Events == "") ||
+		((opt.Roles.Frontend || opt.Roles.Projector) && cfg.Store.ReadModel == "")
 	if embedded {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("data_dir: %w", err)
@@ -126,10 +137,13 @@ func Open(ctx context.Context, cfg config.Config, opt Options) (_ *Pool, err err
 			return nil, err
 		}
 	}
-	if opt.Roles.Frontend || opt.Roles.Backend {
+	if opt.Roles.Frontend || (opt.Roles.Backend && !jobsOnly) {
 		if err := pool.openBus(); err != nil {
 			return nil, err
 		}
+	}
+	if jobsOnly {
+		log.Warn("backend.jobs_only: following the chain, closing rounds and paying; no command is consumed")
 	}
 	if opt.Roles.Backend {
 		if err := pool.buildBackend(ctx); err != nil {
@@ -233,7 +247,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 	}
 	if p.opt.Roles.Projector {
-		r := &projections.Runner{Store: p.store, DB: p.readModel, Logger: p.log.With("role", "projector"), Metrics: p.projectorMetrics}
+		r := &projections.Runner{Store: p.store, DB: p.readModel, MaxBatch: p.cfg.Projector.Batch, Logger: p.log.With("role", "projector"), Metrics: p.projectorMetrics}
 		actor("projector", r.Run)
 		if p.metricsLn != nil {
 			actor("projector metrics", func(ctx context.Context) error { return ServeMetrics(ctx, p.metricsLn, p.metricsRegistry) })

@@ -16,15 +16,13 @@ func (p *Pool) openBus() error {
 		p.publisher, p.consumer = b, b
 		return nil
 	}
-	// The dead-letter names follow the exchange's, as `purepool setup`
-	// names them: purepool.commands → purepool.commands.dlx and .dead.
 	topo := rabbitmq.DefaultTopology()
 	topo.Exchange = p.cfg.Broker.Exchange
 	topo.Queue = p.cfg.Broker.Queue
-	topo.DeadLetterExchange = p.cfg.Broker.Exchange + ".dlx"
-	topo.DeadLetterQueue = p.cfg.Broker.Exchange + ".dead"
+	topo.DeadLetterExchange, topo.DeadLetterQueue = p.cfg.Broker.DeadLetterNames()
 	rc := rabbitmq.Config{URL: p.cfg.Broker.URL, Topology: topo, Logger: p.log.With("component", "rabbitmq"),
-		Prefetch: 2 * p.cfg.Broker.Prefetch, Workers: p.cfg.Broker.Prefetch}
+		Prefetch: 2 * p.cfg.Broker.Prefetch, Workers: p.cfg.Broker.Prefetch,
+		BatchSize: p.cfg.Broker.BatchSize, BatchDelay: p.cfg.Broker.BatchDelay.Duration}
 	if p.opt.Roles.Frontend {
 		rc.Name = "purepool-frontend"
 		pub, err := rabbitmq.NewPublisher(rc)
@@ -34,7 +32,7 @@ func (p *Pool) openBus() error {
 		p.onClose(pub.Close)
 		p.publisher = pub
 	}
-	if p.opt.Roles.Backend {
+	if p.opt.Roles.Backend && !p.cfg.Backend.JobsOnly {
 		rc.Name = "purepool-backend"
 		c, err := rabbitmq.NewConsumer(rc)
 		if err != nil {

@@ -57,6 +57,7 @@ func (p *Pool) buildProjectorMetrics() error {
 			return &config.KeyError{Key: "projector.metrics_listen", Err: err}
 		}
 		p.metricsLn = ln
+		p.log.Info("projector metrics listening", "role", "projector", "addr", ln.Addr().String())
 		// Serve closes it too; a second close only reports that.
 		p.onClose(func() error { _ = ln.Close(); return nil })
 	}

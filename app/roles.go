@@ -4,6 +4,7 @@ package app
 // frontend with its website.
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/purepool/purepool/aggregates"
 	"github.com/purepool/purepool/backend"
+	"github.com/purepool/purepool/backend/lease"
 	"github.com/purepool/purepool/backend/pglock"
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands/rabbitmq"
@@ -50,6 +52,7 @@ func BackendConfig(cfg config.Config, nodes map[string]backend.Node, log *slog.L
 	bc := backend.Config{
 		WorkWait:      cfg.Backend.SolutionRetry.Duration,
 		ConflictWatch: cfg.Backend.ConflictWatch.Duration,
+		ResendGrace:   cfg.Backend.ResendGrace.Duration,
 		PollInterval:  cfg.Backend.ChainPoll.Duration,
 		BatchAppends:  cfg.Broker.Prefetch,
 		Logger:        log,
@@ -69,11 +72,11 @@ func BackendConfig(cfg config.Config, nodes map[string]backend.Node, log *slog.L
 		}
 		bc.Networks = append(bc.Networks, backend.NetworkConfig{
 			Name: n.Name, PoolAddress: n.PoolAddress, Node: node, Scheme: n.Scheme, PPLNSWindow: int(n.PPLNSWindow),
-			FeeBps: n.FeeBps, Maturity: n.Maturity, StaleTolerance: n.StaleTolerance,
+			FeeBps: n.FeeBps, Maturity: n.Maturity, FollowFrom: n.FollowFrom, StaleTolerance: n.StaleTolerance,
 			MinPayoutSat: n.MinPayout.Sat(), MaxRecipients: n.MaxRecipients, PayoutInterval: n.PayoutInterval.Duration,
 			PayoutConfirmations: n.MinConfirmations, VardiffWindow: cfg.Backend.VardiffInterval.Duration,
 			DefaultTarget: n.DefaultTarget,
-			Vardiff:       aggregates.VardiffPolicy{SharesPerMinute: n.SharesPerMinute, MinDifficulty: 1, Tolerance: 2, MaxStep: 4},
+			Vardiff:       aggregates.VardiffPolicy{SharesPerMinute: n.SharesPerMinute, MinDifficulty: max(n.MinDifficulty, 1), Tolerance: 2, MaxStep: 4},
 		})
 	}
 	return bc, nil
@@ -93,6 +96,13 @@ func (p *Pool) buildBackend(ctx context.Context) error {
 		}
 		p.onClose(func() error { l.Close(); return nil })
 		bc.Locker = l
+	} else if strings.HasPrefix(EventsURL(p.cfg), "esdb") {
+		// EventStoreDB has no advisory lock: the jobs take a lease stream
+		// (optimistic concurrency and expiry); a survivor takes over once
+		// a dead backend's lease has run out (TTL + one job period).
+		l := lease.New(p.store, lease.Config{Logger: p.log.With("component", "lease")})
+		p.onClose(l.Close)
+		bc.Locker = l
 	}
 	if p.opt.TuneBackend != nil {
 		p.opt.TuneBackend(&bc)
@@ -109,7 +119,9 @@ func (p *Pool) buildBackend(ctx context.Context) error {
 func (p *Pool) buildFrontend() error {
 	fc := p.cfg.Frontend
 	srvLog := p.log.With("role", "frontend")
-	srv := &pphttp.Server{Logger: srvLog, ShutdownTimeout: 15 * time.Second, ReadTimeout: fc.ReadTimeout.Duration}
+	// Shutdown lets the answers waiting for the broker's confirmation finish.
+	publishTimeout := cmp.Or(fc.PublishTimeout.Duration, pphttp.DefaultPublishTimeout)
+	srv := &pphttp.Server{Logger: srvLog, ShutdownTimeout: publishTimeout + 5*time.Second, ReadTimeout: fc.ReadTimeout.Duration}
 	// Listen first: the website tells miners the real poolport.
 	poolPort := 0
 	if fc.Listen != "" {
@@ -145,24 +157,31 @@ func (p *Pool) buildFrontend() error {
 		Networks:       map[string]pphttp.NetworkConfig{},
 		MaxHeaderBytes: fc.MaxHeaderBytes,
 		RateLimit:      fc.RatePerMinute,
-		RateWindow:     time.Minute,
+		RateWindow:     fc.RateWindow.Duration,
+		PublishTimeout: publishTimeout,
 		TrustedProxies: proxies,
 	}
 	wc := web.Config{PoolName: p.cfg.PoolName, Networks: map[string]web.Network{}, Logger: p.log.With("role", "website")}
 	for _, n := range p.cfg.Networks {
 		hc.Networks[n.Name] = pphttp.NetworkConfig{PoolAddress: n.PoolAddress, DefaultTarget: n.DefaultTarget}
 		wc.Networks[n.Name] = web.Network{PoolURL: p.cfg.PoolURL, PoolPort: poolPort, MinPayoutSat: n.MinPayout.Sat(),
-			FeeBps: n.FeeBps, PayoutSchedule: "every " + n.PayoutInterval.Duration.String(), PayoutInterval: n.PayoutInterval.Duration,
+			FeeBps: n.FeeBps, PayoutSchedule: payoutSchedule(n.PayoutInterval.Duration), PayoutInterval: n.PayoutInterval.Duration,
 			Maturity: n.Maturity, ExplorerTxURL: n.ExplorerTxURL, ExplorerBlockURL: n.ExplorerBlockURL}
 	}
 	// A stuck node (or chain follower) shows as a chain tip that stops
 	// moving: wallets then mine solo (HEALTH_DOWN) instead of wasting work.
-	var health pphttp.Health = &pphttp.ChainFreshness{Reader: p.reader, MaxAge: pphttp.StaleAfter}
+	maxAge := pphttp.StaleAfter
+	if d := fc.StaleAfter.Duration; d > 0 {
+		maxAge = func(string) time.Duration { return d }
+	}
+	// The miner directory and the chain tips held in memory (the server polls them): no read-model query per request.
+	dir := pphttp.NewDirectory(p.reader, pphttp.DirectoryConfig{MaxAge: maxAge, Logger: srvLog})
+	var health pphttp.Health = dir
 	if pub, ok := p.publisher.(*rabbitmq.Publisher); ok {
 		// So does a broker down, instead of losing shares.
 		health = pphttp.AllHealthy(health, pphttp.HealthFunc(func(context.Context, string) error { return pub.Ready() }))
 	}
-	action, err := pphttp.NewActionHandler(hc, pphttp.ReadModelMiners{Reader: p.reader}, health, p.publisher, srvLog)
+	action, err := pphttp.NewActionHandler(hc, dir, health, p.publisher, srvLog)
 	if err != nil {
 		return err
 	}
@@ -173,4 +192,13 @@ func (p *Pool) buildFrontend() error {
 	srv.Action, srv.Web = action, site
 	p.frontend, p.site = srv, site
 	return nil
+}
+
+// payoutSchedule tells miners when payouts run (payout_interval 0: only
+// when the operator triggers one).
+func payoutSchedule(every time.Duration) string {
+	if every <= 0 {
+		return "when the operator runs one"
+	}
+	return "every " + every.String()
 }

@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -58,8 +57,12 @@ func (p *Pool) openStore(ctx context.Context) error {
 			return fmt.Errorf("store.events: %w", err)
 		}
 		p.store = s
-	case strings.HasPrefix(raw, "sqlite://"):
-		s, err := sqlite.Open(ctx, strings.TrimPrefix(raw, "sqlite://"))
+	case strings.HasPrefix(raw, "sqlite:"):
+		path, err := config.SQLitePath(raw)
+		if err != nil {
+			return &config.KeyError{Key: "store.events", Err: err}
+		}
+		s, err := sqlite.Open(ctx, path)
 		if err != nil {
 			return fmt.Errorf("store.events: %w", err)
 		}
@@ -70,13 +73,6 @@ func (p *Pool) openStore(ctx context.Context) error {
 			return fmt.Errorf("store.events: %w", err)
 		}
 	case strings.HasPrefix(raw, "esdb://"), strings.HasPrefix(raw, "esdb+discover://"):
-		if p.opt.Roles.Backend {
-			// The backend writes a share with its bible-hash reservation,
-			// and a pool block with the chain height, atomically across
-			// two streams; EventStoreDB (v4 client) cannot, and every such
-			// command would be dead-lettered. It serves the projector.
-			return &config.KeyError{Key: "store.events", Err: errors.New("EventStoreDB cannot take the backend's atomic multi-stream writes; use PostgreSQL or SQLite for the backend")}
-		}
 		s, err := esdb.Open(raw, p.log.With("component", "esdb"))
 		if err != nil {
 			return fmt.Errorf("store.events: %w", err)
@@ -91,8 +87,14 @@ func (p *Pool) openStore(ctx context.Context) error {
 
 func (p *Pool) openReadModel(ctx context.Context) error {
 	raw := ReadModelURL(p.cfg)
-	if strings.HasPrefix(raw, "sqlite://") {
-		raw = "sqlite:" + strings.TrimPrefix(raw, "sqlite://")
+	if strings.HasPrefix(raw, "sqlite:") {
+		// projections.OpenURL reads sqlite://x as the path x: give it the
+		// path as config.SQLitePath reads it.
+		path, err := config.SQLitePath(raw)
+		if err != nil {
+			return &config.KeyError{Key: "store.readmodel", Err: err}
+		}
+		raw = "sqlite:" + path
 	}
 	rm, err := projections.OpenURL(ctx, raw)
 	if err != nil {
@@ -101,7 +103,9 @@ func (p *Pool) openReadModel(ctx context.Context) error {
 	p.onClose(rm.Close)
 	p.readModel = rm
 	if p.opt.Roles.Projector {
-		if rm.Dialect == projections.Postgres {
+		if role := p.cfg.Projector.FrontendRole; role != "" {
+			rm.FrontendRole = role
+		} else if rm.Dialect == projections.Postgres {
 			// Grant the website's role SELECT on the views when `purepool
 			// setup` created it (a database without it is not provisioned
 			// for a separate frontend, and needs no grant).

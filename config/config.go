@@ -45,11 +45,12 @@ type Config struct {
 
 // Store names the event store and the read-model database.
 type Store struct {
-	// Events: postgres://…, sqlite:///path/events.db, or esdb://…; empty means
-	// SQLite in DataDir.
+	// Events: postgres://…, sqlite:///abs/events.db, sqlite:rel/events.db, or
+	// esdb://…; empty means SQLite in DataDir.
 	Events string `toml:"events"`
-	// ReadModel: postgres://…, mysql://user:pass@tcp(host:3306)/db, or
-	// sqlite:///path/readmodel.db; empty means SQLite in DataDir.
+	// ReadModel: postgres://…, mysql://user:pass@tcp(host:3306)/db,
+	// sqlite:///abs/readmodel.db or sqlite:rel/readmodel.db; empty means
+	// SQLite in DataDir.
 	ReadModel string `toml:"readmodel"`
 }
 
@@ -60,18 +61,53 @@ type Broker struct {
 	URL      string `toml:"url"`
 	Exchange string `toml:"exchange"`
 	Queue    string `toml:"queue"`
-	Prefetch int    `toml:"prefetch"`
+	// DeadLetterExchange and DeadLetterQueue are where the backend moves a
+	// command it gave up on; empty: the exchange's name + ".dlx" and
+	// ".dead", as `purepool setup` names them.
+	DeadLetterExchange string `toml:"dead_letter_exchange"`
+	DeadLetterQueue    string `toml:"dead_letter_queue"`
+	// Prefetch is the number of commands the backend handles at once (its
+	// share writes are group commits of up to this many); the broker
+	// delivers twice as many ahead.
+	Prefetch int `toml:"prefetch"`
+	// BatchSize caps the commands the frontend publishes as one broker
+	// message (group commit; 1: one message per command) and BatchDelay is
+	// how long a batch may wait for more; 0: the rabbitmq package's defaults.
+	BatchSize  int      `toml:"batch_size"`
+	BatchDelay Duration `toml:"batch_delay"`
+}
+
+// DeadLetterNames are the dead-letter exchange and queue, derived from the
+// exchange when not set.
+func (b Broker) DeadLetterNames() (exchange, queue string) {
+	exchange, queue = b.DeadLetterExchange, b.DeadLetterQueue
+	if exchange == "" {
+		exchange = b.Exchange + ".dlx"
+	}
+	if queue == "" {
+		queue = b.Exchange + ".dead"
+	}
+	return exchange, queue
 }
 
 // Frontend configures the miner interface and the website.
 type Frontend struct {
-	Listen         string   `toml:"listen"`
-	TLSListen      string   `toml:"tls_listen"`
-	TLSCert        string   `toml:"tls_cert"`
-	TLSKey         string   `toml:"tls_key"`
-	MaxHeaderBytes int      `toml:"max_header_bytes"`
-	RatePerMinute  int      `toml:"rate_limit_per_minute"`
-	ReadTimeout    Duration `toml:"read_timeout"`
+	Listen         string `toml:"listen"`
+	TLSListen      string `toml:"tls_listen"`
+	TLSCert        string `toml:"tls_cert"`
+	TLSKey         string `toml:"tls_key"`
+	MaxHeaderBytes int    `toml:"max_header_bytes"`
+	// RatePerMinute is the Action.aspx requests an address may make per
+	// RateWindow (a minute unless set; negative: no limit).
+	RatePerMinute int      `toml:"rate_limit_per_minute"`
+	RateWindow    Duration `toml:"rate_window"`
+	ReadTimeout   Duration `toml:"read_timeout"`
+	// PublishTimeout bounds the wait for the broker's confirmation of a
+	// command; the shutdown waits that long plus 5 s for answers in flight.
+	PublishTimeout Duration `toml:"publish_timeout"`
+	// StaleAfter makes the frontend answer HEALTH_DOWN when the newest
+	// recorded block is older than this; 0: 15 block spacings of the network.
+	StaleAfter Duration `toml:"stale_after"`
 	// TrustedProxies are the reverse proxies in front of the frontend, as
 	// CIDRs or single addresses; a request from one of them is attributed
 	// to the client its X-Forwarded-For names. Empty: wallets connect
@@ -91,6 +127,13 @@ type Backend struct {
 	// ConflictWatch is how long after its confirmation a payout is still
 	// watched for a double spend by a deep reorganisation.
 	ConflictWatch Duration `toml:"payout_conflict_watch"`
+	// ResendGrace is how long a payout an earlier (crashed) process planned
+	// is left alone before it is sent, in case its send is still executing.
+	ResendGrace Duration `toml:"payout_resend_grace"`
+	// JobsOnly runs the chain follower, the rounds and the payouts but
+	// consumes no command: no broker is needed (a lone backend without
+	// broker.url is otherwise refused).
+	JobsOnly bool `toml:"jobs_only"`
 	// MetricsListen serves the backend's Prometheus /metrics (what the pool
 	// owes, the wallet's balance, the shortfall; Go runtime) on its own
 	// address (host:port); empty serves none.
@@ -102,24 +145,33 @@ type Projector struct {
 	// MetricsListen serves the projector's Prometheus /metrics on its own
 	// address (host:port); empty serves none.
 	MetricsListen string `toml:"metrics_listen"`
+	// FrontendRole is the PostgreSQL role granted SELECT on the read-model
+	// views; empty: purepool_frontend when `purepool setup` created it.
+	FrontendRole string `toml:"frontend_role"`
+	// Batch is the most events per read-model transaction (0: 2000).
+	Batch int `toml:"batch"`
 }
 
 // Network is one BiblePay network the pool serves.
 type Network struct {
-	Name             string   `toml:"name"`
-	PoolAddress      string   `toml:"pool_address"`
-	NodeURL          string   `toml:"node_url"`
-	FeeBps           int64    `toml:"fee_bps"`
-	Scheme           string   `toml:"scheme"`
-	PPLNSWindow      int64    `toml:"pplns_window"`
-	Maturity         int64    `toml:"maturity"`
-	MinPayout        Amount   `toml:"min_payout"`
-	PayoutInterval   Duration `toml:"payout_interval"`
-	MaxRecipients    int      `toml:"max_recipients"`
-	DefaultTarget    string   `toml:"default_target"`
-	StaleTolerance   int64    `toml:"stale_tolerance"`
-	SharesPerMinute  int64    `toml:"vardiff_shares_per_minute"`
-	MinConfirmations int64    `toml:"payout_confirmations"`
+	Name            string   `toml:"name"`
+	PoolAddress     string   `toml:"pool_address"`
+	NodeURL         string   `toml:"node_url"`
+	FeeBps          int64    `toml:"fee_bps"`
+	Scheme          string   `toml:"scheme"`
+	PPLNSWindow     int64    `toml:"pplns_window"`
+	Maturity        int64    `toml:"maturity"`
+	MinPayout       Amount   `toml:"min_payout"`
+	PayoutInterval  Duration `toml:"payout_interval"`
+	MaxRecipients   int      `toml:"max_recipients"`
+	DefaultTarget   string   `toml:"default_target"`
+	StaleTolerance  int64    `toml:"stale_tolerance"`
+	SharesPerMinute int64    `toml:"vardiff_shares_per_minute"`
+	MinDifficulty   int64    `toml:"vardiff_min_difficulty"` // 0: 1
+	// FollowFrom is the first height the chain follower records on an
+	// empty ledger; 0: the node's tip.
+	FollowFrom       int64 `toml:"follow_from"`
+	MinConfirmations int64 `toml:"payout_confirmations"`
 	// ExplorerTxURL and ExplorerBlockURL make the website's transaction
 	// ids and block hashes links: "{txid}" and "{hash}" are replaced (the
 	// id is appended when the URL has no placeholder). Empty: no links.
@@ -151,20 +203,21 @@ func Defaults() Config {
 		DataDir:  "purepool-data",
 		Broker:   Broker{Exchange: "purepool.commands", Queue: "purepool.commands.q", Prefetch: 64},
 		Frontend: Frontend{
-			Listen: ":8080", MaxHeaderBytes: 1 << 20, RatePerMinute: 600,
-			ReadTimeout: Duration{15 * time.Second},
+			Listen: ":8080", MaxHeaderBytes: 1 << 20, RatePerMinute: 600, RateWindow: Duration{time.Minute},
+			ReadTimeout: Duration{15 * time.Second}, PublishTimeout: Duration{10 * time.Second},
 		},
 		Backend: Backend{
 			ChainPoll: Duration{2 * time.Second}, SolutionRetry: Duration{2 * time.Minute},
 			FinderShareWait: Duration{10 * time.Second},
 			FundingCheck:    Duration{10 * time.Minute}, VardiffInterval: Duration{time.Minute},
-			ConflictWatch: Duration{24 * time.Hour},
+			ConflictWatch: Duration{24 * time.Hour}, ResendGrace: Duration{10 * time.Second},
 		},
+		Projector: Projector{Batch: 2000},
 	}
 }
 
-// networkDefaults fills what a [[network]] table leaves out.
-func networkDefaults(n *Network) {
+// NetworkDefaults fills what a [[network]] table leaves out.
+func NetworkDefaults(n *Network) {
 	if n.Scheme == "" {
 		n.Scheme = events.SchemePROP
 	}
@@ -194,10 +247,16 @@ func networkDefaults(n *Network) {
 	if n.SharesPerMinute == 0 {
 		n.SharesPerMinute = 2
 	}
+	if n.MinDifficulty == 0 {
+		n.MinDifficulty = 1
+	}
 	if n.MinConfirmations == 0 {
 		n.MinConfirmations = 6
 	}
 }
+
+// ErrNoNetwork is Validate's error for a configuration without [[network]].
+var ErrNoNetwork = errors.New("at least one [[network]] is needed")
 
 // KeyError is a configuration mistake at a key.
 type KeyError struct {
@@ -238,8 +297,27 @@ func Parse(text string) (Config, error) {
 	if err := expandEnv(reflect.ValueOf(&c).Elem(), ""); err != nil {
 		return Config{}, err
 	}
+	// stale_tolerance = 0 and payout_interval = "0s" mean something (no
+	// tolerance; payouts only on TriggerPayout), as the backend's flags
+	// can say: only an absent key gets its default.
+	var raw struct {
+		Networks []map[string]any `toml:"network"`
+	}
+	if _, err := toml.Decode(text, &raw); err != nil {
+		return Config{}, err
+	}
 	for i := range c.Networks {
-		networkDefaults(&c.Networks[i])
+		n := &c.Networks[i]
+		stale, interval := n.StaleTolerance, n.PayoutInterval
+		NetworkDefaults(n)
+		if i < len(raw.Networks) {
+			if _, set := raw.Networks[i]["stale_tolerance"]; set {
+				n.StaleTolerance = stale
+			}
+			if _, set := raw.Networks[i]["payout_interval"]; set {
+				n.PayoutInterval = interval
+			}
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -303,12 +381,24 @@ func (c Config) Validate() error {
 		return &KeyError{Key: "store.readmodel", Err: err}
 	}
 	if c.Broker.URL != "" {
-		if u, err := url.Parse(c.Broker.URL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
-			return &KeyError{Key: "broker.url", Err: errors.New("must be amqp://… or amqps://…")}
+		// One URL per node of a cluster, comma-separated.
+		for _, raw := range strings.Split(c.Broker.URL, ",") {
+			if u, err := url.Parse(strings.TrimSpace(raw)); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+				return &KeyError{Key: "broker.url", Err: errors.New("must be amqp://… or amqps://… (comma-separated for the nodes of a cluster)")}
+			}
 		}
+	}
+	if c.Broker.BatchSize < 0 {
+		return &KeyError{Key: "broker.batch_size", Err: errors.New("must not be negative (0: the default)")}
 	}
 	if c.Broker.Prefetch < 1 {
 		return &KeyError{Key: "broker.prefetch", Err: errors.New("must be at least 1")}
+	}
+	if c.Broker.URL != "" && (c.Broker.Exchange == "" || c.Broker.Queue == "") {
+		return &KeyError{Key: "broker.exchange", Err: errors.New("exchange and queue must be named")}
+	}
+	if c.Projector.Batch < 0 {
+		return &KeyError{Key: "projector.batch", Err: errors.New("must not be negative")}
 	}
 	if c.Frontend.MaxHeaderBytes < 64<<10 {
 		return &KeyError{Key: "frontend.max_header_bytes", Err: errors.New("must be at least 65536: a Solution header carries a whole block")}
@@ -328,7 +418,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if len(c.Networks) == 0 {
-		return &KeyError{Key: "network", Err: errors.New("at least one [[network]] is needed")}
+		// Last of the checks: a caller that needs no network (a lone
+		// projector) may ignore ErrNoNetwork, everything else was checked.
+		return &KeyError{Key: "network", Err: ErrNoNetwork}
 	}
 	seen := map[string]bool{}
 	for i, n := range c.Networks {
@@ -372,6 +464,12 @@ func (c Config) Validate() error {
 		if n.StaleTolerance < 0 {
 			return &KeyError{Key: key("stale_tolerance"), Err: errors.New("must not be negative")}
 		}
+		if n.FollowFrom < 0 {
+			return &KeyError{Key: key("follow_from"), Err: errors.New("must not be negative")}
+		}
+		if n.MinDifficulty < 0 {
+			return &KeyError{Key: key("vardiff_min_difficulty"), Err: errors.New("must not be negative")}
+		}
 		for k, v := range map[string]string{"explorer_tx_url": n.ExplorerTxURL, "explorer_block_url": n.ExplorerBlockURL} {
 			if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 				return &KeyError{Key: key(k), Err: errors.New(`must be an http:// or https:// URL, e.g. "https://explorer.example.org/tx/{txid}"`)}
@@ -409,6 +507,10 @@ func checkStoreURL(s string, schemes ...string) error {
 	if s == "" {
 		return nil
 	}
+	if strings.HasPrefix(s, "sqlite:") {
+		_, err := SQLitePath(s)
+		return err
+	}
 	scheme, _, ok := strings.Cut(s, "://")
 	if !ok {
 		return fmt.Errorf("%q has no scheme; use one of %v", s, schemes)
@@ -419,6 +521,29 @@ func checkStoreURL(s string, schemes ...string) error {
 		}
 	}
 	return fmt.Errorf("scheme %q is not one of %v", scheme, schemes)
+}
+
+// SQLitePath is the file a sqlite: URL names: sqlite:///abs/path.db (three
+// slashes: an absolute path) or sqlite:rel/path.db (relative to the working
+// directory). One reading for the configuration, the role flags and the
+// tools: sqlite://name/x.db is refused, since "name" could be meant as a
+// folder or as a host.
+func SQLitePath(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "sqlite" {
+		return "", fmt.Errorf("%q is not a sqlite: URL", raw)
+	}
+	if u.Host != "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("invalid sqlite URL %q: want sqlite:///abs/path.db or sqlite:rel/path.db", raw)
+	}
+	path := u.Path
+	if u.Opaque != "" {
+		path = u.Opaque
+	}
+	if path == "" || strings.HasSuffix(path, "/") {
+		return "", fmt.Errorf("invalid sqlite URL %q: no file path", raw)
+	}
+	return path, nil
 }
 
 // Network returns the configuration of a network by name.

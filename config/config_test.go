@@ -33,7 +33,9 @@ func TestExample_ParsesAndDocumentsEveryKey(t *testing.T) {
 		"rate_limit_per_minute", "read_timeout", "trusted_proxies", "chain_poll", "solution_retry_deadline", "finder_share_wait", "funding_check",
 		"vardiff_interval", "metrics_listen", "name", "pool_address", "node_url", "fee_bps", "scheme", "pplns_window", "maturity",
 		"min_payout", "payout_interval", "max_recipients", "default_target", "stale_tolerance",
-		"vardiff_shares_per_minute", "payout_confirmations"} {
+		"vardiff_shares_per_minute", "payout_confirmations", "dead_letter_exchange", "dead_letter_queue", "rate_window",
+		"publish_timeout", "stale_after", "payout_resend_grace", "jobs_only", "frontend_role", "batch",
+		"vardiff_min_difficulty", "follow_from", "explorer_tx_url", "explorer_block_url", "batch_size", "batch_delay"} {
 		if !strings.Contains(Example, "\n"+key+" = ") {
 			t.Errorf("example does not document %s", key)
 		}
@@ -60,6 +62,26 @@ func TestParse_Defaults(t *testing.T) {
 	}
 }
 
+// A zero that means something is kept; an absent key gets its default.
+func TestParse_MeaningfulZeros(t *testing.T) {
+	c, err := Parse(minimal + "stale_tolerance = 0\npayout_interval = \"0s\"\n" + minimal2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Networks[0]; n.StaleTolerance != 0 || n.PayoutInterval.Duration != 0 {
+		t.Errorf("zeros replaced: stale_tolerance %d, payout_interval %s", n.StaleTolerance, n.PayoutInterval)
+	}
+	if n := c.Networks[1]; n.StaleTolerance != 1 || n.PayoutInterval.Duration != time.Hour {
+		t.Errorf("absent keys not defaulted: stale_tolerance %d, payout_interval %s", n.StaleTolerance, n.PayoutInterval)
+	}
+}
+
+const minimal2 = `
+[[network]]
+name = "test"
+pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"
+`
+
 func TestParse_ErrorsNameTheKey(t *testing.T) {
 	tests := []struct {
 		name, text, key string
@@ -79,6 +101,8 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"pool url no scheme", `pool_url = "pool.example.org"` + "\n" + minimal, "pool_url"},
 		{"bad store", "[store]\nevents = \"mongodb://x\"\n" + minimal, "store.events"},
 		{"bad broker", "[broker]\nurl = \"http://x\"\n" + minimal, "broker.url"},
+		{"bad second broker node", "[broker]\nurl = \"amqp://u@h1/v,h2\"\n" + minimal, "broker.url"},
+		{"negative batch size", "[broker]\nbatch_size = -1\n" + minimal, "broker.batch_size"},
 		{"no network", `pool_name = "x"`, "network"},
 		{"missing env", "[store]\nevents = \"postgres://u:${PUREPOOL_NO_SUCH_VAR}@h/db\"\n" + minimal, "store.events"},
 		{"tls half", "[frontend]\ntls_cert = \"c.pem\"\n" + minimal, "frontend.tls_cert"},
@@ -86,7 +110,12 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"duplicate network", minimal + minimal, "network[1].name"},
 		{"metrics listen without port", "[projector]\nmetrics_listen = \"127.0.0.1\"\n" + minimal, "projector.metrics_listen"},
 		{"backend metrics listen without port", "[backend]\nmetrics_listen = \"localhost\"\n" + minimal, "backend.metrics_listen"},
-		{"unknown projector key", "[projector]\nbatch = 5\n" + minimal, "projector.batch"},
+		{"unknown projector key", "[projector]\nbatches = 5\n" + minimal, "projector.batches"},
+		{"negative projector batch", "[projector]\nbatch = -1\n" + minimal, "projector.batch"},
+		{"sqlite with a host", "[store]\nevents = \"sqlite://data/events.db\"\n" + minimal, "store.events"},
+		{"sqlite without a path", "[store]\nreadmodel = \"sqlite:\"\n" + minimal, "store.readmodel"},
+		{"negative follow_from", minimal + "follow_from = -1\n", "network[0].follow_from"},
+		{"negative min difficulty", minimal + "vardiff_min_difficulty = -1\n", "network[0].vardiff_min_difficulty"},
 		{"bad proxy CIDR", "[frontend]\ntrusted_proxies = [\"10.0.0.0/33\"]\n" + minimal, "frontend.trusted_proxies"},
 		{"proxy not an address", "[frontend]\ntrusted_proxies = [\"127.0.0.1\", \"nginx\"]\n" + minimal, "frontend.trusted_proxies"},
 		{"proxy with a port", "[frontend]\ntrusted_proxies = [\"127.0.0.1:80\"]\n" + minimal, "frontend.trusted_proxies"},
@@ -114,6 +143,47 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 	}
 	if _, err := Parse(minimal + `payout_interval = "soon"` + "\n"); err == nil {
 		t.Error("a bad duration must be refused")
+	}
+}
+
+// The store keys read sqlite: URLs as the role flags and the tools do.
+func TestSQLitePath(t *testing.T) {
+	for _, tc := range []struct{ raw, path, err string }{
+		{"sqlite:///var/lib/purepool/events.db", "/var/lib/purepool/events.db", ""},
+		{"sqlite:data/events.db", "data/events.db", ""},
+		{"sqlite:/abs/x.db", "/abs/x.db", ""},
+		{"sqlite://data/events.db", "", "want sqlite:///abs/path.db or sqlite:rel/path.db"},
+		{"sqlite:", "", "no file path"},
+		{"sqlite:///var/lib/", "", "no file path"},
+		{"sqlite:x.db?mode=ro", "", "want sqlite:///abs"},
+		{"postgres://h/db", "", "not a sqlite: URL"},
+	} {
+		got, err := SQLitePath(tc.raw)
+		if got != tc.path || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("SQLitePath(%q) = %q, %v; want %q, %q", tc.raw, got, err, tc.path, tc.err)
+		}
+		c, perr := Parse("[store]\nevents = \"" + tc.raw + "\"\nreadmodel = \"" + tc.raw + "\"\n" + minimal)
+		if tc.err == "" && (perr != nil || c.Store.Events != tc.raw) {
+			t.Errorf("store keys refuse %q: %v", tc.raw, perr)
+		}
+	}
+}
+
+func TestBroker_DeadLetterNames(t *testing.T) {
+	for _, tc := range []struct {
+		text, dlx, dead string
+	}{
+		{"", "purepool.commands.dlx", "purepool.commands.dead"},
+		{"[broker]\nexchange = \"pp2\"\n", "pp2.dlx", "pp2.dead"},
+		{"[broker]\nexchange = \"pp2\"\ndead_letter_exchange = \"dl.x\"\ndead_letter_queue = \"dl.q\"\n", "dl.x", "dl.q"},
+	} {
+		c, err := Parse(tc.text + minimal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x, q := c.Broker.DeadLetterNames(); x != tc.dlx || q != tc.dead {
+			t.Errorf("%q: dead letters %s %s, want %s %s", tc.text, x, q, tc.dlx, tc.dead)
+		}
 	}
 }
 

@@ -256,6 +256,12 @@ func freeText(r *http.Request, canonical, name string, max int) (string, error) 
 	return v, nil
 }
 
+// minerByID is a MinerDirectory that looks miners up by the id the
+// handler already derived (Directory).
+type minerByID interface {
+	MinerByID(ctx context.Context, id uuid.UUID) (Miner, bool, error)
+}
+
 // readyToMine hands out work: the pool address, the miner's target, its
 // deterministic id and a fresh work id, once the IssueWork command that
 // records the work is confirmed.
@@ -263,7 +269,16 @@ func (h *ActionHandler) readyToMine(ctx context.Context, req *request) ([]byte, 
 	if err := h.health.CanTakeWork(ctx, req.network); err != nil {
 		return nil, &Error{Message: MsgHealthDown, Err: err}
 	}
-	m, found, err := h.miners.Miner(ctx, req.network, req.worker.Address)
+	var (
+		m     Miner
+		found bool
+		err   error
+	)
+	if byID, ok := h.miners.(minerByID); ok {
+		m, found, err = byID.MinerByID(ctx, req.minerID)
+	} else {
+		m, found, err = h.miners.Miner(ctx, req.network, req.worker.Address)
+	}
 	if err != nil {
 		// Without the read model the pool cannot tell a disabled miner;
 		// wallets mine solo until it is back.

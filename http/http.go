@@ -7,6 +7,24 @@
 // (commands.IssueWork, commands.SubmitSolution) that it publishes. A
 // solution is acknowledged to the miner only once the publisher confirmed
 // its command, so nothing a miner was told "ok" about is lost.
+//
+// # The hot path, and how stale it may be
+//
+// No wallet request waits for the database. Directory holds in memory the
+// miners with a target or state of their own and every network's chain
+// tip, and (run by Server.Run) polls the read model every second: the tips,
+// and the miners changed since the position it last read (column
+// miners.directory_pos, read-model shape 5). A miner it does not hold gets
+// the network's default target, as the read model would give it. Worst
+// case, an answer reflects the read model as it was DefaultDirectoryMaxStale
+// (5 s) ago: a copy older than that is not used, the request waits for a
+// read and answers HEALTH_DOWN if the read model does not answer (while it
+// answers, the lag is the 1 s poll plus one query). The projector's own lag
+// behind the event log comes on top, as before.
+//
+// Answers are appended into byte slices (no templates); a request logs at
+// most one line, at Debug when it was answered with work or ok (its command
+// becomes an event, the durable record), at Info or Warn when refused.
 package http
 
 import (

@@ -63,14 +63,27 @@ func (s *Server) logger() *slog.Logger {
 func (s *Server) Handler() http.Handler {
 	log := s.logger()
 	cfg := s.Action.Config()
+	action := recoverProtocol(log, rateLimit(cfg.RateLimit, cfg.RateWindow, trustedProxies(cfg.TrustedProxies), log)(s.Action))
 	r := chi.NewRouter()
 	r.Use(withRequestID)
-	r.Handle("/Action.aspx", recoverProtocol(log, rateLimit(cfg.RateLimit, cfg.RateWindow, trustedProxies(cfg.TrustedProxies), log)(s.Action)))
+	r.Handle("/Action.aspx", action)
 	r.Get("/healthz", s.healthz)
 	if s.Web != nil {
 		r.Mount("/", s.Web)
 	}
-	return r
+	// The wallet's requests skip the router, which would copy the request
+	// for its route context and add frames to a goroutine that is new for
+	// every request (Connection: close): past 8 KiB its stack is copied.
+	// Same chain, same limiter; an escaped path is left to the router,
+	// which routes by the path as sent.
+	wallet := withRequestID(action)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/Action.aspx" && req.URL.RawPath == "" {
+			wallet.ServeHTTP(w, req)
+			return
+		}
+		r.ServeHTTP(w, req)
+	})
 }
 
 // healthz reports whether every configured network can take work:
@@ -181,6 +194,12 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			return nil
 		}, shutdown)
+	}
+	if dir, ok := s.Action.miners.(interface{ Run(context.Context) error }); ok {
+		// The in-memory miner directory (Directory) polls the read model
+		// while the server runs, so that no request waits for it.
+		dctx, cancel := context.WithCancel(ctx)
+		g.Add(func() error { return dir.Run(dctx) }, func(error) { cancel() })
 	}
 	stop := make(chan struct{})
 	g.Add(func() error {

@@ -228,15 +228,18 @@ func (c *Changes) apply(ctx context.Context, env *events.Envelope, ev events.Eve
 		r := miners.get(e.Network, e.MinerID)
 		miners.put(r, "state", "disabled")
 		miners.put(r, "state_reason", e.Reason)
+		miners.put(r, "directory_pos", int64(env.Position))
 
 	case events.MinerEnabled:
 		r := miners.get(e.Network, e.MinerID)
 		miners.put(r, "state", "enabled")
 		miners.put(r, "state_reason", "")
+		miners.put(r, "directory_pos", int64(env.Position))
 
 	case events.MinerTargetChanged:
 		r := miners.get(e.Network, e.MinerID)
 		miners.put(r, "target", e.Target)
+		miners.put(r, "directory_pos", int64(env.Position))
 
 	case events.WorkIssued:
 		t := at(e.At, env)

@@ -879,3 +879,49 @@ func (r *Reader) ChainTip(ctx context.Context, network string) (height int64, bl
 	}
 	return height, blockTime, true, nil
 }
+
+// DirectoryEntry is what a frontend hands work by: a miner's own target
+// (empty for the network's default) and whether it may mine.
+type DirectoryEntry struct {
+	Network  string
+	MinerID  uuid.UUID
+	Address  string
+	Target   string
+	Enabled  bool
+	Position int64 // directory_pos: the latest event that changed them
+}
+
+// MinerDirectory returns the miners whose target or state changed after
+// log position after (column directory_pos, shape 5), and the highest
+// position among them (after, or 0 for after < 0, when none). With after < 0 it returns every
+// miner that has a target or state of its own: a miner without either is
+// handed work exactly like one the read model does not know. Projector
+// batches commit in position order, so polling with the returned position
+// sees every later change once.
+func (r *Reader) MinerDirectory(ctx context.Context, after int64) ([]DirectoryEntry, int64, error) {
+	q := "SELECT network, miner_id, address, state, target, directory_pos FROM " + r.t(TMiners)
+	args := []any{}
+	if after < 0 {
+		q += " WHERE state <> '' OR target <> ''"
+	} else {
+		q += " WHERE directory_pos > ?"
+		args = append(args, after)
+	}
+	rows, err := r.query(ctx, q, args...)
+	if err != nil {
+		return nil, after, err
+	}
+	last := max(after, 0)
+	out, err := collect(rows, func(s *sql.Rows) (DirectoryEntry, error) {
+		var e DirectoryEntry
+		var state string
+		err := s.Scan(&e.Network, nullUUID{&e.MinerID}, &e.Address, &state, &e.Target, &e.Position)
+		e.Enabled = state != "disabled"
+		last = max(last, e.Position)
+		return e, err
+	})
+	if err != nil {
+		return nil, after, err
+	}
+	return out, last, nil
+}

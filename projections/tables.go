@@ -120,7 +120,10 @@ const (
 //	   and, for the website, accepted shares per hour (pool and miner) and
 //	   per height mined (pool and miner: effort, immature balances), and
 //	   the network difficulty of chain blocks
-const Shape = 4
+//	5  miners.directory_pos: the position of the last event that changed a
+//	   miner's target or state, so that frontends poll the changes of
+//	   their in-memory miner directory (Reader.MinerDirectory)
+const Shape = 5
 
 var tables = []*table{
 	{name: TMiners, cols: []column{
@@ -138,6 +141,12 @@ var tables = []*table{
 		{name: "difficulty", kind: kInt, merge: mAdd},
 		{name: "rejected", kind: kInt, merge: mAdd},
 		{name: "last_share_at", kind: kTime, merge: mMax},
+		// Shape 5: the log position of the latest MinerDisabled, MinerEnabled
+		// or MinerTargetChanged (0: none since the read model reached shape
+		// 5, or none at all). Batches commit in position order, so a
+		// frontend that read every row up to position p finds every later
+		// change with directory_pos > p.
+		{name: "directory_pos", kind: kInt, merge: mMax, added: 5},
 	}, indexes: []index{{"address", []string{"network", "address"}}}},
 	{name: TWorkers, cols: []column{
 		{name: "network", kind: kText}, {name: "miner_id", kind: kUUID}, {name: "worker", kind: kText},

@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/purepool/purepool/app"
-	"github.com/purepool/purepool/commands/rabbitmq"
+	"github.com/purepool/purepool/config"
 	pphttp "github.com/purepool/purepool/http"
-	"github.com/purepool/purepool/http/web"
-	"github.com/purepool/purepool/projections"
 )
 
 func init() {
@@ -31,6 +28,7 @@ func (kv frontendNetValues) String() string {
 	for k, v := range kv {
 		parts = append(parts, k+"="+v)
 	}
+	slices.Sort(parts)
 	return strings.Join(parts, ",")
 }
 
@@ -49,135 +47,113 @@ func (kv frontendNetValues) Set(s string) error {
 }
 
 func runFrontend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("frontend", stderr)
-	configFile := fs.String("config", "", configFlagHelp)
-	listen := fs.String("listen", ":80", "plain HTTP listen address (the wallet's poolport; empty disables)")
-	tlsListen := fs.String("tls-listen", "", "HTTPS listen address, e.g. :443 (needs -tls-cert and -tls-key)")
-	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) served to every client, without SNI")
-	tlsKey := fs.String("tls-key", "", "PEM private key of -tls-cert")
+	return runRole(ctx, "frontend", app.Roles{Frontend: true}, frontendFlags, args, stdout, stderr)
+}
+
+// frontendFlags defines the frontend's flags, each setting the
+// configuration key its usage ends with (the [[network]] keys as
+// network=value pairs, one network each).
+func frontendFlags(fs *flag.FlagSet) func() (config.Config, error) {
+	cfg := config.Defaults()
+	fe := &cfg.Frontend
+	fs.StringVar(&fe.Listen, "listen", ":80", "plain HTTP listen address (the wallet's poolport; empty disables) [key frontend.listen]")
+	fs.StringVar(&fe.TLSListen, "tls-listen", "", "HTTPS listen address, e.g. :443 (needs -tls-cert and -tls-key) [key frontend.tls_listen]")
+	fs.StringVar(&fe.TLSCert, "tls-cert", "", "PEM certificate (chain) served to every client, without SNI [key frontend.tls_cert]")
+	fs.StringVar(&fe.TLSKey, "tls-key", "", "PEM private key of -tls-cert [key frontend.tls_key]")
 	pools := frontendNetValues{}
-	fs.Var(pools, "pool-address", "network=address receiving the blocks, e.g. main=B…,test=y… (repeatable; each network given is served)")
-	targets := frontendNetValues{}
-	fs.Var(targets, "default-target", "network=64-hex share target of new miners (default biblepay.DefaultTarget, 0000011110…)")
-	amqpURL := fs.String("amqp-url", "", "RabbitMQ URL of the publish-only frontend user, e.g. amqp://purepool-frontend:…@127.0.0.1:5672/purepool")
-	exchange := fs.String("amqp-exchange", rabbitmq.DefaultTopology().Exchange, "commands exchange")
-	readModelURL := fs.String("readmodel-url", "", "read model (read-only role): postgres://…, mysql://user:pass@tcp(host:3306)/db or sqlite:path")
-	maxHeader := fs.Int("max-header-bytes", pphttp.DefaultMaxHeaderBytes, "largest request header block (a Solution carries a whole block)")
-	rateLimit := fs.Int("rate-limit", pphttp.DefaultRateLimit, "Action.aspx requests per IP per -rate-window (negative: no limit)")
-	rateWindow := fs.Duration("rate-window", pphttp.DefaultRateWindow, "rate limit window")
-	var trustedProxies []netip.Prefix
-	fs.Func("trusted-proxies", "reverse proxies in front of the frontend, CIDRs or addresses, e.g. 127.0.0.1,10.0.0.0/8 (repeatable): their X-Forwarded-For names the client for the rate limit and the log (default none: the header is ignored)", func(s string) error {
+	fs.Var(pools, "pool-address", "network=address receiving the blocks, e.g. main=B…,test=y… (repeatable; each network given is served) [key network.pool_address]")
+	// The other [[network]] keys the frontend uses, for the networks of
+	// -pool-address: the share target, and what the website tells miners.
+	perNet := []struct {
+		name, usage string
+		values      frontendNetValues
+		set         func(n *config.Network, v string) error
+	}{
+		{name: "default-target", usage: "network=64-hex share target of new miners (default biblepay.DefaultTarget, 0000011110…) [key network.default_target]",
+			set: func(n *config.Network, v string) error { n.DefaultTarget = v; return nil }},
+		{name: "min-payout", usage: "network=BBP, the smallest balance paid out, as the backend's (website; default 10) [key network.min_payout]",
+			set: func(n *config.Network, v string) (err error) { n.MinPayout, err = config.ParseAmount(v); return err }},
+		{name: "fee-bps", usage: "network=basis points of the pool fee, as the backend's (website; default 0) [key network.fee_bps]",
+			set: func(n *config.Network, v string) (err error) { n.FeeBps, err = strconv.ParseInt(v, 10, 64); return err }},
+		{name: "payout-interval", usage: "network=duration between payouts, as the backend's (website; default 1h) [key network.payout_interval]",
+			set: func(n *config.Network, v string) (err error) {
+				n.PayoutInterval.Duration, err = time.ParseDuration(v)
+				return err
+			}},
+		{name: "maturity", usage: "network=confirmations before a pool block is credited, as the backend's (website; default the network's) [key network.maturity]",
+			set: func(n *config.Network, v string) (err error) {
+				n.Maturity, err = strconv.ParseInt(v, 10, 64)
+				return err
+			}},
+		{name: "explorer-tx-url", usage: "network=block explorer URL of a transaction, {txid} replaced (website links; default none) [key network.explorer_tx_url]",
+			set: func(n *config.Network, v string) error { n.ExplorerTxURL = v; return nil }},
+		{name: "explorer-block-url", usage: "network=block explorer URL of a block, {hash} replaced (website links; default none) [key network.explorer_block_url]",
+			set: func(n *config.Network, v string) error { n.ExplorerBlockURL = v; return nil }},
+	}
+	for i := range perNet {
+		perNet[i].values = frontendNetValues{}
+		fs.Var(perNet[i].values, perNet[i].name, perNet[i].usage)
+	}
+	fs.StringVar(&cfg.Broker.URL, "amqp-url", "", "RabbitMQ URL of the publish-only frontend user, e.g. amqp://purepool-frontend:…@127.0.0.1:5672/purepool [key broker.url]")
+	fs.StringVar(&cfg.Broker.Exchange, "amqp-exchange", cfg.Broker.Exchange, "commands exchange [key broker.exchange]")
+	fs.IntVar(&cfg.Broker.BatchSize, "amqp-batch-size", 0, "most commands published as one broker message (1: one per command; 0: the default, 64) [key broker.batch_size]")
+	fs.DurationVar(&cfg.Broker.BatchDelay.Duration, "amqp-batch-delay", 0, "how long a batch may wait for more commands (0: the default, none) [key broker.batch_delay]")
+	fs.StringVar(&cfg.Store.ReadModel, "readmodel-url", "", "read model (read-only role): postgres://…, mysql://user:pass@tcp(host:3306)/db or sqlite:path [key store.readmodel]")
+	fs.IntVar(&fe.MaxHeaderBytes, "max-header-bytes", pphttp.DefaultMaxHeaderBytes, "largest request header block (a Solution carries a whole block) [key frontend.max_header_bytes]")
+	fs.IntVar(&fe.RatePerMinute, "rate-limit", pphttp.DefaultRateLimit, "Action.aspx requests per IP per -rate-window (negative: no limit) [key frontend.rate_limit_per_minute]")
+	fs.DurationVar(&fe.RateWindow.Duration, "rate-window", pphttp.DefaultRateWindow, "rate limit window [key frontend.rate_window]")
+	fs.Func("trusted-proxies", "reverse proxies in front of the frontend, CIDRs or addresses, e.g. 127.0.0.1,10.0.0.0/8 (repeatable): their X-Forwarded-For names the client for the rate limit and the log (default none: the header is ignored) [key frontend.trusted_proxies]", func(s string) error {
 		for _, part := range strings.Split(s, ",") {
-			p, err := pphttp.ParseTrustedProxy(part)
-			if err != nil {
+			if _, err := pphttp.ParseTrustedProxy(part); err != nil {
 				return fmt.Errorf("%q is not a CIDR or an address", strings.TrimSpace(part))
 			}
-			trustedProxies = append(trustedProxies, p)
+			fe.TrustedProxies = append(fe.TrustedProxies, strings.TrimSpace(part))
 		}
 		return nil
 	})
-	publishTimeout := fs.Duration("publish-timeout", pphttp.DefaultPublishTimeout, "longest wait for the broker's confirmation")
-	logFormat := fs.String("log-format", "json", "log format: json or text")
-	poolURL := fs.String("pool-url", "http://localhost", "what miners write as pool= (http://host or https://host), shown on the website")
-	staleAfter := fs.Duration("stale-after", 0, "answer HEALTH_DOWN when the newest recorded block is older than this (0: 15 block spacings of the network)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *configFile != "" {
-		return roleFromConfig(ctx, fs, app.Roles{Frontend: true}, *configFile, *logFormat, stdout, stderr)
-	}
-	switch {
-	case len(pools) == 0:
-		return usageError{errors.New("-pool-address is required")}
-	case *amqpURL == "":
-		return usageError{errors.New("-amqp-url is required")}
-	case *readModelURL == "":
-		return usageError{errors.New("-readmodel-url is required")}
-	case *listen == "" && *tlsListen == "":
-		return usageError{errors.New("nothing to listen on: give -listen or -tls-listen")}
-	case (*tlsListen != "") != (*tlsCert != "" && *tlsKey != ""):
-		return usageError{errors.New("-tls-listen needs -tls-cert and -tls-key, and they need -tls-listen")}
-	}
-	cfg := pphttp.Config{
-		Networks:       map[string]pphttp.NetworkConfig{},
-		MaxHeaderBytes: *maxHeader,
-		RateLimit:      *rateLimit,
-		RateWindow:     *rateWindow,
-		PublishTimeout: *publishTimeout,
-		TrustedProxies: trustedProxies,
-	}
-	for n, addr := range pools {
-		cfg.Networks[n] = pphttp.NetworkConfig{PoolAddress: addr, DefaultTarget: targets[n]}
-	}
-	for n := range targets {
-		if _, ok := pools[n]; !ok {
-			return usageError{fmt.Errorf("-default-target for %s, which has no -pool-address", n)}
+	fs.DurationVar(&fe.PublishTimeout.Duration, "publish-timeout", pphttp.DefaultPublishTimeout, "longest wait for the broker's confirmation [key frontend.publish_timeout]")
+	fs.DurationVar(&fe.ReadTimeout.Duration, "read-timeout", time.Minute, "how long a client may take to send its request [key frontend.read_timeout]")
+	fs.StringVar(&cfg.PoolURL, "pool-url", cfg.PoolURL, "what miners write as pool= (http://host or https://host), shown on the website [key pool_url]")
+	fs.StringVar(&cfg.PoolName, "pool-name", cfg.PoolName, "the pool's name, shown on the website [key pool_name]")
+	fs.DurationVar(&fe.StaleAfter.Duration, "stale-after", 0, "answer HEALTH_DOWN when the newest recorded block is older than this (0: 15 block spacings of the network) [key frontend.stale_after]")
+	return func() (config.Config, error) {
+		switch {
+		case len(pools) == 0:
+			return cfg, errors.New("-pool-address is required")
+		case cfg.Broker.URL == "":
+			return cfg, errors.New("-amqp-url is required")
+		case cfg.Store.ReadModel == "":
+			return cfg, errors.New("-readmodel-url is required")
+		case fe.Listen == "" && fe.TLSListen == "":
+			return cfg, errors.New("nothing to listen on: give -listen or -tls-listen")
+		case (fe.TLSListen != "") != (fe.TLSCert != "" && fe.TLSKey != ""):
+			return cfg, errors.New("-tls-listen needs -tls-cert and -tls-key, and they need -tls-listen")
 		}
-	}
-
-	var handler slog.Handler = slog.NewJSONHandler(stderr, nil)
-	if *logFormat == "text" {
-		handler = slog.NewTextHandler(stderr, nil)
-	}
-	log := slog.New(handler).With("role", "frontend")
-
-	var tlsConfig *tls.Config
-	if *tlsListen != "" {
-		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
-		if err != nil {
-			return fmt.Errorf("TLS certificate: %w", err)
+		names := make([]string, 0, len(pools))
+		for name := range pools {
+			names = append(names, name)
 		}
-		tlsConfig = pphttp.TLSConfig(cert)
-	}
-
-	rm, err := projections.OpenURL(ctx, *readModelURL)
-	if err != nil {
-		return err
-	}
-	defer rm.Close()
-	miners := pphttp.ReadModelMiners{Reader: projections.NewReader(rm.SQL, rm.Dialect)}
-
-	topology := rabbitmq.DefaultTopology()
-	topology.Exchange = *exchange
-	pub, err := rabbitmq.NewPublisher(rabbitmq.Config{URL: *amqpURL, Topology: topology, Name: "purepool-frontend", Logger: log})
-	if err != nil {
-		return usageError{err}
-	}
-	defer pub.Close()
-	// The broker's connection decides whether work can be taken; a broker
-	// down makes wallets mine solo (HEALTH_DOWN) instead of losing shares.
-	broker := pphttp.HealthFunc(func(context.Context, string) error { return pub.Ready() })
-	// A stuck node (or chain follower) shows as a chain tip that stops moving.
-	maxAge := pphttp.StaleAfter
-	if *staleAfter > 0 {
-		maxAge = func(string) time.Duration { return *staleAfter }
-	}
-	health := pphttp.AllHealthy(broker, &pphttp.ChainFreshness{Reader: miners.Reader, MaxAge: maxAge})
-
-	action, err := pphttp.NewActionHandler(cfg, miners, health, pub, log)
-	if err != nil {
-		return usageError{err}
-	}
-	srv := &pphttp.Server{Action: action, Logger: log, ShutdownTimeout: *publishTimeout + 5*time.Second}
-	poolPort := 0
-	if *listen != "" {
-		bound, err := srv.Listen(*listen, nil)
-		if err != nil {
-			return err
+		slices.Sort(names)
+		cfg.Networks = nil
+		for _, name := range names {
+			n := config.Network{Name: name, PoolAddress: pools[name]}
+			for _, p := range perNet {
+				if v, ok := p.values[name]; ok {
+					if err := p.set(&n, v); err != nil {
+						return cfg, fmt.Errorf("-%s %s=%s: %w", p.name, name, v, err)
+					}
+				}
+			}
+			config.NetworkDefaults(&n)
+			cfg.Networks = append(cfg.Networks, n)
 		}
-		poolPort = bound.(*net.TCPAddr).Port
-	}
-	wc := web.Config{Networks: map[string]web.Network{}, Logger: log.With("component", "website")}
-	for n := range pools {
-		wc.Networks[n] = web.Network{PoolURL: *poolURL, PoolPort: poolPort}
-	}
-	if srv.Web, err = web.NewHandler(wc, miners.Reader); err != nil {
-		return usageError{err}
-	}
-	if *tlsListen != "" {
-		if _, err := srv.Listen(*tlsListen, tlsConfig); err != nil {
-			return err
+		for _, p := range perNet {
+			for name := range p.values {
+				if _, ok := pools[name]; !ok {
+					return cfg, fmt.Errorf("-%s for %s, which has no -pool-address", p.name, name)
+				}
+			}
 		}
+		return cfg, nil
 	}
-	return srv.Run(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 
 	"github.com/purepool/purepool/app"
@@ -37,6 +38,13 @@ func runRolesFromConfig(ctx context.Context, roles app.Roles, file, logFormat st
 	if err != nil {
 		return err
 	}
+	return runRoles(ctx, roles, cfg, logFormat, stdout, stderr)
+}
+
+// runRoles opens the roles of cfg through app.Open and runs them: the one
+// wiring path of `purepool run`, the role subcommands' --config and their
+// flags alike.
+func runRoles(ctx context.Context, roles app.Roles, cfg config.Config, logFormat string, stdout, stderr io.Writer) error {
 	var handler slog.Handler = slog.NewJSONHandler(stderr, nil)
 	if logFormat == "text" {
 		handler = slog.NewTextHandler(stderr, nil)
@@ -70,7 +78,9 @@ func runRolesFromConfig(ctx context.Context, roles app.Roles, file, logFormat st
 		uses = append(uses, "read model "+storeKind(app.ReadModelURL(cfg)))
 	}
 	if roles.Frontend || roles.Backend {
-		if cfg.Broker.URL != "" {
+		if roles.Backend && !roles.Frontend && cfg.Backend.JobsOnly {
+			uses = append(uses, "no command consumed: jobs only")
+		} else if cfg.Broker.URL != "" {
 			uses = append(uses, "RabbitMQ")
 		} else {
 			uses = append(uses, "in-process bus")
@@ -82,10 +92,10 @@ func runRolesFromConfig(ctx context.Context, roles app.Roles, file, logFormat st
 
 // storeKind names a store URL's kind without its credentials.
 func storeKind(u string) string {
-	kind, rest, _ := strings.Cut(u, "://")
-	if kind == "sqlite" {
-		return "SQLite " + rest
+	if path, err := config.SQLitePath(u); err == nil {
+		return "SQLite " + path
 	}
+	kind, _, _ := strings.Cut(u, "://")
 	return kind
 }
 
@@ -104,14 +114,78 @@ func configOnly(fs *flag.FlagSet) error {
 	return nil
 }
 
-// roleFromConfig runs one role subcommand from --config FILE (the systemd
-// units' form) instead of its flags.
-func roleFromConfig(ctx context.Context, fs *flag.FlagSet, roles app.Roles, file, logFormat string, stdout, stderr io.Writer) error {
-	if err := configOnly(fs); err != nil {
-		return err
-	}
-	return runRolesFromConfig(ctx, roles, file, logFormat, stdout, stderr)
-}
-
 // configFlagHelp documents --config on the role subcommands.
 const configFlagHelp = "configuration file (TOML, as the systemd units use); replaces the other flags"
+
+// runRole runs one role subcommand. Its flags (defined by define, which
+// returns what turns them into a configuration) fill a config.Config,
+// or --config FILE gives one; either way the role starts through app.Open.
+func runRole(ctx context.Context, name string, roles app.Roles, define func(*flag.FlagSet) func() (config.Config, error),
+	args []string, stdout, stderr io.Writer) error {
+	fs, configFile, logFormat, build := roleFlagSet(name, stderr, define)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *configFile != "" {
+		if err := configOnly(fs); err != nil {
+			return err
+		}
+		return runRolesFromConfig(ctx, roles, *configFile, *logFormat, stdout, stderr)
+	}
+	cfg, err := build()
+	if err != nil {
+		return usageError{err}
+	}
+	if err := cfg.Validate(); err != nil && !(roles == app.Roles{Projector: true} && errors.Is(err, config.ErrNoNetwork)) {
+		return usageError{flagError(fs, err)}
+	}
+	if err := runRoles(ctx, roles, cfg, *logFormat, stdout, stderr); err != nil {
+		return flagError(fs, err)
+	}
+	return nil
+}
+
+// roleFlagSet is a role subcommand's flag set: --config, --log-format and
+// the role's own flags.
+func roleFlagSet(name string, stderr io.Writer, define func(*flag.FlagSet) func() (config.Config, error)) (
+	fs *flag.FlagSet, configFile, logFormat *string, build func() (config.Config, error)) {
+	fs = newFlagSet(name, stderr)
+	configFile = fs.String("config", "", configFlagHelp)
+	logFormat = fs.String("log-format", "json", "log format: json or text")
+	return fs, configFile, logFormat, define(fs)
+}
+
+// keySuffix marks, at the end of a flag's usage, the configuration key it
+// sets: `-h` shows it, and errors about the key name the flag.
+var keySuffix = regexp.MustCompile(` \[key ([a-z_.]+)\]$`)
+
+// flagKey is the configuration key a flag sets ("" for --config and
+// --log-format, which are not in the file).
+func flagKey(f *flag.Flag) string {
+	if m := keySuffix.FindStringSubmatch(f.Usage); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+var keyIndex = regexp.MustCompile(`\[\d+\]`)
+
+// flagError names the flags instead of the key of a configuration error,
+// since in flag mode there is no file to look the key up in.
+func flagError(fs *flag.FlagSet, err error) error {
+	var ke *config.KeyError
+	if !errors.As(err, &ke) {
+		return err
+	}
+	key := keyIndex.ReplaceAllString(ke.Key, "")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if flagKey(f) == key {
+			names = append(names, "--"+f.Name)
+		}
+	})
+	if len(names) == 0 {
+		return err
+	}
+	return fmt.Errorf("%s (%s): %w", strings.Join(names, ", "), ke.Key, ke.Err)
+}
