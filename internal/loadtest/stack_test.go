@@ -210,12 +210,15 @@ func startStack(t testing.TB, workers int) *stack {
 		proc = startBackendProcess(t, storeURL, amqpURL, top.Queue, pool, end, workers, logs)
 	}
 
-	// The frontend: read model lookups, publishes to RabbitMQ. The rate
-	// limit is off: every miner comes from 127.0.0.1.
+	// The frontend as app wires it: the miner directory and the chain tip
+	// held in memory and polled from the read model, the broker's health,
+	// publishes to RabbitMQ. The rate limit is off: every miner comes from
+	// 127.0.0.1.
+	dir := pphttp.NewDirectory(projections.NewReader(rm.SQL, rm.Dialect), pphttp.DirectoryConfig{Networks: []string{network}, Logger: log})
 	action, err := pphttp.NewActionHandler(pphttp.Config{
 		Networks:  map[string]pphttp.NetworkConfig{network: {PoolAddress: pool, DefaultTarget: shareTarget}},
 		RateLimit: -1,
-	}, pphttp.ReadModelMiners{Reader: projections.NewReader(rm.SQL, rm.Dialect)}, nil, pub, log)
+	}, dir, pphttp.AllHealthy(dir, pphttp.HealthFunc(func(context.Context, string) error { return pub.Ready() })), pub, log)
 	if err != nil {
 		t.Fatal(err)
 	}
