@@ -36,6 +36,16 @@ func newGroupAppender(store events.Store, max int) *groupAppender {
 
 // Append appends writes atomically, possibly together with others'.
 func (g *groupAppender) Append(ctx context.Context, writes []events.StreamWrite) error {
+	if g.notAtomic.Load() {
+		// Nothing can be combined on this store (EventStoreDB): each
+		// handler appends its own write at once, concurrently with the
+		// others, instead of queueing behind one appender that would store
+		// them one round trip at a time. Two writes to one stream are
+		// ordered by the store's expected-version check, as between two
+		// backends.
+		_, err := g.store.Append(ctx, writes...)
+		return err
+	}
 	r := &groupReq{ctx: ctx, writes: writes, done: make(chan error, 1)}
 	select {
 	case g.reqs <- r:

@@ -85,7 +85,7 @@ func (p perShare) CheckShares(ctx context.Context, sols []biblepay.Solution, wit
 }
 
 func benchSubmit(b *testing.B, pinfoTTL time.Duration, rpc string) {
-	h := newHarness(b, newPostgresStore(b), func(n *backendNetworkConfig, c *backendConfig) {
+	h := newHarness(b, benchStore(b), func(n *backendNetworkConfig, c *backendConfig) {
 		// PUREPOOL_BENCH_STEP_WRITES=1 measures the stepwise writes a store
 		// without atomic multi-stream appends gets (Config.StepWrites).
 		c.StepWrites = os.Getenv("PUREPOOL_BENCH_STEP_WRITES") == "1"
@@ -124,8 +124,24 @@ func benchSubmit(b *testing.B, pinfoTTL time.Duration, rpc string) {
 	}
 }
 
+// benchStore is the store the benchmarks run on: PostgreSQL, or with
+// PUREPOOL_BENCH_STORE=esdbfake the project's EventStoreDB server (gRPC on
+// loopback), where the backend's writes are stepwise (no atomic
+// multi-stream append; compare with BenchmarkAppendBaselineStepwise).
+func benchStore(b *testing.B) events.Store {
+	switch k := os.Getenv("PUREPOOL_BENCH_STORE"); k {
+	case "", "postgres":
+		return newPostgresStore(b)
+	case "esdbfake":
+		return newESDBFakeStore(b)
+	default:
+		b.Fatalf("PUREPOOL_BENCH_STORE=%q: want postgres or esdbfake", k)
+		return nil
+	}
+}
+
 func BenchmarkAppendBaseline(b *testing.B) {
-	store := newPostgresStore(b)
+	store := benchStore(b)
 	var next atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
@@ -151,7 +167,7 @@ func BenchmarkAppendBaseline(b *testing.B) {
 // single-stream appends, the reservation then the solution: the raw commit
 // cost of the stepwise path (Config.StepWrites) without the group commit.
 func BenchmarkAppendBaselineStepwise(b *testing.B) {
-	store := newPostgresStore(b)
+	store := benchStore(b)
 	var next atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
