@@ -220,24 +220,7 @@ func testBatchDeliveryLimit(t *testing.T, b Bus) {
 		st.put(got.ID)
 		return nil
 	})
-	var dl DeadLetter
-	eventually(t, ctx, "the dead letter", func() bool {
-		var ok bool
-		dl, ok = findDead(t, ctx, b, poisoned.ID)
-		return ok
-	})
-	if !strings.Contains(dl.Reason, "wallet locked") {
-		t.Errorf("dead-letter reason %q does not carry the last error", dl.Reason)
-	}
-	got := rec.get(poisoned.ID)
-	if len(got) != b.DeliveryLimit+1 {
-		t.Errorf("delivered %d times before dead-lettering, want DeliveryLimit+1 = %d", len(got), b.DeliveryLimit+1)
-	}
-	for i, g := range got {
-		if g.Redelivered != i {
-			t.Errorf("delivery %d has Redelivered = %d, want %d", i, g.Redelivered, i)
-		}
-	}
+	expectDeadAfterLimit(t, ctx, b, rec, poisoned.ID, "wallet locked")
 	if !st.has(ids(msgs[1:])...) {
 		t.Error("the other commands of the batch were not stored")
 	}

@@ -347,16 +347,24 @@ func testDeliveryLimit(t *testing.T, b Bus) {
 		rec.add(got)
 		return errors.New("wallet locked")
 	})
+	expectDeadAfterLimit(t, ctx, b, rec, m.ID, "wallet locked")
+}
+
+// expectDeadAfterLimit waits for the command id in the dead-letter place
+// with reason in its reason, after exactly DeliveryLimit+1 deliveries
+// counted 0, 1, 2, … (a plain message or a command of a batch alike).
+func expectDeadAfterLimit(t *testing.T, ctx context.Context, b Bus, rec *recorder, id uuid.UUID, reason string) {
+	t.Helper()
 	var dl DeadLetter
 	eventually(t, ctx, "the dead letter", func() bool {
 		var ok bool
-		dl, ok = findDead(t, ctx, b, m.ID)
+		dl, ok = findDead(t, ctx, b, id)
 		return ok
 	})
-	if !strings.Contains(dl.Reason, "wallet locked") {
+	if !strings.Contains(dl.Reason, reason) {
 		t.Errorf("dead-letter reason %q does not carry the last error", dl.Reason)
 	}
-	got := rec.get(m.ID)
+	got := rec.get(id)
 	if len(got) != b.DeliveryLimit+1 {
 		t.Errorf("delivered %d times before dead-lettering, want DeliveryLimit+1 = %d", len(got), b.DeliveryLimit+1)
 	}

@@ -1,6 +1,7 @@
 package stress_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -52,6 +53,9 @@ type crashRun struct {
 	// SecondKill, if set, SIGKILLs the first restart at this fraction of
 	// the writes.
 	SecondKill float64
+	// Store is the event store the run's world is on (storePostgres when
+	// empty).
+	Store string
 }
 
 func (r crashRun) String() string {
@@ -143,13 +147,49 @@ func TestCrashMatrix(t *testing.T) {
 				KillAt: rng.Float64()},
 		}
 	}
-	t.Logf("seed %d (PUREPOOL_STRESS_SEED reproduces), %d runs", seed, len(runs))
+	runMatrix(t, seed, runs, storePostgres)
+}
+
+// TestCrashMatrixOnEventStoreDB is the matrix's fixed runs (every payout
+// crash point, a SIGKILL in a held send, one at random) with the backend
+// processes on EventStoreDB (the project's server over gRPC): stepwise
+// writes and lease locks instead of atomic appends and advisory locks. A
+// restarted backend waits for the killed one's lease to run out (TTL 30 s),
+// so it runs under PUREPOOL_STRESS only.
+func TestCrashMatrixOnEventStoreDB(t *testing.T) {
+	if !long() {
+		t.Skip("PUREPOOL_STRESS=1 runs the crash matrix on EventStoreDB (each restart waits out a lease)")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("PUREPOOL_STRESS_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	runs := []crashRun{
+		{Crash: crashpoint.ChainAfterRPC, Mode: modeFail},
+		{Crash: crashpoint.PayoutAfterPlan, Mode: modeError},
+		{Crash: crashpoint.PayoutAfterSign, Mode: modeRestart},
+		{Crash: crashpoint.PayoutBeforeSend, Mode: modeError},
+		{Crash: crashpoint.PayoutAfterSend, Mode: modeDrop},
+		{Crash: crashpoint.PayoutAfterRecord, Mode: modeFail},
+		{Crash: killOnHang, Mode: modeTimeout},
+		{Crash: killRandom, Mode: []string{modeFail, modeError, modeDrop}[rng.IntN(3)], KillAt: rng.Float64()},
+	}
+	runMatrix(t, seed, runs, storeESDB)
+}
+
+// runMatrix runs the reference run, then each run, on worlds of one store.
+func runMatrix(t *testing.T, seed uint64, runs []crashRun, store string) {
+	for i := range runs {
+		runs[i].Store = store
+	}
+	t.Logf("seed %d (PUREPOOL_STRESS_SEED reproduces), %d runs on %s", seed, len(runs), store)
 	purepoolBinary(t)
 
 	stats := &matrixStats{hits: map[string]int{}, modes: map[string]int{}, payouts: map[string]int{}}
 	var reference *outcome
 	t.Run("reference", func(t *testing.T) {
-		reference = runOnce(t, crashRun{Mode: modeNone}, nil, stats)
+		reference = runOnce(t, crashRun{Mode: modeNone, Store: store}, nil, stats)
 	})
 	if reference == nil {
 		t.Fatal("the run without crashes failed")
@@ -170,7 +210,7 @@ type outcome struct {
 // after the checks.
 func runOnce(t *testing.T, r crashRun, reference *outcome, stats *matrixStats) *outcome {
 	ctx := context.Background()
-	w := newWorld(t)
+	w := newWorldOn(t, cmp.Or(r.Store, storePostgres))
 	w.seedHistory()
 	seeded, err := w.store.Head(ctx)
 	if err != nil {

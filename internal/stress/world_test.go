@@ -21,6 +21,8 @@ import (
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/events/esdb"
+	"github.com/purepool/purepool/events/esdb/esdbfake"
 	"github.com/purepool/purepool/events/postgres"
 	"github.com/purepool/purepool/internal/testenv"
 	"github.com/purepool/purepool/rpcclient"
@@ -64,7 +66,7 @@ func addrOf(seed byte) string {
 type world struct {
 	t        testing.TB
 	storeURL string
-	store    *postgres.Store
+	store    events.Store
 	srv      *simnode.Server
 	node     *rpcclient.Client
 	pool     string
@@ -74,20 +76,51 @@ type world struct {
 	thread   int
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB) *world { return newWorldOn(t, storePostgres) }
+
+// The event stores a world can run on.
+const (
+	storePostgres = "postgres"
+	// storeESDB is the project's EventStoreDB server (events/esdb/esdbfake)
+	// listening on loopback in the test process: the backend processes
+	// reach it over gRPC as they would a real server.
+	storeESDB = "esdbfake"
+)
+
+func newWorldOn(t testing.TB, kind string) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{t: t, storeURL: testenv.NewPostgresDB(t), extra: addrOf(200)}
-	s, err := postgres.Open(ctx, w.storeURL)
-	if err != nil {
-		t.Fatal(err)
+	w := &world{t: t, extra: addrOf(200)}
+	switch kind {
+	case storePostgres:
+		w.storeURL = testenv.NewPostgresDB(t)
+		s, err := postgres.Open(ctx, w.storeURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.PollInterval = 20 * time.Millisecond
+		t.Cleanup(func() { s.Close() })
+		w.store = s
+	case storeESDB:
+		srv, err := esdbfake.Listen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
+		w.storeURL = srv.URL()
+		s, err := esdb.Open(w.storeURL, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		w.store = s
+	default:
+		t.Fatalf("unknown store %q", kind)
 	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.PollInterval = 20 * time.Millisecond
-	t.Cleanup(func() { s.Close() })
-	w.store = s
+	var err error
 	w.srv, err = simnode.Start(simnode.Config{Network: biblepay.Networks[network], Maturity: maturity, NetworkHashRate: 0.5, Seed: 7,
 		WalletAddresses: []string{w.extra}, Logger: quietLogger()}, "127.0.0.1:0")
 	if err != nil {
@@ -100,7 +133,7 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	w.pool = w.srv.Node.WalletAddress()
-	w.seed, err = backend.New(s, backend.Config{Networks: []backend.NetworkConfig{{Name: network, PoolAddress: w.pool, Node: w.node,
+	w.seed, err = backend.New(w.store, backend.Config{Networks: []backend.NetworkConfig{{Name: network, PoolAddress: w.pool, Node: w.node,
 		Maturity: maturity, FollowFrom: 1, StaleTolerance: 1, FeeBps: 100, MinPayoutSat: biblepay.Coin, MaxRecipients: 2}},
 		WorkWait: 2 * time.Second, Logger: quietLogger()})
 	if err != nil {
