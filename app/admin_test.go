@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/purepool/purepool/commands"
 	"github.com/purepool/purepool/config"
 	"github.com/purepool/purepool/events"
+	"github.com/purepool/purepool/events/esdb"
 	"github.com/purepool/purepool/events/esdb/esdbfake"
 	"github.com/purepool/purepool/simnode"
 )
@@ -144,6 +146,7 @@ events = "` + srv.URL() + `"
 [backend]
 jobs_only = true
 chain_poll = "50ms"
+lease_ttl = "7s"
 [[network]]
 name = "test"
 pool_address = "` + node.Node.WalletAddress() + `"
@@ -171,5 +174,35 @@ node_url = "` + node.URL + `"
 	p.Close()
 	if srv.Appends() < 2 {
 		t.Fatalf("the backend wrote %d appends to EventStoreDB, want the lease and the chain", srv.Appends())
+	}
+	// The jobs ran under leases of backend.lease_ttl.
+	st, err := esdb.Open(srv.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	all, err := st.ReadAll(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases := 0
+	for _, e := range all {
+		if e.Type != events.TypeLeaseTaken {
+			continue
+		}
+		var l events.LeaseTaken
+		if err := json.Unmarshal(e.Data, &l); err != nil {
+			t.Fatal(err)
+		}
+		switch got := l.Until.Sub(l.At); got {
+		case 0: // handed over at Close
+		case 7 * time.Second:
+			leases++
+		default:
+			t.Errorf("lease %s lasts %s, want backend.lease_ttl 7s", l.Name, got)
+		}
+	}
+	if leases == 0 {
+		t.Error("no lease taken: the jobs ran without a lock")
 	}
 }

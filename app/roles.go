@@ -100,7 +100,7 @@ func (p *Pool) buildBackend(ctx context.Context) error {
 		// EventStoreDB has no advisory lock: the jobs take a lease stream
 		// (optimistic concurrency and expiry); a survivor takes over once
 		// a dead backend's lease has run out (TTL + one job period).
-		l := lease.New(p.store, lease.Config{Logger: p.log.With("component", "lease")})
+		l := lease.New(p.store, lease.Config{TTL: p.cfg.Backend.LeaseTTL.Duration, Logger: p.log.With("component", "lease")})
 		p.onClose(l.Close)
 		bc.Locker = l
 	}

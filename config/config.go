@@ -130,6 +130,10 @@ type Backend struct {
 	// ResendGrace is how long a payout an earlier (crashed) process planned
 	// is left alone before it is sent, in case its send is still executing.
 	ResendGrace Duration `toml:"payout_resend_grace"`
+	// LeaseTTL is how long a backend's job lease lasts on a store without
+	// advisory locks (EventStoreDB): a survivor takes over at most this
+	// plus one job period after a backend dies. Renewed every third of it.
+	LeaseTTL Duration `toml:"lease_ttl"`
 	// JobsOnly runs the chain follower, the rounds and the payouts but
 	// consumes no command: no broker is needed (a lone backend without
 	// broker.url is otherwise refused).
@@ -211,10 +215,14 @@ func Defaults() Config {
 			FinderShareWait: Duration{10 * time.Second},
 			FundingCheck:    Duration{10 * time.Minute}, VardiffInterval: Duration{time.Minute},
 			ConflictWatch: Duration{24 * time.Hour}, ResendGrace: Duration{10 * time.Second},
+			LeaseTTL: Duration{30 * time.Second},
 		},
 		Projector: Projector{Batch: 2000},
 	}
 }
+
+// MinLeaseTTL is the shortest backend.lease_ttl accepted.
+const MinLeaseTTL = 5 * time.Second
 
 // NetworkDefaults fills what a [[network]] table leaves out.
 func NetworkDefaults(n *Network) {
@@ -396,6 +404,11 @@ func (c Config) Validate() error {
 	}
 	if c.Broker.URL != "" && (c.Broker.Exchange == "" || c.Broker.Queue == "") {
 		return &KeyError{Key: "broker.exchange", Err: errors.New("exchange and queue must be named")}
+	}
+	if d := c.Backend.LeaseTTL.Duration; d != 0 && d < MinLeaseTTL {
+		// A holder stops acting a clock-skew margin (2 s) before its
+		// lease ends: a shorter lease would leave it almost no time to act.
+		return &KeyError{Key: "backend.lease_ttl", Err: fmt.Errorf("must be at least %s (0: the default, 30s)", MinLeaseTTL)}
 	}
 	if c.Projector.Batch < 0 {
 		return &KeyError{Key: "projector.batch", Err: errors.New("must not be negative")}

@@ -112,6 +112,7 @@ func TestParse_ErrorsNameTheKey(t *testing.T) {
 		{"backend metrics listen without port", "[backend]\nmetrics_listen = \"localhost\"\n" + minimal, "backend.metrics_listen"},
 		{"unknown projector key", "[projector]\nbatches = 5\n" + minimal, "projector.batches"},
 		{"negative projector batch", "[projector]\nbatch = -1\n" + minimal, "projector.batch"},
+		{"lease shorter than the skew margin allows", "[backend]\nlease_ttl = \"3s\"\n" + minimal, "backend.lease_ttl"},
 		{"sqlite with a host", "[store]\nevents = \"sqlite://data/events.db\"\n" + minimal, "store.events"},
 		{"sqlite without a path", "[store]\nreadmodel = \"sqlite:\"\n" + minimal, "store.readmodel"},
 		{"negative follow_from", minimal + "follow_from = -1\n", "network[0].follow_from"},

@@ -37,6 +37,7 @@ func backendFlags(fs *flag.FlagSet) func() (config.Config, error) {
 	fs.StringVar(&cfg.Broker.DeadLetterExchange, "amqp-dead-letter-exchange", "", "where a command given up on goes (empty: the exchange's name + .dlx) [key broker.dead_letter_exchange]")
 	fs.StringVar(&cfg.Broker.DeadLetterQueue, "amqp-dead-letter-queue", "", "the dead letters' queue (empty: the exchange's name + .dead) [key broker.dead_letter_queue]")
 	fs.IntVar(&cfg.Broker.Prefetch, "consumers", 64, "command handlers running at once (shares are stored in group commits of up to this many) [key broker.prefetch]")
+	fs.DurationVar(&cfg.Backend.LeaseTTL.Duration, "lease-ttl", 30*time.Second, "on EventStoreDB: the job and payout leases' length; a survivor takes over at most this plus one job period after a backend dies [key backend.lease_ttl]")
 	fs.BoolVar(&cfg.Backend.JobsOnly, "jobs-only", false, "follow the chain, close rounds and pay, but consume no command (implied without --amqp-url) [key backend.jobs_only]")
 	fs.StringVar(&n.Name, "network", "main", "network: main, test or regtest [key network.name]")
 	fs.StringVar(&n.PoolAddress, "pool-address", "", "the pool's address (coinbases of shares and pool blocks pay it) [key network.pool_address]")

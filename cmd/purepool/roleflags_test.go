@@ -50,6 +50,7 @@ var roleFlagTables = []struct {
 		{flag: "amqp-dead-letter-exchange", value: "pp.dl", key: "broker.dead_letter_exchange", get: func(c config.Config) any { x, _ := c.Broker.DeadLetterNames(); return x }, want: "pp.dl"},
 		{flag: "amqp-dead-letter-queue", value: "pp.dead", key: "broker.dead_letter_queue", get: func(c config.Config) any { _, q := c.Broker.DeadLetterNames(); return q }, want: "pp.dead"},
 		{flag: "consumers", value: "8", key: "broker.prefetch", get: func(c config.Config) any { return c.Broker.Prefetch }, want: 8},
+		{flag: "lease-ttl", value: "7s", key: "backend.lease_ttl", get: func(c config.Config) any { return c.Backend.LeaseTTL.Duration }, want: 7 * time.Second},
 		{flag: "jobs-only", value: "true", key: "backend.jobs_only", get: func(c config.Config) any { return c.Backend.JobsOnly }, want: true},
 		{flag: "network", value: "test", key: "network.name", get: func(c config.Config) any { return net0(c).Name }, want: "test"},
 		{flag: "pool-address", value: mainPool2, key: "network.pool_address", get: func(c config.Config) any { return net0(c).PoolAddress }, want: mainPool2},

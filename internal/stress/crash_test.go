@@ -154,7 +154,7 @@ func TestCrashMatrix(t *testing.T) {
 // crash point, a SIGKILL in a held send, one at random) with the backend
 // processes on EventStoreDB (the project's server over gRPC): stepwise
 // writes and lease locks instead of atomic appends and advisory locks. A
-// restarted backend waits for the killed one's lease to run out (TTL 30 s),
+// restarted backend waits for the killed one's lease to run out (--lease-ttl 5s here; 30 s by default),
 // so it runs under PUREPOOL_STRESS only.
 func TestCrashMatrixOnEventStoreDB(t *testing.T) {
 	if !long() {

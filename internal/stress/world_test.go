@@ -67,6 +67,7 @@ type world struct {
 	t        testing.TB
 	storeURL string
 	store    events.Store
+	kind     string // storePostgres or storeESDB
 	srv      *simnode.Server
 	node     *rpcclient.Client
 	pool     string
@@ -90,7 +91,7 @@ const (
 func newWorldOn(t testing.TB, kind string) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{t: t, extra: addrOf(200)}
+	w := &world{t: t, extra: addrOf(200), kind: kind}
 	switch kind {
 	case storePostgres:
 		w.storeURL = testenv.NewPostgresDB(t)
@@ -288,14 +289,20 @@ type proc struct{ *testenv.Process }
 // (jobs only: the chain follower and the payer). crash arms a crash point.
 func (w *world) startBackend(crash string, n int) *proc {
 	w.t.Helper()
-	return &proc{testenv.StartProcess(w.t, fmt.Sprintf("backend-%d", n), []string{crashpoint.Env + "=" + crash}, purepoolBinary(w.t), "backend",
-		"--store", w.storeURL, "--network", network, "--pool-address", w.pool, "--node-url", w.srv.URL,
-		"--maturity", fmt.Sprint(maturity), "--follow-from", "1", "--fee-bps", "100", "--stale-tolerance", "1",
-		"--min-payout", "1", "--max-recipients", "2", "--payout-interval", "150ms", "--payout-confirmations", "1",
-		"--poll-interval", "100ms", "--log-format", "text",
-		// The seeded pool blocks have no winning share in the ledger: do
-		// not hold them back waiting for one.
-		"--finder-share-wait", "0", "--payout-resend-grace", "1s")}
+	args := []string{"backend"}
+	if w.kind == storeESDB {
+		// The shortest lease: a restart takes over from a killed backend
+		// after about 5 s instead of the default 30 s.
+		args = append(args, "--lease-ttl", "5s")
+	}
+	return &proc{testenv.StartProcess(w.t, fmt.Sprintf("backend-%d", n), []string{crashpoint.Env + "=" + crash}, purepoolBinary(w.t),
+		append(args, "--store", w.storeURL, "--network", network, "--pool-address", w.pool, "--node-url", w.srv.URL,
+			"--maturity", fmt.Sprint(maturity), "--follow-from", "1", "--fee-bps", "100", "--stale-tolerance", "1",
+			"--min-payout", "1", "--max-recipients", "2", "--payout-interval", "150ms", "--payout-confirmations", "1",
+			"--poll-interval", "100ms", "--log-format", "text",
+			// The seeded pool blocks have no winning share in the ledger: do
+			// not hold them back waiting for one.
+			"--finder-share-wait", "0", "--payout-resend-grace", "1s")...)}
 }
 
 func (p *proc) exited() bool      { return p.Exited() }
