@@ -159,7 +159,11 @@ func TestEndToEnd(t *testing.T) {
 			if _, err := h.srv.Node.Generate(5); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "the pool block credited", func() bool { return h.block(hash).Matured })
+			// The crediting is one append to the block's stream, but a
+			// subscription may hand its events over in several batches
+			// (the EventStoreDB server does): wait for the last of them,
+			// the fee, not only for BlockMatured.
+			eventually(t, "the pool block credited", func() bool { b := h.block(hash); return b.Matured && b.Fee != nil })
 			pb := h.block(hash)
 			credited := map[string]int64{}
 			sum := pb.Fee.AmountSat

@@ -109,7 +109,10 @@ func twoBackends(t *testing.T, name string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	h.srv.Node.Generate(6)
-	eventually(t, "both blocks credited", func() bool { return h.block(blocks[0]).Matured && h.block(blocks[1]).Matured })
+	// FeeCredited is the last event of a crediting: a subscription may hand
+	// an append's events over in several batches.
+	credited := func(hash string) bool { b := h.block(hash); return b.Matured && b.Fee != nil }
+	eventually(t, "both blocks credited", func() bool { return credited(blocks[0]) && credited(blocks[1]) })
 	eventually(t, "all paid", func() bool {
 		var owed int64
 		h.b.View().Read(func(l *aggregates.Ledger) {
