@@ -19,6 +19,7 @@
 package rehearse
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,6 +43,7 @@ import (
 
 	"github.com/purepool/purepool/biblepay"
 	"github.com/purepool/purepool/commands/rabbitmq"
+	"github.com/purepool/purepool/config"
 	"github.com/purepool/purepool/provision"
 )
 
@@ -162,6 +164,10 @@ type plan struct {
 	// amqpAdminSetup is the RabbitMQ administrator as given (setup reads a
 	// password it lacks from the environment); amqpAdmin has the password.
 	amqpAdminSetup, amqpAdmin string
+
+	// topology is the command exchange and queues the file names (the
+	// defaults when it names none): setup provisions those.
+	topology rabbitmq.Topology
 
 	pgBackend, pgProjector, pgFrontend credentials
 	amqpFrontend, amqpBackend          credentials
@@ -306,12 +312,14 @@ func makePlan(opt Options) (*plan, error) {
 	if p.broker, err = withVHost(broker, rename); err != nil {
 		return nil, fmt.Errorf("rehearse: broker.url: %w", err)
 	}
-	def := rabbitmq.DefaultTopology()
-	for key, want := range map[string]string{"exchange": def.Exchange, "queue": def.Queue} {
-		if v := f.str("broker", key); v != "" && v != want {
-			return nil, fmt.Errorf("rehearse: broker.%s = %q: purepool setup provisions %q; rehearse uses the same", key, v, want)
-		}
-	}
+	// The operator's exchange and queue names, with the dead-letter names
+	// derived as the configuration derives them: setup provisions exactly
+	// those, so the roles' users get the permissions the file needs.
+	p.topology = rabbitmq.DefaultTopology()
+	b := config.Broker{Exchange: cmp.Or(f.str("broker", "exchange"), p.topology.Exchange),
+		DeadLetterExchange: f.str("broker", "dead_letter_exchange"), DeadLetterQueue: f.str("broker", "dead_letter_queue")}
+	p.topology.Exchange, p.topology.Queue = b.Exchange, cmp.Or(f.str("broker", "queue"), p.topology.Queue)
+	p.topology.DeadLetterExchange, p.topology.DeadLetterQueue = b.DeadLetterNames()
 
 	// Each role's own view of the URLs: the users setup must provision.
 	expand := func(role Role, key, raw string) (string, error) {
@@ -474,6 +482,8 @@ func provisionStores(ctx context.Context, opt Options, p *plan, dir string) erro
 	args := []string{"setup",
 		"-pg", p.pgAdminDB, "-pg-backend-role", p.pgBackend.user, "-pg-projector-role", p.pgProjector.user, "-pg-frontend-role", p.pgFrontend.user,
 		"-amqp", p.amqpAdminSetup, "-amqp-vhost", p.vhost, "-amqp-frontend-user", p.amqpFrontend.user, "-amqp-backend-user", p.amqpBackend.user,
+		"-amqp-exchange", p.topology.Exchange, "-amqp-queue", p.topology.Queue,
+		"-amqp-dead-letter-exchange", p.topology.DeadLetterExchange, "-amqp-dead-letter-queue", p.topology.DeadLetterQueue,
 	}
 	env := p.base.With(
 		"PUREPOOL_PG_BACKEND_PASSWORD", p.pgBackend.password,
@@ -491,7 +501,7 @@ func provisionStores(ctx context.Context, opt Options, p *plan, dir string) erro
 	if _, err := runOnce(ctx, opt.Binary, dir, "setup", env, args...); err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
-	if err := purgeQueues(ctx, p.amqpAdmin, p.vhost, rabbitmq.DefaultTopology()); err != nil {
+	if err := purgeQueues(ctx, p.amqpAdmin, p.vhost, p.topology); err != nil {
 		return fmt.Errorf("rehearse: %w", err)
 	}
 	return nil

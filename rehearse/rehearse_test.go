@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/purepool/purepool/commands/rabbitmq"
 	"github.com/purepool/purepool/internal/testenv"
 )
 
@@ -125,6 +126,19 @@ pool_address = "B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTH"
 	if p.pgAdmin != "postgres://postgres@127.0.0.1:5432/postgres" || p.amqpAdmin != "amqp://guest:guest@127.0.0.1:5672/" {
 		t.Errorf("default administrators: %s %s", p.pgAdmin, p.amqpAdmin)
 	}
+	if p.topology != rabbitmq.DefaultTopology() {
+		t.Errorf("a file without broker names: topology %+v, want the defaults", p.topology)
+	}
+	// The operator's own exchange and queue: setup provisions those, the
+	// dead-letter names derived from the exchange as the configuration does.
+	named, err := makePlan(Options{ConfigFile: write("topo.toml", strings.Replace(good, "[broker]\n", "[broker]\nexchange = \"ops.cmds\"\nqueue = \"ops.q\"\n", 1)),
+		Suffix: "_r", EnvFiles: envs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp := named.topology; tp.Exchange != "ops.cmds" || tp.Queue != "ops.q" || tp.DeadLetterExchange != "ops.cmds.dlx" || tp.DeadLetterQueue != "ops.cmds.dead" {
+		t.Errorf("the operator's names: topology %+v", tp)
+	}
 	for name, c := range map[string]struct {
 		opt  Options
 		want string
@@ -135,7 +149,6 @@ pool_address = "B91RjV9UoZa5qLNbWZFXJ42sFWbJCyxUTH"
 		"missing env":     {Options{ConfigFile: file, Suffix: "_r"}, "environment variable U is not set"},
 		"admin is a role": {Options{ConfigFile: file, Suffix: "_r", EnvFiles: envs, PGAdmin: "postgres://be@127.0.0.1/postgres"}, "is also a role's user"},
 		"sqlite events":   {Options{ConfigFile: write("sqlite.toml", strings.Replace(good, `events = "postgres://${U}@127.0.0.1:5432/purepool"`, `events = "sqlite:///tmp/e.db"`, 1)), Suffix: "_r", EnvFiles: envs}, "store.events must be PostgreSQL"},
-		"other topology":  {Options{ConfigFile: write("topo.toml", strings.Replace(good, "[broker]\n", "[broker]\nqueue = \"q\"\n", 1)), Suffix: "_r", EnvFiles: envs}, "broker.queue"},
 		"other database":  {Options{ConfigFile: write("rm.toml", strings.Replace(good, `readmodel = "postgres://${U}@127.0.0.1:5432/purepool"`, `readmodel = "postgres://${U}@127.0.0.1:5432/views"`, 1)), Suffix: "_r", EnvFiles: envs}, "must be the event store's database"},
 	} {
 		if _, err := makePlan(c.opt); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -122,6 +122,9 @@ events    = "postgres://${PUREPOOL_PG_USER}:${PUREPOOL_PG_PASSWORD}@127.0.0.1:54
 readmodel = "postgres://${PUREPOOL_PG_USER}:${PUREPOOL_PG_PASSWORD}@127.0.0.1:5432/%[1]s?sslmode=disable"
 [broker]
 url = "amqp://${PUREPOOL_AMQP_USER}:${PUREPOOL_AMQP_PASSWORD}@127.0.0.1:5672/%[1]s"
+# The operator's own names: setup must scope the users' permissions to them.
+exchange = "ops.commands"
+queue = "ops.commands.work"
 [[network]]
 name = "test"
 pool_address = "yadZnJ3hD3FRC8CiLZEVNqejvQFgNtu5ci"

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 
+	"github.com/purepool/purepool/config"
 	"github.com/purepool/purepool/provision"
 )
 
@@ -48,6 +49,10 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&rb.VHost, "amqp-vhost", rb.VHost, "RabbitMQ vhost")
 	fs.StringVar(&rb.FrontendUser, "amqp-frontend-user", rb.FrontendUser, "RabbitMQ publish-only user")
 	fs.StringVar(&rb.BackendUser, "amqp-backend-user", rb.BackendUser, "RabbitMQ consumer user")
+	fs.StringVar(&rb.Topology.Exchange, "amqp-exchange", rb.Topology.Exchange, "command exchange the frontend user may publish to (broker.exchange)")
+	fs.StringVar(&rb.Topology.Queue, "amqp-queue", rb.Topology.Queue, "command queue the backend user consumes (broker.queue)")
+	dlExchange := fs.String("amqp-dead-letter-exchange", "", "dead-letter exchange (broker.dead_letter_exchange; empty: -amqp-exchange + \".dlx\")")
+	dlQueue := fs.String("amqp-dead-letter-queue", "", "dead-letter queue (broker.dead_letter_queue; empty: -amqp-exchange + \".dead\")")
 	fs.IntVar(&rb.Topology.DeliveryLimit, "amqp-delivery-limit", rb.Topology.DeliveryLimit, "redeliveries before a command is dead-lettered")
 	fs.IntVar(&rb.Topology.MaxLength, "amqp-max-length", rb.Topology.MaxLength, "command queue length limit (0: none); beyond it publishes are refused")
 	fs.Usage = func() {
@@ -64,6 +69,10 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// The dead-letter names follow the exchange's as the configuration
+	// derives them, so a file that names only the exchange matches.
+	rb.Topology.DeadLetterExchange, rb.Topology.DeadLetterQueue = config.Broker{
+		Exchange: rb.Topology.Exchange, DeadLetterExchange: *dlExchange, DeadLetterQueue: *dlQueue}.DeadLetterNames()
 	if *pgURL == "" && *mysqlDSN == "" && *amqpURL == "" {
 		return usageError{fmt.Errorf("nothing to set up: give -pg, -mysql and/or -amqp")}
 	}

@@ -82,6 +82,24 @@ func TestSetup_Postgres(t *testing.T) {
 // checks over AMQP what the two users can and cannot do. Package
 // provision has the full least-privilege tests.
 func TestSetup_AMQP(t *testing.T) {
+	custom := rabbitmq.Topology{Exchange: "pp.cmds", Queue: "pp.cmds.work", DeadLetterExchange: "pp.cmds.dlx",
+		DeadLetterQueue: "pp.cmds.dead", DeliveryLimit: rabbitmq.DefaultDeliveryLimit}
+	for _, tc := range []struct {
+		name string
+		args []string
+		topo rabbitmq.Topology
+	}{
+		{"default names", nil, rabbitmq.DefaultTopology()},
+		// An operator's own exchange and queue names (broker.exchange,
+		// broker.queue): the permissions follow them, and the dead-letter
+		// names derive from the exchange as the configuration derives them.
+		{"the operator's names", []string{"-amqp-exchange", custom.Exchange, "-amqp-queue", custom.Queue}, custom},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSetupAMQP(t, tc.args, tc.topo) })
+	}
+}
+
+func testSetupAMQP(t *testing.T, extra []string, topo rabbitmq.Topology) {
 	adminURL := testenv.RequireAMQP(t)
 	au, err := amqp.ParseURI(adminURL)
 	if err != nil {
@@ -116,8 +134,8 @@ func TestSetup_AMQP(t *testing.T) {
 	t.Setenv(envAMQPAdminPassword, au.Password)
 	t.Setenv(envAMQPFrontendPassword, "fe pw")
 	t.Setenv(envAMQPBackendPassword, "be pw")
-	code, stdout, stderr := runMain(t, "setup", "-amqp", u.String(), "-amqp-vhost", vhost,
-		"-amqp-frontend-user", fe, "-amqp-backend-user", be, "-rabbitmqctl", "")
+	code, stdout, stderr := runMain(t, append([]string{"setup", "-amqp", u.String(), "-amqp-vhost", vhost,
+		"-amqp-frontend-user", fe, "-amqp-backend-user", be, "-rabbitmqctl", ""}, extra...)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -131,7 +149,6 @@ func TestSetup_AMQP(t *testing.T) {
 		u.User, u.Path = url.UserPassword(user, password), "/"+vhost
 		return u.String()
 	}
-	topo := rabbitmq.DefaultTopology()
 	publish := func(url string) error {
 		pub, err := rabbitmq.NewPublisher(rabbitmq.Config{URL: url, Topology: topo, Channels: 1})
 		if err != nil {
