@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -66,6 +67,33 @@ func (c RabbitMQConfig) Permissions() (frontend, backend [3]string) {
 	return frontend, backend
 }
 
+// checkTopologyNames refuses names that would widen or cross the users'
+// permissions, which are scoped to them: an empty exchange is AMQP's
+// default exchange (a frontend allowed to write to it could route to any
+// queue by name, the dead letters included), amq.* belongs to the broker,
+// and a dead-letter exchange or queue that is the command one would let the
+// backend publish commands or read dead letters as commands.
+func checkTopologyNames(t rabbitmq.Topology) error {
+	names := []struct{ what, name string }{
+		{"exchange", t.Exchange}, {"queue", t.Queue},
+		{"dead-letter exchange", t.DeadLetterExchange}, {"dead-letter queue", t.DeadLetterQueue},
+	}
+	seen := map[string]string{}
+	for _, n := range names {
+		if !rabbitName.MatchString(n.name) {
+			return fmt.Errorf("provision: RabbitMQ %s %q must match %s", n.what, n.name, rabbitName)
+		}
+		if strings.HasPrefix(n.name, "amq.") {
+			return fmt.Errorf("provision: RabbitMQ %s %q: amq.* names belong to the broker", n.what, n.name)
+		}
+		if other, ok := seen[n.name]; ok {
+			return fmt.Errorf("provision: RabbitMQ %s and %s are both %q: the four names must differ", other, n.what, n.name)
+		}
+		seen[n.name] = n.what
+	}
+	return nil
+}
+
 // adminPermissions are the administrator's on the vhost: it declares the
 // topology over AMQP, where RabbitMQ checks vhost permissions whatever the
 // user's tags. Narrower ones would buy nothing: an administrator may grant
@@ -85,6 +113,9 @@ func RabbitMQ(ctx context.Context, cfg RabbitMQConfig) error {
 	}
 	if cfg.FrontendUser == cfg.BackendUser {
 		return errors.New("provision: the RabbitMQ frontend and backend users must differ")
+	}
+	if err := checkTopologyNames(cfg.Topology); err != nil {
+		return err
 	}
 	uri, err := amqp.ParseURI(cfg.AdminURL)
 	if err != nil {

@@ -298,6 +298,17 @@ func TestRabbitMQ_BadInput(t *testing.T) {
 		{"admin URL", func(c *provision.RabbitMQConfig) { c.AdminURL = "http://x" }, "admin URL"},
 		{"management scheme", func(c *provision.RabbitMQConfig) { c.ManagementURL = "amqp://127.0.0.1:1" }, "http(s)"},
 		{"management credentials", func(c *provision.RabbitMQConfig) { c.ManagementURL = "http://a:secret@127.0.0.1:1" }, "no credentials"},
+		// Topology names widen or cross the users' permissions when wrong:
+		// an empty exchange is AMQP's default exchange, through which the
+		// frontend could route to any queue by name (the dead letters
+		// included); a dead-letter exchange that is the command exchange
+		// would let the backend publish commands; amq.* is the broker's.
+		{"empty exchange", func(c *provision.RabbitMQConfig) { c.Topology.Exchange = "" }, "exchange"},
+		{"empty queue", func(c *provision.RabbitMQConfig) { c.Topology.Queue = "" }, "queue"},
+		{"broker's exchange", func(c *provision.RabbitMQConfig) { c.Topology.Exchange = "amq.topic" }, "amq."},
+		{"regex in a name", func(c *provision.RabbitMQConfig) { c.Topology.Exchange = "cmds|.*" }, "exchange"},
+		{"dead letters through the command exchange", func(c *provision.RabbitMQConfig) { c.Topology.DeadLetterExchange = c.Topology.Exchange }, "differ"},
+		{"dead letters in the command queue", func(c *provision.RabbitMQConfig) { c.Topology.DeadLetterQueue = c.Topology.Queue }, "differ"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := provision.DefaultRabbitMQ()
